@@ -1,0 +1,251 @@
+"""The application: everything wired in `build_app()`, one transaction per message.
+
+The path of a message: a transport converts it to `Inbound` and awaits `App.handle`;
+ordinary chat stops there (no database work). A command hops once into the database
+thread, where `handle_sync` journals it (a duplicate delivery stops here), checks the
+sender's role, parses, runs the handler and writes its replies to the outbox, all in one
+transaction. After commit the outbox sender is woken to deliver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config, load_config
+from bot.db import Database
+from bot.jobs import JobKind, JobRunner, RunResult
+from bot.messages import Inbound
+from bot.models.core import InboundMessage, Room
+from bot.org import OrgError, roles_at, room_unit, touch_person
+from bot.outbox import OutboxWriter
+from bot.ratelimit import RateLimiter
+from bot.router import UNBOUND, Command, Ctx, Parsed, Refusal, Router, Usage
+
+log = logging.getLogger(__name__)
+
+ERROR_REPLY = "处理出错了，已记录。请稍后再试，或联系管理员。"
+RATE_REPLY = "您发送命令太快了，请稍等一分钟再发。"
+
+
+@dataclass
+class App:
+    config: Config
+    clock: Clock
+    db: Database
+    router: Router
+    writer: OutboxWriter
+    jobs: JobRunner
+    limiter: RateLimiter
+    # Shared helpers handlers may need (task registry, chart renderer …), by name.
+    services: dict[str, Any] = field(default_factory=dict)
+    # Called after a transaction that queued messages has committed (wakes the sender).
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    # -- messages ------------------------------------------------------------------
+
+    async def handle(self, msg: Inbound) -> bool:
+        """Handle one inbound message; True if it was a command (and so journaled)."""
+        parsed = self.router.parse(msg)
+        if parsed is None:
+            return False
+        handled = await self.db.call(lambda: self.handle_parsed(msg, parsed))
+        self._committed()
+        return handled
+
+    def handle_sync(self, msg: Inbound) -> bool:
+        """The same as `handle`, in the calling thread (tests, tools)."""
+        parsed = self.router.parse(msg)
+        if parsed is None:
+            return False
+        handled = self.handle_parsed(msg, parsed)
+        self._committed()
+        return handled
+
+    def handle_parsed(self, msg: Inbound, parsed: Parsed) -> bool:
+        now = self.clock.now()
+        verdict = self.limiter.check(msg.sender, now)
+        if verdict == "drop":
+            log.info("rate limit: dropped a command from %s", msg.sender)
+            return False
+        try:
+            with self.db.transaction() as session:
+                if not self._journal(session, msg, now):
+                    log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
+                    return False
+                if verdict == "warn":
+                    self._reply(session, msg, RATE_REPLY)
+                    return True
+                self._dispatch(session, msg, parsed, now)
+            return True
+        except IntegrityError:
+            # Another worker journaled the same message first: a duplicate.
+            log.info("duplicate delivery of %s/%s (concurrent)", msg.transport, msg.id)
+            return False
+        except Exception:
+            log.exception("command failed: %r", msg.text)
+            with self.db.transaction() as session:
+                if self._journal(session, msg, now):
+                    self._reply(session, msg, ERROR_REPLY)
+            return True
+
+    def _journal(self, session: Session, msg: Inbound, now: datetime) -> bool:
+        seen = session.exec(
+            select(InboundMessage.id).where(
+                InboundMessage.transport == msg.transport, InboundMessage.msg_id == msg.id
+            )
+        ).first()
+        if seen is not None:
+            return False
+        session.add(
+            InboundMessage(transport=msg.transport, msg_id=msg.id, room_id=msg.room,
+                           sender_id=msg.sender, text=msg.text, received_at=now)  # fmt: skip
+        )
+        session.flush()
+        return True
+
+    def _reply(self, session: Session, msg: Inbound, text: str) -> None:
+        self.writer.put(session, text, room_id=msg.room, to_id=None if msg.room else msg.sender,
+                        transport=msg.transport, reply_to=msg.id)  # fmt: skip
+
+    def _dispatch(self, session: Session, msg: Inbound, parsed: Parsed, now: datetime) -> None:
+        room = None
+        if msg.room is not None:
+            room = session.get(Room, msg.room)
+            if room is None:
+                room = Room(id=msg.room, transport=msg.transport, topic=msg.topic or "")
+                session.add(room)
+                session.flush()
+            elif msg.topic and room.topic != msg.topic:
+                room.topic = msg.topic
+        person = touch_person(session, msg.sender, msg.sender_name, msg.room, now)
+        command = parsed.command
+        if command is None:
+            self._reply(session, msg, f"没有“{parsed.word}”这个命令。发送 #帮助 查看可用的命令。")
+            return
+        unit = room_unit(session, msg.room)
+        roles = roles_at(session, msg.sender, unit, self.config.bot.admins)
+        ctx = Ctx(session=session, msg=msg, config=self.config, now=now, writer=self.writer,
+                  person=person, room=room, unit=unit, roles=roles, command=command,
+                  services=self.services)  # fmt: skip
+        if msg.room is None and command.scope != "any":
+            self._reply(session, msg, f"#{command.name} 请在工作群里使用。")
+            return
+        if command.scope == "group" and unit is None:
+            self._reply(session, msg, UNBOUND)
+            return
+        refusal = self.router.allowed(ctx, command)
+        if refusal is not None:
+            self._reply(session, msg, refusal)
+            return
+        try:
+            args = command.parse(parsed.args)
+        except Usage as e:
+            self._reply(session, msg, usage_reply(command, str(e)))
+            return
+        # The handler's writes are a savepoint: a refusal undoes them all, but the
+        # journal entry and the refusal's reply stay.
+        try:
+            with session.begin_nested():
+                command.run(ctx, args)
+        except Usage as e:
+            self._reply(session, msg, usage_reply(command, str(e)))
+        except (Refusal, OrgError) as e:
+            self._reply(session, msg, str(e))
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def run_due_sync(self, until: datetime, advance: Callable[[datetime], None] | None = None
+                     ) -> list[RunResult]:  # fmt: skip
+        """Run every job occurrence due by `until`, oldest first, one transaction each.
+
+        With `advance` (the virtual clock's setter), time moves to each occurrence's due
+        time before it runs, as if the time had passed with the bot up; without it,
+        occurrences run at the clock's current time (late ones are marked 补发).
+        """
+        results: list[RunResult] = []
+        while True:
+            with self.db.transaction() as session:
+                job = self.jobs.next_due(session)
+                if job is None or job.next_at > until:
+                    break
+                job_id, due = job.id, job.next_at
+            if advance is not None and due > self.clock.now():
+                advance(due)
+            with self.db.transaction() as session:
+                assert job_id is not None
+                result = self.jobs.run_one(session, job_id, self.clock.now())
+            if result is None:
+                # Not due by the clock's time (a real clock behind `until`): stop here.
+                break
+            results.append(result)
+            self._committed()
+        return results
+
+    async def run_due(self, until: datetime, advance: Callable[[datetime], None] | None = None
+                      ) -> list[RunResult]:  # fmt: skip
+        return await self.db.call(lambda: self.run_due_sync(until, advance))
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _committed(self) -> None:
+        for fn in self.on_commit:
+            fn()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def usage_reply(command: Command, reason: str) -> str:
+    reason = reason.rstrip("。")
+    return f"{reason}。例：{command.example}" if reason else f"格式：{command.usage}。例：{command.example}"
+
+
+def all_commands() -> list[Command]:
+    from handlers import ALL
+
+    return [c for module in ALL for c in module.COMMANDS]
+
+
+def all_job_kinds() -> list[JobKind]:
+    from schedules import ALL
+
+    return [k for module in ALL for k in module.KINDS]
+
+
+def build_app(
+    config: Config | None = None,
+    *,
+    clock: Clock | None = None,
+    db_url: str | None = None,
+    admins: Iterable[str] = (),
+    commands: Iterable[Command] | None = None,
+    kinds: Iterable[JobKind] | None = None,
+) -> App:
+    """Everything the bot needs, wired once. Opens (and migrates) the database."""
+    config = config or load_config()
+    if admins:
+        config = config.with_overrides(bot={"admins": [*config.bot.admins, *admins]})
+    clock = clock or SystemClock()
+    db = Database(db_url or config.database.url, config.database.workers)
+    db.create_schema()
+    writer = OutboxWriter(config, clock)
+    services: dict[str, Any] = {}
+    router = Router(all_commands() if commands is None else commands, config.bot.name,
+                    config.bot.contact_id)  # fmt: skip
+    jobs = JobRunner(all_job_kinds() if kinds is None else kinds, config, clock, writer, services)
+    limiter = RateLimiter(config.limits.burst, config.limits.per_minute)
+    services["router"] = router
+    app = App(config=config, clock=clock, db=db, router=router, writer=writer, jobs=jobs,
+              limiter=limiter, services=services)  # fmt: skip
+    from schedules import install
+
+    install(app)
+    return app

@@ -1,0 +1,268 @@
+"""Configuration: one TOML file, validated at start.
+
+A wrong value stops the start with the key, the value and what is allowed
+(`ConfigError`). Defaults are those of `config.example.toml`, so a file may give
+only what it changes.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+EXAMPLE_PATH = Path(__file__).with_name("config.example.toml")
+
+WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
+_WEEKLY = re.compile(r"^(?:周|星期|礼拜)([一二三四五六日天1-7])\s*(\d{1,2}):(\d{2})$")
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+class ConfigError(Exception):
+    """A config value that cannot be used; the message names key, value and what is allowed."""
+
+
+def parse_hhmm(value: str) -> time:
+    m = _HHMM.match(value.strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError("expected a time of day as HH:MM, e.g. 17:00")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def parse_weekly(value: str) -> tuple[int, time]:
+    """'周五 17:00' -> (4, 17:00). Weekday 0 is Monday."""
+    m = _WEEKLY.match(value.strip())
+    if not m:
+        raise ValueError("expected a weekday and a time, e.g. 周五 17:00")
+    day = m.group(1)
+    weekday = int(day) - 1 if day.isdigit() else WEEKDAYS[day]
+    return weekday, parse_hhmm(f"{m.group(2)}:{m.group(3)}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BotSection(_Section):
+    name: str = "村务助手"
+    contact_id: str = ""
+    timezone: str = "Asia/Shanghai"
+    reply_script: Literal["simplified", "traditional"] = "simplified"
+    admins: tuple[str, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError("expected an IANA time zone name, e.g. Asia/Shanghai") from e
+        return v
+
+
+class DatabaseSection(_Section):
+    url: str = "sqlite:///villagebot.db"
+    workers: int = Field(1, ge=1, le=16)
+
+
+class LimitsSection(_Section):
+    # Per sender: a burst of commands, then a steady rate. 30 lets an evaluator award
+    # twenty households in a row at a meeting without tripping it.
+    burst: int = Field(30, ge=1)
+    per_minute: float = Field(20, gt=0)
+
+
+class TaskConfig(_Section):
+    name: str
+    unit: str
+    aliases: tuple[str, ...] = ()
+
+
+class RuleConfig(_Section):
+    name: str
+    points: int
+    aliases: tuple[str, ...] = ()
+    # How often the rule may apply to one household: "" (no cap), "day", "week",
+    # "month" or "year"; `cap_count` times per period.
+    cap_period: Literal["", "day", "week", "month", "year"] = ""
+    cap_count: int = Field(1, ge=1)
+
+    @field_validator("points")
+    @classmethod
+    def _nonzero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("expected a non-zero number of points")
+        return v
+
+
+class VillagePoints(_Section):
+    confirmations_required: int | None = Field(None, ge=1, le=2)
+    publicity_days: int | None = Field(None, ge=0, le=30)
+    rules: tuple[RuleConfig, ...] = ()
+
+
+class PointsSection(_Section):
+    adhoc_cap: int = Field(50, ge=1)
+    confirmations_required: int = Field(1, ge=1, le=2)
+    pending_expiry_hours: int = Field(72, ge=1)
+    publicity_days: int = Field(0, ge=0, le=30)
+    rules: tuple[RuleConfig, ...] = ()
+    # Per-village overrides, keyed by the village's name.
+    villages: dict[str, VillagePoints] = {}
+
+
+class GoodConfig(_Section):
+    name: str
+    pack: str = "1个"
+    price: int = Field(gt=0)
+    stock: int = Field(0, ge=0)
+
+
+class SchedulesSection(_Section):
+    report_due: str = "周五 17:00"
+    assessment_day: int = Field(25, ge=1, le=28)
+    assessment_time: str = "09:00"
+    weekly_bulletin: str = "周一 08:30"
+    monthly_bulletin_day: int = Field(1, ge=1, le=28)
+    monthly_bulletin_time: str = "09:00"
+    publicity: str = "周日 18:00"
+    deadline_reminder_days: tuple[int, ...] = (7, 3, 1)
+    misfire_grace_minutes: int = Field(60, ge=0)
+    holidays: bool = True
+
+    @field_validator("report_due", "weekly_bulletin", "publicity")
+    @classmethod
+    def _weekly(cls, v: str) -> str:
+        parse_weekly(v)
+        return v
+
+    @field_validator("assessment_time", "monthly_bulletin_time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        parse_hhmm(v)
+        return v
+
+
+class QuietHours(_Section):
+    start: str = "22:00"
+    end: str = "07:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        parse_hhmm(v)
+        return v
+
+
+class NoticesSection(_Section):
+    ack_chase_hours: float = Field(4, gt=0)
+    ack_chase_max: int = Field(2, ge=0)
+    max_chars: int = Field(1500, ge=100)
+
+
+class OutboxSection(_Section):
+    min_gap_seconds: float = Field(3, ge=0)
+    per_group_per_minute: int = Field(6, ge=1)
+    jitter_seconds: float = Field(2, ge=0)
+    daily_cap: int = Field(2000, ge=1)
+    stale_minutes: int = Field(30, ge=1)
+    max_attempts: int = Field(8, ge=1)
+
+
+class WechatySection(_Section):
+    enabled: bool = False
+    endpoint: str = ""
+    token: str = ""
+
+
+class WecomSection(_Section):
+    enabled: bool = False
+    # Group-robot webhook URLs by name; "alerts" is the backup channel for admins.
+    webhooks: dict[str, str] = {}
+    alerts: str = ""
+    per_minute: int = Field(20, ge=1)
+    timeout_seconds: float = Field(10, gt=0)
+
+
+class SimulatorSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8600, ge=0, le=65535)
+    token: str = ""
+
+
+class TransportsSection(_Section):
+    wechaty: WechatySection = WechatySection()
+    wecom: WecomSection = WecomSection()
+    simulator: SimulatorSection = SimulatorSection()
+
+
+class Config(_Section):
+    bot: BotSection = BotSection()
+    database: DatabaseSection = DatabaseSection()
+    limits: LimitsSection = LimitsSection()
+    tasks: tuple[TaskConfig, ...] = ()
+    points: PointsSection = PointsSection()
+    goods: tuple[GoodConfig, ...] = ()
+    schedules: SchedulesSection = SchedulesSection()
+    quiet_hours: QuietHours = QuietHours()
+    notices: NoticesSection = NoticesSection()
+    outbox: OutboxSection = OutboxSection()
+    transports: TransportsSection = TransportsSection()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.bot.timezone)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Config:
+        """A copy with some keys of some sections replaced, validated again."""
+        data = self.model_dump()
+        for section, values in sections.items():
+            data[section] = {**data[section], **values}
+        return _validate(data, "overrides")
+
+
+def _validate(data: dict[str, Any], source: str) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            value = err.get("input")
+            shown = "(missing)" if err["type"] == "missing" else repr(value)
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{source}: {key} = {shown}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The example config's values, overlaid with the file at `path` if given."""
+    base = tomllib.loads(EXAMPLE_PATH.read_text(encoding="utf-8"))
+    if path is None:
+        return _validate(base, str(EXAMPLE_PATH.name))
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    return _validate(_merge(base, data), str(p))
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; arrays (tasks, rules, goods) replace the example's."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out

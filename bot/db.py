@@ -1,0 +1,162 @@
+"""Engines, sessions and column types.
+
+The domain core is synchronous: each inbound message runs as one transaction in a
+database worker thread (`Database.run`). SQLite is the default; PostgreSQL is driven
+through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import DateTime, Engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel, create_engine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no zone-aware type: values are stored as naive UTC and given their zone
+    back when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: times must carry a zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def normalize_url(url: str) -> str:
+    """Pick the synchronous driver for a URL: psycopg 3 for every PostgreSQL form.
+
+    PRODUCT.md names `postgresql+asyncpg://`; the domain core is synchronous, so that
+    form is accepted and driven through psycopg instead.
+    """
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
+    elif u.get_backend_name() == "sqlite":
+        u = u.set(drivername="sqlite")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        memory = u.database in (None, "", ":memory:")
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        if memory:
+            # One connection shared by every thread, or each would see its own empty db.
+            kwargs["poolclass"] = StaticPool
+        elif u.database:
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+        # pysqlite's own transaction handling defers BEGIN until the first write, so a
+        # read-then-write transaction could interleave with another writer. Emit BEGIN
+        # IMMEDIATE ourselves: one writer at a time, decided at the start.
+        @event.listens_for(engine, "connect")
+        def _no_autobegin(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Database:
+    """An engine plus the worker threads that run one transaction per call."""
+
+    def __init__(self, url: str, workers: int = 1) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
+        is_sqlite = self.engine.dialect.name == "sqlite"
+        # SQLite has one writer: a second thread would only wait on its lock.
+        self._pool = ThreadPoolExecutor(
+            max_workers=1 if is_sqlite else workers, thread_name_prefix="db"
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One session, one transaction: committed on success, rolled back on error."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def run_sync(self, fn: Callable[[Session], T]) -> T:
+        with self.transaction() as session:
+            return fn(session)
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """`fn(session)` as one transaction in a database thread: one hop per call."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.run_sync, fn)
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """A plain callable in the database thread (it manages its own transactions)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn)
+
+    def create_schema(self) -> None:
+        """Bring the schema to the newest migration.
+
+        An empty database gets the tables from the models at once and is stamped at the
+        head revision (fast, and the same schema: a test checks that the migrations and
+        the models agree); an existing one is upgraded by Alembic.
+        """
+        import bot.models  # noqa: F401  (registers every table)
+        from bot.migrate import stamp_head, upgrade_head
+
+        has_tables = bool(inspect(self.engine).get_table_names())
+        if has_tables:
+            upgrade_head(self.engine)
+        else:
+            SQLModel.metadata.create_all(self.engine)
+            stamp_head(self.engine)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.engine.dispose()

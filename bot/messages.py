@@ -1,0 +1,45 @@
+"""Transport-neutral message types. Transports convert to and from these at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message as received: who said what, where and when."""
+
+    transport: str
+    id: str
+    sender: str
+    sender_name: str
+    text: str
+    at: datetime
+    room: str | None = None  # None: a direct message to the bot
+    topic: str | None = None
+    mentions: tuple[Mention, ...] = ()
+    mentions_bot: bool = False  # the transport saw the bot itself @mentioned
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to send, as stored in the outbox."""
+
+    id: int
+    transport: str
+    text: str
+    at: datetime
+    room: str | None = None
+    to: str | None = None  # a contact, for a direct message
+    mentions: tuple[str, ...] = ()
+    image: bytes | None = None
+    reply_to: str | None = None
+    kind: str = "reply"
+    extra: dict[str, str] = field(default_factory=dict)

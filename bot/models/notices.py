@@ -1,0 +1,3 @@
+"""Tables of the notices area."""
+
+from __future__ import annotations

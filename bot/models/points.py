@@ -1,0 +1,3 @@
+"""Tables of the points area."""
+
+from __future__ import annotations

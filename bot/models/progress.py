@@ -1,0 +1,3 @@
+"""Tables of the progress area."""
+
+from __future__ import annotations

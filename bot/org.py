@@ -1,0 +1,331 @@
+"""The organisation: units and their aliases, groups, people, roles, households.
+
+Plain functions over a session; they never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from bot.messages import Mention
+from bot.models.core import (
+    LEVELS,
+    Household,
+    OrgUnit,
+    Person,
+    RoleGrant,
+    Room,
+    RoomMember,
+    UnitAlias,
+)
+from bot.text import simplify
+
+ADMIN, HQ, CADRE, EVALUATOR, KEEPER = "管理员", "指挥部", "干部", "评议员", "超市管理员"
+ROLES = (ADMIN, HQ, CADRE, EVALUATOR, KEEPER)
+ROLE_ALIASES = {
+    "管理员": ADMIN, "admin": ADMIN,
+    "指挥部": HQ, "总指挥部": HQ, "hq": HQ,
+    "干部": CADRE, "村干部": CADRE, "第一书记": CADRE, "书记": CADRE, "县干部": CADRE,
+    "乡干部": CADRE, "工作队": CADRE,
+    "评议员": EVALUATOR, "评议": EVALUATOR, "评议小组": EVALUATOR, "评议组": EVALUATOR,
+    "超市管理员": KEEPER, "超市": KEEPER, "店主": KEEPER, "掌柜": KEEPER,
+}  # fmt: skip
+LEVEL_ALIASES = {"市": "市", "县": "县", "区": "县", "乡": "乡", "镇": "乡", "村": "村"}
+# Suffixes a unit's name may drop: 浑源县 is also 浑源.
+_SUFFIXES = ("社区", "街道", "市", "县", "区", "乡", "镇", "村")
+
+
+class OrgError(Exception):
+    """A lookup that a person must clarify; the message is the reply."""
+
+
+def role_name(word: str) -> str | None:
+    return ROLE_ALIASES.get(simplify(word).lower())
+
+
+def level_name(word: str) -> str | None:
+    return LEVEL_ALIASES.get(simplify(word))
+
+
+def level_index(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def short_name(name: str) -> str | None:
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return None
+
+
+# -- units -------------------------------------------------------------------------
+
+
+def ancestor_ids(unit: OrgUnit) -> list[int]:
+    """The unit's id and its ancestors' ids, root first."""
+    return [int(p) for p in unit.path.strip("/").split("/") if p]
+
+
+def is_within(unit: OrgUnit, ancestor: OrgUnit) -> bool:
+    return unit.path.startswith(ancestor.path)
+
+
+def subtree(session: Session, unit: OrgUnit, level: str | None = None) -> Sequence[OrgUnit]:
+    q = select(OrgUnit).where(col(OrgUnit.path).startswith(unit.path))
+    if level:
+        q = q.where(OrgUnit.level == level)
+    return session.exec(q.order_by(OrgUnit.path)).all()
+
+
+def children(session: Session, unit: OrgUnit) -> Sequence[OrgUnit]:
+    return session.exec(
+        select(OrgUnit).where(OrgUnit.parent_id == unit.id).order_by(OrgUnit.id)
+    ).all()
+
+
+def find_units(session: Session, name: str, level: str | None = None) -> list[OrgUnit]:
+    """Units called `name` by name or alias (Traditional or Simplified), any parent."""
+    n = simplify(name)
+    alias_ids = select(UnitAlias.unit_id).where(UnitAlias.alias == n)
+    q = select(OrgUnit).where(or_(OrgUnit.name == n, col(OrgUnit.id).in_(alias_ids)))
+    if level:
+        q = q.where(OrgUnit.level == level)
+    return list(session.exec(q.order_by(OrgUnit.id)).all())
+
+
+def find_unit(
+    session: Session, name: str, level: str | None = None, within: OrgUnit | None = None
+) -> OrgUnit:
+    """Exactly one unit by name; OrgError with the question to ask otherwise."""
+    found = find_units(session, name, level)
+    if within is not None:
+        found = [u for u in found if is_within(u, within)]
+    if not found:
+        raise OrgError(f"找不到单位“{simplify(name)}”")
+    if len(found) > 1:
+        places = "、".join(f"{parent_name(session, u)}的{u.name}" for u in found)
+        raise OrgError(f"有{len(found)}个“{simplify(name)}”（{places}），请写明上级")
+    return found[0]
+
+
+def parent_name(session: Session, unit: OrgUnit) -> str:
+    if unit.parent_id is None:
+        return "（无）"
+    parent = session.get(OrgUnit, unit.parent_id)
+    return parent.name if parent else "（无）"
+
+
+def create_unit(
+    session: Session, name: str, level: str, parent: OrgUnit | None, now: datetime
+) -> OrgUnit:
+    unit = OrgUnit(name=simplify(name), level=level, parent_id=parent.id if parent else None,
+                   created_at=now)  # fmt: skip
+    session.add(unit)
+    session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    short = short_name(unit.name)
+    if short:
+        session.add(UnitAlias(unit_id=unit.id, alias=short))  # type: ignore[arg-type]
+    session.flush()
+    return unit
+
+
+def add_alias(session: Session, unit: OrgUnit, alias: str) -> None:
+    a = simplify(alias)
+    exists = session.exec(
+        select(UnitAlias).where(UnitAlias.unit_id == unit.id, UnitAlias.alias == a)
+    ).first()
+    if not exists and a != unit.name:
+        session.add(UnitAlias(unit_id=unit.id, alias=a))  # type: ignore[arg-type]
+
+
+def room_unit(session: Session, room_id: str | None) -> OrgUnit | None:
+    if room_id is None:
+        return None
+    room = session.get(Room, room_id)
+    if room is None or room.unit_id is None:
+        return None
+    return session.get(OrgUnit, room.unit_id)
+
+
+def rooms_of(session: Session, units: Iterable[OrgUnit]) -> list[Room]:
+    ids = [u.id for u in units]
+    if not ids:
+        return []
+    return list(
+        session.exec(select(Room).where(col(Room.unit_id).in_(ids)).order_by(Room.id)).all()
+    )
+
+
+# -- roles -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """What one person may do in one place: the roles valid on the unit, and admin."""
+
+    names: frozenset[str]
+    bootstrap_admin: bool
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.names.intersection(roles))
+
+
+def roles_at(
+    session: Session, person_id: str, unit: OrgUnit | None, admins: Iterable[str]
+) -> Roles:
+    """Roles granted on `unit` or any ancestor; bootstrap admins are admin everywhere."""
+    bootstrap = person_id in set(admins)
+    names: set[str] = {ADMIN} if bootstrap else set()
+    if unit is not None:
+        grants = session.exec(
+            select(RoleGrant.role).where(
+                RoleGrant.person_id == person_id,
+                col(RoleGrant.unit_id).in_(ancestor_ids(unit)),
+            )
+        ).all()
+        names.update(grants)
+    return Roles(frozenset(names), bootstrap)
+
+
+def grant_role(
+    session: Session, person_id: str, unit: OrgUnit, role: str, by: str, now: datetime
+) -> bool:
+    """True if granted, False if the person already had it on this unit."""
+    exists = session.exec(
+        select(RoleGrant).where(
+            RoleGrant.person_id == person_id, RoleGrant.unit_id == unit.id, RoleGrant.role == role
+        )
+    ).first()
+    if exists:
+        return False
+    session.add(RoleGrant(person_id=person_id, unit_id=unit.id, role=role, granted_by=by,  # type: ignore[arg-type]
+                          granted_at=now))  # fmt: skip
+    return True
+
+
+def revoke_role(session: Session, person_id: str, unit: OrgUnit, role: str) -> bool:
+    grant = session.exec(
+        select(RoleGrant).where(
+            RoleGrant.person_id == person_id, RoleGrant.unit_id == unit.id, RoleGrant.role == role
+        )
+    ).first()
+    if grant is None:
+        return False
+    session.delete(grant)
+    return True
+
+
+def people_with_role(session: Session, unit: OrgUnit, role: str) -> list[Person]:
+    """People holding `role` on `unit` itself or above it."""
+    q = (
+        select(Person)
+        .join(RoleGrant, col(RoleGrant.person_id) == col(Person.id))
+        .where(RoleGrant.role == role, col(RoleGrant.unit_id).in_(ancestor_ids(unit)))
+        .distinct()
+    )
+    return list(session.exec(q).all())
+
+
+# -- people ------------------------------------------------------------------------
+
+
+def touch_person(
+    session: Session, person_id: str, name: str, room_id: str | None, now: datetime
+) -> Person:
+    """Create or refresh a person, and note that they speak in this group."""
+    person = session.get(Person, person_id)
+    if person is None:
+        person = Person(id=person_id, name=simplify(name), updated_at=now)
+        session.add(person)
+    elif name and person.name != simplify(name):
+        person.name = simplify(name)
+        person.updated_at = now
+    if room_id is not None and session.get(Room, room_id) is not None:
+        member = session.get(RoomMember, (room_id, person_id))
+        if member is None:
+            session.flush()
+            session.add(RoomMember(room_id=room_id, person_id=person_id, last_seen=now))
+        else:
+            member.last_seen = now
+    return person
+
+
+def resolve_person(
+    session: Session, mention: Mention, room_id: str | None, unit: OrgUnit | None, now: datetime
+) -> Person:
+    """A person from an @mention (by id), or a bare name among this group's people.
+
+    A bare name is looked up among the group's members and the people of its unit's
+    households; several matches are refused with a question, never guessed.
+    """
+    if mention.id:
+        person = session.get(Person, mention.id)
+        if person is None:
+            person = Person(id=mention.id, name=simplify(mention.name), updated_at=now)
+            session.add(person)
+            session.flush()
+        elif mention.name and not person.name:
+            person.name = simplify(mention.name)
+        return person
+    name = simplify(mention.name)
+    candidates: dict[str, Person] = {}
+    if room_id is not None:
+        q = (
+            select(Person)
+            .join(RoomMember, col(RoomMember.person_id) == col(Person.id))
+            .where(RoomMember.room_id == room_id, Person.name == name)
+        )
+        candidates.update({p.id: p for p in session.exec(q).all()})
+    if unit is not None:
+        q2 = (
+            select(Person)
+            .join(Household, col(Household.id) == col(Person.household_id))
+            .join(OrgUnit, col(OrgUnit.id) == col(Household.unit_id))
+            .where(Person.name == name, col(OrgUnit.path).startswith(unit.path))
+        )
+        candidates.update({p.id: p for p in session.exec(q2).all()})
+    if not candidates:
+        raise OrgError(f"本群找不到“{name}”，请用@指定")
+    if len(candidates) > 1:
+        count = "两" if len(candidates) == 2 else str(len(candidates))
+        raise OrgError(f"有{count}位{name}，请用@指定")
+    return next(iter(candidates.values()))
+
+
+def household_of(session: Session, person: Person) -> Household | None:
+    return session.get(Household, person.household_id) if person.household_id else None
+
+
+def find_household(session: Session, village: OrgUnit, name: str) -> Household | None:
+    return session.exec(
+        select(Household).where(Household.unit_id == village.id, Household.name == simplify(name))
+    ).first()
+
+
+def register_household(
+    session: Session, village: OrgUnit, name: str, now: datetime
+) -> tuple[Household, bool]:
+    """The household of this name in the village, created if new (True)."""
+    hh = find_household(session, village, name)
+    if hh is not None:
+        return hh, False
+    hh = Household(unit_id=village.id, name=simplify(name), created_at=now)  # type: ignore[arg-type]
+    session.add(hh)
+    session.flush()
+    return hh, True
+
+
+def household_count(session: Session, unit: OrgUnit) -> int:
+    q = (
+        select(func.count())
+        .select_from(Household)
+        .join(OrgUnit, col(OrgUnit.id) == col(Household.unit_id))
+        .where(col(OrgUnit.path).startswith(unit.path))
+    )
+    return int(session.exec(q).one())

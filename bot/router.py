@@ -1,0 +1,203 @@
+"""Commands: how they are declared, recognised, permitted, parsed and run.
+
+A command module (in `handlers/`) declares `COMMANDS`, a tuple of `Command`: its names,
+the roles it needs, its usage line and example, a pure argument parser, and a function
+that calls the domain and queues its reply through `Ctx`. Nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from bot.config import Config
+from bot.messages import Inbound, Mention
+from bot.models.core import AuditEntry, OrgUnit, Person, Room
+from bot.org import OrgError, Roles, resolve_person
+from bot.outbox import OutboxWriter
+from bot.text import Args, normalize, simplify, tokenize
+
+
+class Usage(Exception):
+    """The arguments are wrong: the reply names what, and shows the command's example."""
+
+
+class Refusal(Exception):
+    """The command cannot be done; the message is the whole reply. Nothing is changed."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    summary: str
+    usage: str
+    example: str
+    parse: Callable[[Args], Any]
+    run: Callable[[Ctx, Any], None]
+    aliases: tuple[str, ...] = ()
+    # Any one of these roles, valid on the group's unit, allows the command; () is everyone.
+    roles: tuple[str, ...] = ()
+    # "group": a bound group; "room": any group, bound or not; "any": also direct messages.
+    scope: str = "group"
+    # A check that replaces `roles` (e.g. "HQ, or a cadre above the unit"): returns the
+    # refusal text, or None to allow. `roles` still decides what #帮助 lists.
+    check: Callable[[Ctx], str | None] | None = None
+    # A pattern matching a whole message that runs this command without '#' (收到).
+    bare: re.Pattern[str] | None = None
+    detail: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass
+class Ctx:
+    """What a handler sees: the message, who sent it where, and how to answer."""
+
+    session: Session
+    msg: Inbound
+    config: Config
+    now: datetime
+    writer: OutboxWriter
+    person: Person
+    room: Room | None
+    unit: OrgUnit | None
+    roles: Roles
+    command: Command
+    services: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.config.zone
+
+    def local(self, when: datetime | None = None) -> datetime:
+        return (when or self.now).astimezone(self.zone)
+
+    def reply(self, text: str, mentions: Sequence[str] = (), image: bytes | None = None) -> None:
+        """Answer in the group the message came from (or to the sender directly)."""
+        self.writer.put(
+            self.session, text, room_id=self.msg.room,
+            to_id=None if self.msg.room else self.msg.sender,
+            transport=self.msg.transport, reply_to=self.msg.id, mentions=mentions, image=image,
+        )  # fmt: skip
+
+    def send(self, room_id: str, text: str, kind: str = "notice", image: bytes | None = None) -> None:
+        """Post in another group (a broadcast, a flag to a supervising group)."""
+        self.writer.put(self.session, text, room_id=room_id, kind=kind, image=image)
+
+    def audit(self, action: str, **detail: Any) -> None:
+        self.session.add(
+            AuditEntry(
+                at=self.now, actor_id=self.person.id, action=action,
+                detail=json.dumps(detail, ensure_ascii=False, default=str), msg_id=self.msg.id,
+            )  # fmt: skip
+        )
+
+    def resolve(self, mention: Mention) -> Person:
+        """The person an @mention or a bare name means; Refusal when it is unclear."""
+        try:
+            return resolve_person(self.session, mention, self.msg.room, self.unit, self.now)
+        except OrgError as e:
+            raise Refusal(str(e)) from None
+
+    def require_unit(self, *levels: str) -> OrgUnit:
+        if self.unit is None:
+            raise Refusal(UNBOUND)
+        if levels and self.unit.level not in levels:
+            raise Refusal(f"#{self.command.name} 只能在{'/'.join(levels)}级的群里使用")
+        return self.unit
+
+
+def needs(command: Command) -> str:
+    return f"#{command.name} 需要{'或'.join(command.roles)}权限"
+
+
+UNBOUND = "本群还没有绑定单位。管理员可发送：#绑定 村 皇叔洼村 上级 吴城乡"
+_PREFIX = re.compile(r"^[#＃]\s*")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    command: Command | None  # None: '#something' that is no command
+    word: str  # the command word as typed
+    args: Args
+
+
+class Router:
+    def __init__(self, commands: Iterable[Command], bot_name: str, bot_id: str = "") -> None:
+        self.commands: tuple[Command, ...] = tuple(commands)
+        self._by_name: dict[str, Command] = {}
+        for c in self.commands:
+            for n in c.names:
+                key = simplify(n)
+                if key in self._by_name:
+                    raise ValueError(f"command name {n!r} declared twice")
+                self._by_name[key] = c
+        # Longest first, so that "进度查询" wins over "进度".
+        self._names = sorted(self._by_name, key=len, reverse=True)
+        self._bare = [c for c in self.commands if c.bare is not None]
+        self.bot_name = simplify(bot_name)
+        self.bot_id = bot_id
+
+    def lookup(self, name: str) -> Command | None:
+        return self._by_name.get(simplify(name).lstrip("#"))
+
+    def parse(self, msg: Inbound) -> Parsed | None:
+        """The command in a message, or None for ordinary chat (which gets no reply)."""
+        text = normalize(msg.text)
+        mentions = tuple(m for m in msg.mentions if not (self.bot_id and m.id == self.bot_id))
+        addressed = False
+        if _PREFIX.match(text):
+            text = _PREFIX.sub("", text, count=1)
+            addressed = True
+        else:
+            at_bot = f"@{self.bot_name}"
+            if text.startswith(at_bot):
+                text = text[len(at_bot) :].lstrip()
+                addressed = True
+                # Without a configured bot id: one mention more than '@'s left is the bot's.
+                if len(mentions) > text.count("@"):
+                    mentions = mentions[1:]
+            elif msg.mentions_bot:
+                addressed = True
+            text = _PREFIX.sub("", text, count=1)
+        if not addressed:
+            for c in self._bare:
+                assert c.bare is not None
+                if c.bare.match(text):
+                    return Parsed(c, c.name, Args(tokenize(text, mentions)[1:], text))
+            return None
+        if not text:
+            return Parsed(self.lookup("帮助"), "帮助", Args((), ""))
+        name = next((n for n in self._names if text.startswith(n)), None)
+        if name is None:
+            word = text.split()[0]
+            return Parsed(None, word, Args((), text))
+        rest = text[len(name) :].strip()
+        return Parsed(self._by_name[name], name, Args(tokenize(rest, mentions), rest))
+
+    def allowed(self, ctx: Ctx, command: Command) -> str | None:
+        """None if the sender may use the command here, else the refusal text."""
+        if command.check is not None:
+            return command.check(ctx)
+        if command.roles and not ctx.roles.has(*command.roles):
+            return needs(command)
+        return None
+
+    def usable(self, roles: Roles, in_room: bool) -> list[Command]:
+        out = []
+        for c in self.commands:
+            if not in_room and c.scope != "any":
+                continue
+            if c.roles and not roles.has(*c.roles):
+                continue
+            out.append(c)
+        return out

@@ -1,0 +1,18 @@
+"""Transports: each converts its own objects to `Inbound` at the edge and sends
+`Outgoing` messages; nothing transport-specific passes further in."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.messages import Outgoing
+
+
+class Sender(Protocol):
+    """What the outbox needs of a transport."""
+
+    name: str
+    can_send_images: bool
+
+    async def send(self, out: Outgoing) -> None:
+        """Deliver one message or raise; the outbox retries on failure."""

@@ -1,0 +1,271 @@
+"""Setting up the organisation: #绑定, #任命, #免职, #登记."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+
+from bot.messages import Mention
+from bot.models.core import LEVELS, Household, OrgUnit, Person
+from bot.org import (
+    ADMIN,
+    CADRE,
+    HQ,
+    create_unit,
+    find_units,
+    grant_role,
+    level_index,
+    level_name,
+    parent_name,
+    register_household,
+    revoke_role,
+    role_name,
+    roles_at,
+)
+from bot.router import Command, Ctx, Refusal, Usage, needs
+from bot.text import Args, simplify
+
+# -- #绑定 -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BindArgs:
+    level: str | None
+    name: str
+    parent: str | None
+
+
+def parse_bind(args: Args) -> BindArgs:
+    words = args.words()
+    level = level_name(words[0]) if words else None
+    if level and len(words) > 1:
+        words = words[1:]
+    else:
+        level = None
+    parent = None
+    if "上级" in words:
+        i = words.index("上级")
+        if i + 1 >= len(words):
+            raise Usage("“上级”后面要写上级单位的名称")
+        parent = words[i + 1]
+        words = words[:i] + words[i + 2 :]
+    if len(words) != 1:
+        raise Usage("请写一个单位名称" if not words else "单位名称里不能有空格")
+    name = simplify(words[0])
+    if level is None:
+        level = next((lv for suffix, lv in _SUFFIX_LEVEL if name.endswith(suffix)), None)
+    return BindArgs(level, name, parent)
+
+
+_SUFFIX_LEVEL = (("市", "市"), ("县", "县"), ("区", "县"), ("乡", "乡"), ("镇", "乡"), ("村", "村"))
+
+
+def _bind_allowed(ctx: Ctx, unit: OrgUnit | None) -> bool:
+    """Admins of the target unit (or of its parent, for a new one) may bind to it."""
+    if ctx.roles.bootstrap_admin:
+        return True
+    return unit is not None and roles_at(ctx.session, ctx.person.id, unit, ()).has(ADMIN)
+
+
+def run_bind(ctx: Ctx, args: BindArgs) -> None:
+    room = ctx.room
+    assert room is not None
+    parent: OrgUnit | None = None
+    if args.parent is not None:
+        parent = _one(ctx, args.parent, None, "上级")
+    candidates = find_units(ctx.session, args.name, args.level)
+    if parent is not None:
+        candidates = [u for u in candidates if u.parent_id == parent.id]
+    if len(candidates) > 1:
+        places = "、".join(f"{parent_name(ctx.session, u)}的{u.name}" for u in candidates)
+        raise Refusal(f"有{len(candidates)}个“{args.name}”（{places}），请加“上级 …”指定")
+    created = False
+    if candidates:
+        unit = candidates[0]
+        if not _bind_allowed(ctx, unit):
+            raise Refusal("#绑定 需要管理员权限")
+    else:
+        if args.level is None:
+            raise Usage(f"新建单位“{args.name}”要写明级别（市/县/乡/村）")
+        if args.level == "市":
+            if parent is not None:
+                raise Refusal("市是最高一级，不能有上级")
+        elif parent is None:
+            above = LEVELS[level_index(args.level) - 1]
+            raise Usage(f"新建{args.level}“{args.name}”要写明上级{above}")
+        elif level_index(parent.level) != level_index(args.level) - 1:
+            above = LEVELS[level_index(args.level) - 1]
+            raise Usage(f"{args.level}的上级应是{above}，{parent.name}是{parent.level}")
+        if not _bind_allowed(ctx, parent):
+            raise Refusal("#绑定 需要管理员权限")
+        unit = create_unit(ctx.session, args.name, args.level, parent, ctx.now)
+        created = True
+    previous = room.unit_id
+    room.unit_id, room.bound_by, room.bound_at = unit.id, ctx.person.id, ctx.now
+    ctx.unit = unit
+    ctx.audit("bind", room=room.id, unit=unit.id, name=unit.name, created=created,
+              previous=previous)  # fmt: skip
+    where = f"{unit.name}（{unit.level}" + (
+        f"，上级 {parent_name(ctx.session, unit)}）" if unit.parent_id else "）"
+    )
+    if previous == unit.id:
+        ctx.reply(f"本群已经绑定 {where}")
+    elif previous is not None:
+        old = ctx.session.get(OrgUnit, previous)
+        ctx.reply(f"本群已从 {old.name if old else '原单位'} 改绑到 {where}")
+    else:
+        ctx.reply(f"{'已新建并绑定' if created else '已绑定'}：本群 → {where}")
+
+
+def _one(ctx: Ctx, name: str, level: str | None, what: str) -> OrgUnit:
+    found = find_units(ctx.session, name, level)
+    if not found:
+        raise Refusal(f"找不到{what}单位“{simplify(name)}”，请先在它的群里 #绑定")
+    if len(found) > 1:
+        places = "、".join(f"{parent_name(ctx.session, u)}的{u.name}" for u in found)
+        raise Refusal(f"有{len(found)}个“{simplify(name)}”（{places}），请换个写法")
+    return found[0]
+
+
+# -- #任命 / #免职 ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleArgs:
+    people: tuple[Mention, ...]
+    role: str
+
+
+def parse_role(args: Args) -> RoleArgs:
+    people = tuple(args.mentions())
+    words = args.words()
+    roles = [r for r in (role_name(w) for w in words) if r]
+    others = [w for w in words if role_name(w) is None]
+    if not people and others:
+        # A bare name without '@': resolved among the group's people.
+        people = tuple(Mention("", w) for w in others[:-1] or others)
+        others = []
+    if not people:
+        raise Usage("请@要任命的人")
+    if len(roles) != 1 or others:
+        raise Usage("请写一个职务：管理员、指挥部、干部、评议员 或 超市管理员")
+    return RoleArgs(people, roles[0])
+
+
+def _role_check(ctx: Ctx) -> str | None:
+    if not ctx.roles.has(ADMIN, HQ):
+        return needs(ctx.command)
+    return None
+
+
+def run_appoint(ctx: Ctx, args: RoleArgs) -> None:
+    unit = ctx.require_unit()
+    if args.role == ADMIN and not ctx.roles.has(ADMIN):
+        raise Refusal("任命管理员需要管理员权限")
+    lines = []
+    for m in args.people:
+        person = ctx.resolve(m)
+        if grant_role(ctx.session, person.id, unit, args.role, ctx.person.id, ctx.now):
+            ctx.audit("appoint", person=person.id, unit=unit.id, role=args.role)
+            lines.append(f"已任命 {_name(person)} 为 {unit.name}{args.role}")
+        else:
+            lines.append(f"{_name(person)} 已是 {unit.name}{args.role}")
+    ctx.reply("\n".join(lines))
+
+
+def run_dismiss(ctx: Ctx, args: RoleArgs) -> None:
+    unit = ctx.require_unit()
+    if args.role == ADMIN and not ctx.roles.has(ADMIN):
+        raise Refusal("免去管理员需要管理员权限")
+    lines = []
+    for m in args.people:
+        person = ctx.resolve(m)
+        if revoke_role(ctx.session, person.id, unit, args.role):
+            ctx.audit("dismiss", person=person.id, unit=unit.id, role=args.role)
+            lines.append(f"已免去 {_name(person)} 的 {unit.name}{args.role} 职务")
+        elif roles_at(ctx.session, person.id, unit, ()).has(args.role):
+            lines.append(f"{_name(person)} 的{args.role}职务是在上级单位任命的，请在上级的群里免职")
+        else:
+            lines.append(f"{_name(person)} 不是 {unit.name}{args.role}")
+    ctx.reply("\n".join(lines))
+
+
+def _name(person: Person) -> str:
+    return person.name or person.id
+
+
+# -- #登记 ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterArgs:
+    people: tuple[Mention, ...]
+    household: str
+
+
+def parse_register(args: Args) -> RegisterArgs:
+    people = list(args.mentions())
+    words = args.words()
+    if "户" in words:
+        i = words.index("户")
+        before, after = words[:i], words[i + 1 :]
+        people += [Mention("", w) for w in before]  # bare names before 户
+        words = after
+    if len(words) != 1:
+        raise Usage("请写一个户名" if not words else "户名里不能有空格")
+    name = simplify(words[0])
+    if len(name) > 32:
+        raise Usage("户名太长")
+    return RegisterArgs(tuple(people), name)
+
+
+def run_register(ctx: Ctx, args: RegisterArgs) -> None:
+    village = ctx.require_unit("村")
+    hh, created = register_household(ctx.session, village, args.household, ctx.now)
+    notes = []
+    for m in args.people:
+        person = ctx.resolve(m)
+        if person.household_id == hh.id:
+            notes.append(f"{_name(person)} 已在本户")
+            continue
+        if person.household_id is not None:
+            old = ctx.session.get(Household, person.household_id)
+            notes.append(f"{_name(person)} 原属 {old.name if old else '另一户'}，已改到本户")
+        person.household_id = hh.id
+        ctx.audit("link", person=person.id, household=hh.id)
+    if created:
+        ctx.audit("household", household=hh.id, name=hh.name, unit=village.id)
+    members = ctx.session.exec(
+        select(Person).where(Person.household_id == hh.id).order_by(col(Person.name))
+    ).all()
+    head = f"{'已登记' if created else '已更新'} {hh.name}（{village.name}）"
+    body = "，成员：" + "、".join(_name(p) for p in members) if members else "，暂无成员"
+    ctx.reply(head + body + ("\n" + "\n".join(notes) if notes else ""))
+
+
+COMMANDS = (
+    Command(
+        name="绑定", summary="把本群绑定到一个单位（需要时新建）", scope="room",
+        usage="#绑定 级别 单位名 [上级 上级单位名]", example="#绑定 村 皇叔洼村 上级 吴城乡",
+        parse=parse_bind, run=run_bind, roles=(ADMIN,), check=lambda ctx: None,
+        detail="级别：市、县（区）、乡（镇）、村。已有的单位可只写名称：#绑定 皇叔洼村",
+    ),
+    Command(
+        name="任命", aliases=("授权",), summary="在本群的单位任命职务",
+        usage="#任命 @某人 职务", example="#任命 @刘伟 干部", parse=parse_role, run=run_appoint,
+        roles=(ADMIN, HQ), check=_role_check,
+        detail="职务：管理员、指挥部、干部、评议员、超市管理员；对本单位及下级都有效。",
+    ),
+    Command(
+        name="免职", aliases=("撤职", "取消任命"), summary="免去本群单位的职务",
+        usage="#免职 @某人 职务", example="#免职 @刘伟 干部", parse=parse_role, run=run_dismiss,
+        roles=(ADMIN, HQ), check=_role_check,
+    ),
+    Command(
+        name="登记", aliases=("登记农户", "建户"), summary="登记本村农户并关联家庭成员",
+        usage="#登记 [@成员 …] 户 户名", example="#登记 @张三 户 张三家",
+        parse=parse_register, run=run_register, roles=(ADMIN, CADRE),
+        detail="不用智能手机的农户可只登记户名：#登记 户 王五家；多位家庭成员可一起@。",
+    ),
+)  # fmt: skip

@@ -1,0 +1,22 @@
+"""Recurring jobs: their kinds (what runs, when next) and their wiring to the clock.
+
+Each module declares `KINDS`, a tuple of `bot.jobs.JobKind`. `install(app)` seeds the
+built-in jobs the config asks for; it is idempotent (jobs are keyed).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+ALL: tuple = ()
+
+
+def install(app: App) -> None:
+    """Seed the built-in jobs of every module that has any."""
+    for module in ALL:
+        seed = getattr(module, "seed", None)
+        if seed is not None:
+            app.db.run_sync(lambda s, seed=seed: seed(s, app.config, app.clock.now()))

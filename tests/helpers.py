@@ -1,0 +1,34 @@
+"""Building blocks for whole-bot tests: a bound four-level tree with people in it."""
+
+from __future__ import annotations
+
+from bot.transports.memory import MemoryChat
+
+ADMIN = "wxid_admin"
+ROOMS = {
+    "city": ("r_city", "大同市指挥部群"),
+    "county": ("r_county", "浑源县工作群"),
+    "town": ("r_town", "吴城乡工作群"),
+    "village": ("r_village", "皇叔洼村工作群"),
+}
+
+
+async def build_tree(chat: MemoryChat) -> None:
+    """大同市 → 浑源县 → 吴城乡 → 皇叔洼村, each with its group, bound by the admin."""
+    steps = [
+        ("city", "#绑定 市 大同市"),
+        ("county", "#绑定 县 浑源县 上级 大同市"),
+        ("town", "#绑定 乡 吴城乡 上级 浑源县"),
+        ("village", "#绑定 村 皇叔洼村 上级 吴城乡"),
+    ]
+    for key, text in steps:
+        room, topic = ROOMS[key]
+        sent = await chat.say(text, sender=ADMIN, name="管理员", room=room, topic=topic)
+        assert sent and "绑定" in sent[0].text, sent
+
+
+async def appoint(chat: MemoryChat, room_key: str, person: str, name: str, role: str) -> None:
+    room, _ = ROOMS[room_key]
+    sent = await chat.say(f"#任命 @{name} {role}", sender=ADMIN, name="管理员", room=room,
+                          mentions=((person, name),))  # fmt: skip
+    assert "已任命" in sent[0].text, sent

@@ -1,0 +1,154 @@
+"""Whole-bot tests of the foundation commands, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlmodel import func, select
+
+from bot.models.core import AuditEntry, Household, OrgUnit, Person, RoleGrant
+from tests.conftest import texts
+from tests.helpers import ADMIN, ROOMS, appoint, build_tree
+
+
+def count(app, model) -> int:  # type: ignore[no-untyped-def]
+    return app.db.run_sync(lambda s: s.exec(select(func.count()).select_from(model)).one())
+
+
+async def test_bind_four_levels_and_aliases(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    units = app.db.run_sync(lambda s: s.exec(select(OrgUnit).order_by(OrgUnit.id)).all())
+    assert [(u.name, u.level) for u in units] == [
+        ("大同市", "市"), ("浑源县", "县"), ("吴城乡", "乡"), ("皇叔洼村", "村"),
+    ]  # fmt: skip
+    assert units[3].path == f"/{units[0].id}/{units[1].id}/{units[2].id}/{units[3].id}/"
+    # Traditional script and the short alias find the same unit.
+    sent = await chat.say("#綁定 渾源縣", sender=ADMIN, room="r_county2", topic="浑源县二群")
+    assert texts(sent) == ["已绑定：本群 → 浑源县（县，上级 大同市）"]
+    sent = await chat.say("#绑定 浑源", sender=ADMIN, room="r_county3")
+    assert texts(sent) == ["已绑定：本群 → 浑源县（县，上级 大同市）"]
+
+
+async def test_bind_refusals_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    before = count(app, OrgUnit)
+    cases = [
+        ("#绑定 村 东坪村", "新建村“东坪村”要写明上级乡"),
+        ("#绑定 村 东坪村 上级 浑源县", "村的上级应是乡，浑源县是县"),
+        ("#绑定 村 东坪村 上级 没有乡", "找不到上级单位“没有乡”"),
+        ("#绑定", "请写一个单位名称"),
+    ]
+    for text, expected in cases:
+        sent = await chat.say(text, sender=ADMIN, room="r_new")
+        assert expected in sent[0].text, (text, sent)
+        assert "例：#绑定 村 皇叔洼村 上级 吴城乡" in sent[0].text or "找不到" in sent[0].text
+    # Not an admin: refused with the role it needs.
+    sent = await chat.say("#绑定 村 东坪村 上级 吴城乡", sender="wxid_x", room="r_new")
+    assert texts(sent) == ["#绑定 需要管理员权限"]
+    assert count(app, OrgUnit) == before
+
+
+async def test_appoint_dismiss_and_subtree_roles(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    await appoint(chat, "county", "wxid_hq", "赵县长", "指挥部")
+    # A county HQ role holds in the village below it.
+    room, _ = ROOMS["village"]
+    sent = await chat.say("#任命 @刘伟 干部", sender="wxid_hq", room=room,
+                          mentions=(("wxid_liuwei", "刘伟"),))  # fmt: skip
+    assert texts(sent) == ["已任命 刘伟 为 皇叔洼村干部"]
+    sent = await chat.say("#任命 @刘伟 干部", sender="wxid_hq", room=room, mentions=("wxid_liuwei",))
+    assert texts(sent) == ["刘伟 已是 皇叔洼村干部"]
+    # HQ may not make admins.
+    sent = await chat.say("#任命 @刘伟 管理员", sender="wxid_hq", room=room, mentions=("wxid_liuwei",))
+    assert texts(sent) == ["任命管理员需要管理员权限"]
+    # A cadre may not appoint.
+    sent = await chat.say("#任命 @张三 评议员", sender="wxid_liuwei", room=room, mentions=("wxid_zs",))
+    assert texts(sent) == ["#任命 需要管理员或指挥部权限"]
+    # Dismissing a role granted higher up is explained, not silently ignored.
+    sent = await chat.say("#免职 @赵县长 指挥部", sender=ADMIN, room=room, mentions=("wxid_hq",))
+    assert "上级单位任命" in sent[0].text
+    sent = await chat.say("#免职 @刘伟 干部", sender=ADMIN, room=room, mentions=("wxid_liuwei",))
+    assert texts(sent) == ["已免去 刘伟 的 皇叔洼村干部 职务"]
+    grants = app.db.run_sync(lambda s: s.exec(select(RoleGrant.person_id, RoleGrant.role)).all())
+    assert sorted(grants) == [("wxid_hq", "指挥部")]
+
+
+async def test_register_households(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    await appoint(chat, "village", "wxid_liuwei", "刘伟", "干部")
+    room, _ = ROOMS["village"]
+    sent = await chat.say("#登记 @张三 @张小三 户 张三家", sender="wxid_liuwei", room=room,
+                          mentions=(("wxid_zs", "张三"), ("wxid_zs2", "张小三")))  # fmt: skip
+    assert texts(sent) == ["已登记 张三家（皇叔洼村），成员：张三、张小三"]
+    sent = await chat.say("#登记 户 王五家", sender="wxid_liuwei", room=room)
+    assert texts(sent) == ["已登记 王五家（皇叔洼村），暂无成员"]
+    sent = await chat.say("#登记 @张三 户 王五家", sender="wxid_liuwei", room=room, mentions=("wxid_zs",))
+    assert sent[0].text.endswith("张三 原属 张三家，已改到本户")
+    # Only in a village group.
+    sent = await chat.say("#登记 户 李四家", sender=ADMIN, room=ROOMS["town"][0])
+    assert texts(sent) == ["#登记 只能在村级的群里使用"]
+    # A villager may not register.
+    sent = await chat.say("#登记 户 李四家", sender="wxid_zs", room=room)
+    assert texts(sent) == ["#登记 需要管理员或干部权限"]
+    assert count(app, Household) == 2
+    zs = app.db.run_sync(lambda s: s.get(Person, "wxid_zs"))
+    assert zs.household_id is not None
+
+
+async def test_bare_names_resolve_or_ask(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    room, _ = ROOMS["village"]
+    # Two different people called 张三 have spoken in this group.
+    await chat.say("#帮助", sender="wxid_zs_a", name="张三", room=room)
+    await chat.say("#帮助", sender="wxid_zs_b", name="张三", room=room)
+    await chat.say("#帮助", sender="wxid_ww", name="王五", room=room)
+    sent = await chat.say("#任命 张三 评议员", sender=ADMIN, room=room)
+    assert texts(sent) == ["有两位张三，请用@指定"]
+    sent = await chat.say("#任命 王五 评议员", sender=ADMIN, room=room)
+    assert texts(sent) == ["已任命 王五 为 皇叔洼村评议员"]
+    sent = await chat.say("#任命 赵六 评议员", sender=ADMIN, room=room)
+    assert texts(sent) == ["本群找不到“赵六”，请用@指定"]
+
+
+async def test_duplicates_chat_and_unknown(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    room, _ = ROOMS["village"]
+    first = await chat.say("#登记 户 王五家", sender=ADMIN, room=room, msg_id="dup1")
+    again = await chat.say("#登记 户 王五家", sender=ADMIN, room=room, msg_id="dup1")
+    assert len(first) == 1 and again == []
+    assert await chat.say("今天开会吗？", sender="wxid_x", room=room) == []
+    assert await chat.say("收到", sender="wxid_x", room=room) == []
+    sent = await chat.say("#吃饭", sender="wxid_x", room=room)
+    assert texts(sent) == ["没有“吃饭”这个命令。发送 #帮助 查看可用的命令。"]
+    # Only commands are journaled and audited.
+    assert count(app, AuditEntry) == 5  # four binds and one household
+
+
+async def test_help_lists_what_the_sender_may_use(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    room, _ = ROOMS["village"]
+    villager = (await chat.say("#帮助", sender="wxid_v", room=room))[0].text
+    admin = (await chat.say("#帮助", sender=ADMIN, room=room))[0].text
+    assert "#登记" not in villager and "#任命" not in villager
+    assert "#登记" in admin and "#任命" in admin and "#绑定" in admin
+    detail = (await chat.say("#帮助 任命", sender="wxid_v", room=room))[0].text
+    assert "例：#任命 @刘伟 干部" in detail
+    # @mentioning the bot works like '#'.
+    sent = await chat.say("@村务助手 帮助", sender="wxid_v", room=room)
+    assert sent and sent[0].text == villager
+
+
+async def test_unbound_group_and_direct_message(chat, app) -> None:  # type: ignore[no-untyped-def]
+    sent = await chat.say("#登记 户 王五家", sender=ADMIN, room="r_unbound")
+    assert "本群还没有绑定单位" in sent[0].text
+    sent = await chat.say("#帮助", sender="wxid_v", room=None)
+    assert sent[0].to == "wxid_v" and "#帮助" in sent[0].text
+    sent = await chat.say("#登记 户 王五家", sender=ADMIN, room=None)
+    assert texts(sent) == ["#登记 请在工作群里使用。"]
+
+
+async def test_rate_limit_warns_once(chat, app) -> None:  # type: ignore[no-untyped-def]
+    room = "r_rl"
+    replies = []
+    for _ in range(app.config.limits.burst + 5):
+        replies += await chat.say("#帮助", sender="wxid_fast", room=room)
+    assert len(replies) == app.config.limits.burst + 1
+    assert replies[-1].text.startswith("您发送命令太快了")
