@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 
@@ -36,9 +37,7 @@ class OutboxSender:
         sent = 0
         while True:
             now = self.clock.now()
-            batch = await self.db.run(
-                lambda s: pending(s, None, 100, now)
-            )
+            batch = await self.db.run(lambda s, now=now: pending(s, None, 100, now))
             batch = [o for o in batch if o.transport in self.transports]
             if not batch:
                 return sent
@@ -59,7 +58,5 @@ class OutboxSender:
             except Exception:
                 log.exception("outbox flush failed")
             self.wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), poll_seconds)
-            except TimeoutError:
-                pass

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from schedules import bulletins, notices, points, progress, reminders
+
 if TYPE_CHECKING:
     from bot.app import App
 
-ALL: tuple = ()
+ALL = (reminders, progress, points, notices, bulletins)
 
 
 def install(app: App) -> None:

@@ -1,0 +1,5 @@
+"""Commands of the notices family (being built)."""
+
+from __future__ import annotations
+
+COMMANDS: tuple = ()
