@@ -24,3 +24,37 @@ def upgrade_head(engine: Engine) -> None:
 
 def stamp_head(engine: Engine) -> None:
     command.stamp(alembic_config(engine), "head")
+
+
+def differences(engine: Engine) -> list[object]:
+    """What the database lacks or has beyond the models (empty when they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import bot.models  # noqa: F401
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, SQLModel.metadata))
+
+
+def new_revision(message: str) -> None:
+    """Write a migration for what the models have beyond the newest one (developers:
+    `python -m bot.migrate "what changed"`)."""
+    import tempfile
+
+    from bot.db import make_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/head.db")
+        upgrade_head(engine)
+        cfg = alembic_config(engine)
+        command.revision(cfg, message=message, autogenerate=True)
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    import sys
+
+    new_revision(" ".join(sys.argv[1:]) or "schema change")

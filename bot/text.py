@@ -36,7 +36,7 @@ def _t2s() -> opencc.OpenCC:
 
 @lru_cache(maxsize=2)
 def _s2t() -> opencc.OpenCC:
-    return opencc.OpenCC("s2t")
+    return opencc.OpenCC("s2tw")  # Taiwan-standard glyphs (群, not 羣)
 
 
 def to_traditional(text: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 
 from bot.messages import Mention
-from bot.models.core import LEVELS, Household, OrgUnit, Person
+from bot.models.core import LEVELS, Household, OrgUnit, Person, RoleGrant
 from bot.org import (
     ADMIN,
     CADRE,
@@ -66,6 +66,17 @@ def _bind_allowed(ctx: Ctx, unit: OrgUnit | None) -> bool:
     if ctx.roles.bootstrap_admin:
         return True
     return unit is not None and roles_at(ctx.session, ctx.person.id, unit, ()).has(ADMIN)
+
+
+def _bind_check(ctx: Ctx) -> str | None:
+    """Only admins get as far as the arguments; which unit they may bind is checked
+    against the target in `run_bind`."""
+    if ctx.roles.bootstrap_admin:
+        return None
+    held = ctx.session.exec(
+        select(RoleGrant.id).where(RoleGrant.person_id == ctx.person.id, RoleGrant.role == ADMIN)
+    ).first()
+    return None if held is not None else needs(ctx.command)
 
 
 def run_bind(ctx: Ctx, args: BindArgs) -> None:
@@ -248,7 +259,7 @@ COMMANDS = (
     Command(
         name="绑定", summary="把本群绑定到一个单位（需要时新建）", scope="room",
         usage="#绑定 级别 单位名 [上级 上级单位名]", example="#绑定 村 皇叔洼村 上级 吴城乡",
-        parse=parse_bind, run=run_bind, roles=(ADMIN,), check=lambda ctx: None,
+        parse=parse_bind, run=run_bind, roles=(ADMIN,), check=_bind_check,
         detail="级别：市、县（区）、乡（镇）、村。已有的单位可只写名称：#绑定 皇叔洼村",
     ),
     Command(

@@ -1,0 +1,76 @@
+"""Configuration: the example is complete and valid; wrong values stop the start clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config
+
+
+def test_example_config_is_valid_and_has_the_published_rules() -> None:
+    cfg = load_config()
+    rules = {r.name: r.points for r in cfg.points.rules}
+    assert rules["不大操大办红白事"] == 30
+    assert rules["参加村集体防火防汛等公益活动"] == 15
+    assert rules["六净六有"] == 10
+    assert rules["有脱贫产业"] == 50
+    assert rules["十佳模范"] == 50
+    assert (rules["破坏公共环境"], rules["虐待公婆"], rules["打架斗殴"]) == (-10, -30, -20)
+    assert cfg.bot.timezone == "Asia/Shanghai"
+    assert {t.name for t in cfg.tasks} >= {"危房改造", "易地搬迁", "产业扶贫", "贫困村提升", "光伏扶贫"}
+
+
+def test_a_file_overrides_only_what_it_gives(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text('[bot]\nadmins = ["wxid_a"]\nreply_script = "traditional"\n', encoding="utf-8")
+    cfg = load_config(p)
+    assert cfg.bot.admins == ("wxid_a",)
+    assert cfg.bot.reply_script == "traditional"
+    assert cfg.schedules.report_due == "周五 17:00"
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ('[bot]\ntimezone = "Mars/Base"', "bot.timezone = 'Mars/Base': expected an IANA time zone"),
+        ('[schedules]\nreport_due = "Friday"', "schedules.report_due = 'Friday': expected a weekday"),
+        ('[quiet_hours]\nstart = "25:00"', "quiet_hours.start = '25:00'"),
+        ('[bot]\nreply_script = "klingon"', "bot.reply_script = 'klingon'"),
+        ('[bot]\nnmae = "x"', "bot.nmae = 'x': unknown key"),
+        ('[points]\nadhoc_cap = 0', "points.adhoc_cap = 0"),
+    ],
+)
+def test_wrong_values_name_key_value_and_what_is_allowed(tmp_path: Path, toml: str, needle: str) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert needle in str(e.value)
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text("[bot\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_traditional_replies(tmp_path: Path) -> None:
+    from bot.app import build_app
+    from bot.messages import Inbound
+    from bot.models.core import OutboxMessage
+    from tests.conftest import START
+
+    p = tmp_path / "c.toml"
+    p.write_text('[bot]\nreply_script = "traditional"\n', encoding="utf-8")
+    app = build_app(load_config(p), db_url="sqlite://")
+    try:
+        app.handle_sync(Inbound("memory", "m1", "u1", "", "#登记 户 王五家", START, room="r1"))
+        row = app.db.run_sync(lambda s: s.get(OutboxMessage, 1))
+        assert row.text == "本群還沒有綁定單位。管理員可發送：#綁定 村 皇叔窪村 上級 吳城鄉"
+    finally:
+        app.close()
