@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
@@ -97,19 +99,20 @@ class App:
             return True
 
     def _journal(self, session: Session, msg: Inbound, now: datetime) -> bool:
-        seen = session.exec(
-            select(InboundMessage.id).where(
-                InboundMessage.transport == msg.transport, InboundMessage.msg_id == msg.id
-            )
-        ).first()
-        if seen is not None:
-            return False
-        session.add(
-            InboundMessage(transport=msg.transport, msg_id=msg.id, room_id=msg.room,
-                           sender_id=msg.sender, text=msg.text, received_at=now)  # fmt: skip
+        """Record the message; False if it was recorded before (a duplicate delivery).
+
+        One INSERT … ON CONFLICT DO NOTHING: no read first, and two workers racing on
+        the same id cannot both win.
+        """
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(InboundMessage)
+            .values(transport=msg.transport, msg_id=msg.id, room_id=msg.room,
+                    sender_id=msg.sender, text=msg.text, received_at=now)  # fmt: skip
+            .on_conflict_do_nothing(index_elements=["transport", "msg_id"])
+            .returning(InboundMessage.id)  # type: ignore[arg-type]
         )
-        session.flush()
-        return True
+        return session.execute(stmt).first() is not None
 
     def _reply(self, session: Session, msg: Inbound, text: str) -> None:
         self.writer.put(session, text, room_id=msg.room, to_id=None if msg.room else msg.sender,
