@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test lint bench clean browser gateway
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,15 @@ browser:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; \
 	fi
 
-test: $(STAMP) browser
+# The Wechaty puppet-service gateway the WeChat tests run on loopback (exact versions).
+GATEWAY := tests/gateway
+$(GATEWAY)/node_modules/.package-lock.json: $(GATEWAY)/package.json $(GATEWAY)/package-lock.json
+	@command -v npm >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm)
+	cd $(GATEWAY) && npm ci --no-audit --no-fund --loglevel=error
+
+gateway: $(GATEWAY)/node_modules/.package-lock.json
+
+test: $(STAMP) browser gateway
 	$(BIN)/ruff check bot handlers schedules tests bench
 	$(BIN)/pytest -q
 

@@ -165,13 +165,16 @@ class App:
 
     # -- jobs ----------------------------------------------------------------------
 
-    def run_due_sync(self, until: datetime, advance: Callable[[datetime], None] | None = None
-                     ) -> list[RunResult]:  # fmt: skip
+    def run_due_sync(self, until: datetime, advance: Callable[[datetime], None] | None = None,
+                     notify: bool = True) -> list[RunResult]:  # fmt: skip
         """Run every job occurrence due by `until`, oldest first, one transaction each.
 
         With `advance` (the virtual clock's setter), time moves to each occurrence's due
         time before it runs, as if the time had passed with the bot up; without it,
-        occurrences run at the clock's current time (late ones are marked 补发).
+        occurrences run at the clock's current time (late ones are marked 补发, those
+        beyond the grace skipped). Several processes may call this on one database:
+        each occurrence runs in exactly one of them. `notify`: call the commit hooks after
+        each occurrence that queued messages (`run_due` calls them itself, in the loop).
         """
         results: list[RunResult] = []
         while True:
@@ -180,21 +183,29 @@ class App:
                 if job is None or job.next_at > until:
                     break
                 job_id, due = job.id, job.next_at
+            assert job_id is not None
             if advance is not None and due > self.clock.now():
                 advance(due)
+            now = self.clock.now()
+            if due > now:
+                break  # a real clock behind `until`: not due yet
             with self.db.transaction() as session:
-                assert job_id is not None
-                result = self.jobs.run_one(session, job_id, self.clock.now())
+                result = self.jobs.run_one(session, job_id, now)
             if result is None:
-                # Not due by the clock's time (a real clock behind `until`): stop here.
-                break
+                continue  # another process ran it (or it changed): look again
             results.append(result)
-            self._committed()
+            if notify and result.outcome in ("ran", "late"):
+                self._committed()
         return results
 
     async def run_due(self, until: datetime, advance: Callable[[datetime], None] | None = None
                       ) -> list[RunResult]:  # fmt: skip
-        return await self.db.call(lambda: self.run_due_sync(until, advance))
+        # The hooks (the sender's wake-up) are asyncio objects: call them here, on the
+        # event loop, not from the database thread.
+        results = await self.db.call(lambda: self.run_due_sync(until, advance, notify=False))
+        if any(r.outcome in ("ran", "late") for r in results):
+            self._committed()
+        return results
 
     # -- plumbing ------------------------------------------------------------------
 

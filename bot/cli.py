@@ -69,18 +69,27 @@ def console(config: ConfigOpt = None, db: DbOpt = None, admin: AdminOpt = []) ->
 
 
 @cli.command()
-def demo(db: DbOpt = None) -> None:
-    """The demo city in a fresh SQLite database, in the console."""
-    from bot.app import build_app
-    from bot.transports.console import run_console
+def demo(
+    config: ConfigOpt = None,
+    db: Annotated[str, typer.Option("--db", help="rebuilt fresh at each start")] = "sqlite:///demo.db",
+    host: Annotated[str | None, typer.Option(help="default: transports.simulator.host")] = None,
+    port: Annotated[int | None, typer.Option(help="default: transports.simulator.port")] = None,
+) -> None:
+    """The demo city (大同市) in the web chat simulator, with a read-only dashboard."""
+    from bot.demo import run_demo
 
-    cfg = _config(None)
+    cfg = _config(config)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    app = build_app(cfg, db_url=db or "sqlite:///demo.db", admins=["console_admin"])
     try:
-        asyncio.run(run_console(app))
-    finally:
-        app.close()
+        asyncio.run(run_demo(cfg, db, host, port, echo=typer.echo))
+    except ConfigError as e:
+        typer.echo(f"config error:\n{e}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        typer.echo(f"cannot start the simulator: {e}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.command()
@@ -93,6 +102,180 @@ def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
     database.create_schema()
     database.close()
     typer.echo("schema up to date")
+
+
+@cli.command()
+def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """The real bot: WeChat and WeCom as configured, the paced outbox, the schedules."""
+    from bot.runner import run_bot
+
+    cfg = _config(config)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        asyncio.run(run_bot(cfg, db_url=db))
+    except ConfigError as e:
+        typer.echo(f"config error:\n{e}", err=True)
+        raise typer.Exit(2) from None
+
+
+export_cli = typer.Typer(no_args_is_help=True, help="export data to files")
+cli.add_typer(export_cli, name="export")
+
+
+@export_cli.command("notices")
+def export_notices_cmd(
+    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Every notice, and per group when and by whom it was acknowledged."""
+    from bot.db import Database
+    from bot.notices_export import export_notices
+
+    cfg = _config(config)
+    database = Database(db or cfg.database.url)
+    try:
+        database.create_schema()
+        notices, rows = database.run_sync(lambda s: export_notices(s, path, cfg.zone))
+    finally:
+        database.close()
+    typer.echo(f"{notices} notices, {rows} group rows → {path}")
+
+
+import_cli = typer.Typer(no_args_is_help=True, help="import data from files")
+cli.add_typer(import_cli, name="import")
+
+
+@import_cli.command("targets")
+def import_targets_cmd(
+    path: Annotated[Path, typer.Argument(help="a .csv or .xlsx file: unit, task, amount, start, deadline[, parent]")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Set targets from a file; a file with any bad row changes nothing."""
+    from datetime import UTC, datetime
+
+    from bot.db import Database
+    from bot.io_progress import ImportFailed, import_targets, read_table
+
+    cfg = _config(config)
+    try:
+        rows = read_table(path)
+    except OSError as e:
+        typer.echo(f"{path}: {e.strerror}", err=True)
+        raise typer.Exit(2) from None
+    except ImportFailed as e:
+        typer.echo(f"{path}:\n{e}", err=True)
+        raise typer.Exit(1) from None
+    database = Database(db or cfg.database.url)
+    try:
+        database.create_schema()
+        now = datetime.now(UTC)
+        result = database.run_sync(lambda s: import_targets(s, cfg, rows, now))
+    except ImportFailed as e:
+        typer.echo(f"{path}: 有 {len(e.errors)} 行有错，没有导入任何目标：\n{e}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.close()
+    typer.echo(f"导入 {result.created + result.replaced} 个目标（新设 {result.created}，替换 {result.replaced}）")
+
+
+@export_cli.command("progress")
+def export_progress_cmd(
+    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    on: Annotated[str | None, typer.Option("--on", help="the date measured on (default today)")] = None,
+) -> None:
+    """Per unit and task: done, target, completion, 序时进度 and lead, as the chat shows."""
+    from datetime import UTC, datetime
+
+    from bot.db import Database
+    from bot.io_progress import export_progress
+    from bot.progress import parse_day
+
+    cfg = _config(config)
+    today = datetime.now(UTC).astimezone(cfg.zone).date()
+    day = parse_day(on, today) if on else today
+    if day is None:
+        typer.echo(f"--on: not a date: {on!r}", err=True)
+        raise typer.Exit(2)
+    database = Database(db or cfg.database.url)
+    try:
+        database.create_schema()
+        n = database.run_sync(lambda s: export_progress(s, cfg, path, day))
+    finally:
+        database.close()
+    typer.echo(f"{n} rows → {path}")
+
+
+@import_cli.command("households")
+def import_households_cmd(
+    path: Annotated[Path, typer.Argument(help="a .csv or .xlsx file: village, household[, parent, member_id, member_name]")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Register households and link members by contact id; any bad row changes nothing."""
+    from datetime import UTC, datetime
+
+    from bot.db import Database
+    from bot.points_files import ImportFailed, import_households, read_table
+
+    cfg = _config(config)
+    try:
+        rows = read_table(path)
+    except OSError as e:
+        typer.echo(f"{path}: {e.strerror}", err=True)
+        raise typer.Exit(2) from None
+    except ImportFailed as e:
+        typer.echo(f"{path}:\n{e}", err=True)
+        raise typer.Exit(1) from None
+    database = Database(db or cfg.database.url)
+    try:
+        database.create_schema()
+        now = datetime.now(UTC)
+        r = database.run_sync(lambda s: import_households(s, rows, now))
+    except ImportFailed as e:
+        typer.echo(f"{path}: 有 {len(e.errors)} 行有错，没有导入任何农户：\n{e}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.close()
+    note = f"，{r.names_only} 位成员没有联系人id、未关联" if r.names_only else ""
+    typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{note}")
+
+
+@export_cli.command("ledger")
+def export_ledger_cmd(
+    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="only this unit's villages")] = None,
+) -> None:
+    """The points ledger, one row per entry, oldest first."""
+    from datetime import UTC, datetime
+
+    from bot.db import Database
+    from bot.org import OrgError, find_unit
+    from bot.points_files import export_ledger
+
+    cfg = _config(config)
+    database = Database(db or cfg.database.url)
+    try:
+        database.create_schema()
+        now = datetime.now(UTC)
+
+        def run(s):  # type: ignore[no-untyped-def]
+            scope = find_unit(s, unit) if unit else None
+            return export_ledger(s, cfg, path, now, scope)
+
+        n = database.run_sync(run)
+    except OrgError as e:
+        typer.echo(f"--unit: {e}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        database.close()
+    typer.echo(f"{n} rows → {path}")
 
 
 def main() -> None:

@@ -103,6 +103,7 @@ class RuleConfig(_Section):
 class VillagePoints(_Section):
     confirmations_required: int | None = Field(None, ge=1, le=2)
     publicity_days: int | None = Field(None, ge=0, le=30)
+    adhoc_cap: int | None = Field(None, ge=1)
     rules: tuple[RuleConfig, ...] = ()
 
 
@@ -122,6 +123,13 @@ class GoodConfig(_Section):
     price: int = Field(gt=0)
     stock: int = Field(0, ge=0)
 
+    @field_validator("pack")
+    @classmethod
+    def _pack(cls, v: str) -> str:
+        if not re.match(r"^[1-9]\d*\D{1,4}$", v.strip()):
+            raise ValueError("expected a count and a measure word, e.g. 10个")
+        return v.strip()
+
 
 class SchedulesSection(_Section):
     report_due: str = "周五 17:00"
@@ -132,7 +140,9 @@ class SchedulesSection(_Section):
     monthly_bulletin_time: str = "09:00"
     publicity: str = "周日 18:00"
     deadline_reminder_days: tuple[int, ...] = (7, 3, 1)
+    deadline_reminder_time: str = "09:00"
     misfire_grace_minutes: int = Field(60, ge=0)
+    timer_poll_seconds: float = Field(30, gt=0, le=3600)
     holidays: bool = True
 
     @field_validator("report_due", "weekly_bulletin", "publicity")
@@ -141,7 +151,7 @@ class SchedulesSection(_Section):
         parse_weekly(v)
         return v
 
-    @field_validator("assessment_time", "monthly_bulletin_time")
+    @field_validator("assessment_time", "monthly_bulletin_time", "deadline_reminder_time")
     @classmethod
     def _hhmm(cls, v: str) -> str:
         parse_hhmm(v)

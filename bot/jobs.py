@@ -1,14 +1,20 @@
 """The job engine: what is due, run once, in order.
 
 The database is the source of truth (`Job.next_at`); whatever keeps time (APScheduler
-in `villagebot run`, the virtual clock in `villagebot replay`) only calls
-`JobRunner.run_due`. Each occurrence runs in one transaction that also records a
-`JobRun` row with a unique (job, due time) key, so an occurrence happens once: not
-twice after a restart, and not twice with two processes on one database.
+in `villagebot run`, see `schedules/timer.py`; the virtual clock in `villagebot replay`)
+only calls `App.run_due`, which hands each due job to `JobRunner.run_one`. Each
+occurrence runs in one transaction that locks the job's row, records a `JobRun` row with
+a unique (job, due time) key, runs the kind, queues its messages in the outbox and moves
+`next_at` on. So an occurrence happens once: not twice after a restart, and not twice
+with two processes on one database (the second waits on the row lock, then finds the
+occurrence gone; the unique key is the backstop).
 
-Missed occurrences (the bot was down): only the newest one is considered. It runs,
-marked late (the kind adds （补发）), if it is less than `misfire_grace` late;
-otherwise it is skipped and logged.
+Missed occurrences (the bot was down): only the newest one is considered (coalescing).
+It runs marked late (`JobCtx.send` adds （补发）) if it is less than `misfire_grace` late;
+otherwise it is skipped, logged and recorded as a skipped `JobRun`.
+
+A kind that raises is logged and its occurrence recorded as failed; the job moves on,
+so one broken job never blocks the others.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ log = logging.getLogger(__name__)
 # A run this late (or less) is on time; beyond it, within the grace, it is a 补发.
 ON_TIME = timedelta(minutes=1)
 LATE_MARK = "（补发）"
+# Of the occurrences missed while down, at most this many are stepped over (coalesced).
+_MAX_COALESCE = 100_000
 
 
 @dataclass
@@ -50,6 +58,9 @@ class JobCtx:
     @property
     def zone(self) -> ZoneInfo:
         return self.config.zone
+
+    def local(self, when: datetime | None = None) -> datetime:
+        return (when or self.due_at).astimezone(self.zone)
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -82,7 +93,16 @@ class JobKind:
 class RunResult:
     job_id: int
     due_at: datetime
-    outcome: str  # "ran", "late", "skipped", "taken" (another process had it)
+    # "ran", "late" (补发), "skipped" (beyond the grace), "failed" (the kind raised),
+    # "taken" (the occurrence was already recorded: another process had it)
+    outcome: str
+
+
+def classify(lateness: timedelta, grace: timedelta) -> str:
+    """On time, a 补发 (less than the grace late), or skipped."""
+    if lateness <= ON_TIME:
+        return "ran"
+    return "late" if lateness < grace else "skipped"
 
 
 class JobRunner:
@@ -94,7 +114,11 @@ class JobRunner:
         writer: OutboxWriter,
         services: dict[str, Any] | None = None,
     ) -> None:
-        self.kinds = {k.name: k for k in kinds}
+        self.kinds: dict[str, JobKind] = {}
+        for k in kinds:
+            if k.name in self.kinds:
+                raise ValueError(f"job kind {k.name!r} declared twice")
+            self.kinds[k.name] = k
         self.config = config
         self.clock = clock
         self.writer = writer
@@ -102,6 +126,7 @@ class JobRunner:
         self.services = services if services is not None else {}
 
     def next_due(self, session: Session) -> Job | None:
+        """The active job due first (possibly already overdue)."""
         return session.exec(
             select(Job)
             .where(col(Job.active).is_(True))
@@ -111,10 +136,13 @@ class JobRunner:
 
     def run_one(self, session: Session, job_id: int, now: datetime) -> RunResult | None:
         """Handle the job's due occurrence (the newest one due by `now`), in `session`'s
-        transaction. None if it is not due (any more)."""
-        job = session.exec(select(Job).where(Job.id == job_id).with_for_update()).first()
+        transaction. None if it is not due (any more): another process ran it first."""
+        # The row lock makes a second process wait here, then see the moved `next_at`.
+        # (SQLite has no row locks; its BEGIN IMMEDIATE serialises writers instead.)
+        job = session.exec(select(Job).where(Job.id == job_id)).first()
         if job is None or not job.active or job.next_at > now:
             return None
+        assert job.id is not None
         kind = self.kinds.get(job.kind)
         if kind is None:
             log.error("job %s has unknown kind %r; deactivated", job.id, job.kind)
@@ -122,40 +150,57 @@ class JobRunner:
             return None
         due = job.next_at
         # Coalesce: of several occurrences missed while down, only the newest counts.
-        for _ in range(100_000):
+        for _ in range(_MAX_COALESCE):
             nxt = kind.next_after(job, due, self.config)
-            if nxt is None or nxt > now:
+            if nxt is None or nxt > now or nxt <= due:
                 break
             log.warning("job %s (%s): occurrence at %s missed, superseded", job.id, job.kind, due)
             due = nxt
-        lateness = now - due
-        if lateness > self.grace:
-            outcome = "skipped"
-        elif lateness > ON_TIME:
-            outcome = "late"
-        else:
-            outcome = "ran"
+        outcome = classify(now - due, self.grace)
+        run = JobRun(job_id=job.id, due_at=due, ran_at=now, outcome=outcome)
         try:
             with session.begin_nested():
-                session.add(JobRun(job_id=job.id, due_at=due, ran_at=now, outcome=outcome))  # type: ignore[arg-type]
+                pass
         except IntegrityError:
-            return RunResult(job.id, due, "taken")  # type: ignore[arg-type]
+            # Recorded already (a job moved back onto a handled time): never run it twice.
+            log.warning("job %s (%s) due %s was already handled", job.id, job.kind, due)
+            self._advance(job, kind, due)
+            return RunResult(job.id, due, "taken")
         if outcome == "skipped":
             log.warning(
-                "job %s (%s) due %s skipped: %s late, more than the grace of %s",
-                job.id, job.kind, due, lateness, self.grace,
+                "job %s (%s) due %s skipped: %s late, not less than the grace of %s",
+                job.id, job.kind, due, now - due, self.grace,
             )  # fmt: skip
         else:
-            kind.run(
-                JobCtx(session, job, due, now, outcome == "late", self.config, self.writer,
-                       self.services)  # fmt: skip
-            )
+            ctx = JobCtx(session, job, due, now, outcome == "late", self.config, self.writer,
+                         self.services)  # fmt: skip
+            try:
+                # A savepoint: a failing kind leaves no half-written messages behind.
+                with session.begin_nested():
+                    kind.run(ctx)
+            except Exception:
+                log.exception("job %s (%s) due %s failed", job.id, job.kind, due)
+                outcome = run.outcome = "failed"
+        self._advance(job, kind, due)
+        return RunResult(job.id, due, outcome)
+
+    def _advance(self, job: Job, kind: JobKind, due: datetime) -> None:
         nxt = kind.next_after(job, due, self.config)
         if nxt is None:
             job.active = False
+        elif nxt <= due:
+            log.error("job %s (%s): next time %s is not after %s; deactivated",
+                      job.id, job.kind, nxt, due)  # fmt: skip
+            job.active = False
         else:
             job.next_at = nxt
-        return RunResult(job.id, due, outcome)  # type: ignore[arg-type]
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """When the first active job falls due (the timer sleeps until then)."""
+    return session.exec(
+        select(Job.next_at).where(col(Job.active).is_(True)).order_by(col(Job.next_at)).limit(1)
+    ).first()
 
 
 def upsert_job(
@@ -169,20 +214,41 @@ def upsert_job(
     unit_id: int | None = None,
     payload: dict[str, Any] | None = None,
     created_by: str | None = None,
+    keep_missed: bool = False,
 ) -> Job:
-    """Create the job with this key, or update its timing and payload (None: deactivate)."""
+    """Create the job with this key, or update its timing and payload (None: deactivate).
+
+    `payload=None` keeps an existing job's payload. With `keep_missed` (seeding built-in
+    jobs at start-up), an existing active job that is already due keeps its `next_at`,
+    so a run missed while the bot was down is still handled by the engine's rules
+    (补发 or skipped) instead of silently moved on; a job not yet due takes the new
+    time (the config may have changed). Safe when two processes seed at once.
+    """
     job = session.exec(select(Job).where(Job.key == key)).first()
-    data = json.dumps(payload or {}, ensure_ascii=False, sort_keys=True)
     if job is None:
+        data = json.dumps(payload or {}, ensure_ascii=False, sort_keys=True)
         job = Job(key=key, kind=kind, room_id=room_id, unit_id=unit_id, payload=data,
                   next_at=next_at or now, active=next_at is not None, created_by=created_by,
                   created_at=now)  # fmt: skip
-        session.add(job)
+        try:
+            with session.begin_nested():
+                session.add(job)
+                session.flush()
+            return job
+        except IntegrityError:
+            # Another process inserted the same key just now; update theirs instead.
+            found = session.exec(select(Job).where(Job.key == key)).first()
+            if found is None:
+                raise
+            job = found
+    job.kind, job.room_id, job.unit_id = kind, room_id, unit_id
+    if payload is not None:
+        job.payload = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    if next_at is None:
+        job.active = False
+    elif keep_missed and job.active and job.next_at <= now:
+        pass
     else:
-        job.kind, job.room_id, job.unit_id, job.payload = kind, room_id, unit_id, data
-        if next_at is None:
-            job.active = False
-        else:
-            job.next_at, job.active = next_at, True
+        job.next_at, job.active = next_at, True
     session.flush()
     return job

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from bot.clock import Clock
@@ -67,27 +68,47 @@ def to_outgoing(row: OutboxMessage) -> Outgoing:
     )  # fmt: skip
 
 
+def _unsent(transport: str | Sequence[str] | None = None):  # type: ignore[no-untyped-def]
+    q = select(OutboxMessage).where(
+        col(OutboxMessage.sent_at).is_(None),
+        col(OutboxMessage.failed).is_(False),
+        col(OutboxMessage.merged_into).is_(None),
+    )
+    if isinstance(transport, str):
+        q = q.where(OutboxMessage.transport == transport)
+    elif transport is not None:
+        q = q.where(col(OutboxMessage.transport).in_(transport))
+    return q
+
+
 def pending(
-    session: Session, transport: str | None = None, limit: int = 100, now: datetime | None = None
+    session: Session,
+    transport: str | Sequence[str] | None = None,
+    limit: int = 100,
+    now: datetime | None = None,
 ) -> list[Outgoing]:
     """Unsent messages, oldest first; those whose retry time has not come are left."""
-    q = select(OutboxMessage).where(
-        col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False)
-    )
-    if transport is not None:
-        q = q.where(OutboxMessage.transport == transport)
+    q = _unsent(transport)
+    if now is not None:
+        q = q.where(
+            or_(col(OutboxMessage.next_try_at).is_(None), col(OutboxMessage.next_try_at) <= now)
+        )
     rows = session.exec(q.order_by(col(OutboxMessage.id)).limit(limit)).all()
-    out = []
-    for r in rows:
-        if now is not None and r.attempts and now < retry_at(r):
-            continue
-        out.append(to_outgoing(r))
-    return out
+    return [to_outgoing(r) for r in rows]
 
 
-def retry_at(row: OutboxMessage) -> datetime:
-    """Exponential backoff from the row's creation: 2, 4, 8 … seconds, at most 10 min."""
-    return row.created_at + timedelta(seconds=min(600, 2 ** max(row.attempts, 1)))
+def unsent(
+    session: Session, transport: str, limit: int = 200
+) -> list[tuple[Outgoing, datetime | None]]:
+    """Unsent messages of one transport, oldest first, each with its retry time (None:
+    now). A message waiting for its retry still holds back the later ones of its group."""
+    rows = session.exec(_unsent(transport).order_by(col(OutboxMessage.id)).limit(limit)).all()
+    return [(to_outgoing(r), r.next_try_at) for r in rows]
+
+
+def backoff(attempts: int) -> timedelta:
+    """After the n-th failed attempt: 2, 4, 8 … seconds, at most 10 minutes."""
+    return timedelta(seconds=min(600, 2 ** max(attempts, 1)))
 
 
 def mark_sent(session: Session, ids: Sequence[int], when: datetime) -> int:
@@ -102,12 +123,129 @@ def mark_sent(session: Session, ids: Sequence[int], when: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def mark_failed(session: Session, msg_id: int, error: str, max_attempts: int) -> None:
+def mark_failed(
+    session: Session, msg_id: int, error: str, max_attempts: int, now: datetime
+) -> None:
+    """Count a failed attempt: retried after a backoff, given up after `max_attempts`."""
     row = session.get(OutboxMessage, msg_id)
     if row is None or row.sent_at is not None:
         return
     row.attempts += 1
     row.last_error = error[:500]
+    row.next_try_at = now + backoff(row.attempts)
     if row.attempts >= max_attempts:
         row.failed = True
         log.error("outbox message %s given up after %s attempts: %s", msg_id, row.attempts, error)
+
+
+def sent_since(session: Session, transport: str, since: datetime) -> int:
+    """How many messages the transport has sent since `since` (the daily cap)."""
+    return session.exec(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.transport == transport, col(OutboxMessage.sent_at) >= since)
+    ).one()
+
+
+MERGED_KIND = "merged"
+
+
+def merge_stale(
+    session: Session,
+    transport: str,
+    stale_before: datetime,
+    now: datetime,
+    zone: ZoneInfo,
+    max_chars: int = 1500,
+    traditional: bool = False,
+) -> list[int]:
+    """Fold a backlog into one message per group (or contact) instead of a flood.
+
+    A group whose oldest unsent message was queued before `stale_before` and that has
+    more than one unsent message gets them all as one message (split into parts only
+    past `max_chars`), in their order, each line with the time it was queued; the
+    originals are marked `merged_into` and never sent. The newest image, if any, goes
+    with the last part. Returns the ids of the new messages.
+    """
+    rows = session.exec(_unsent(transport).order_by(col(OutboxMessage.id))).all()
+    groups: dict[tuple[str | None, str | None], list[OutboxMessage]] = {}
+    for r in rows:
+        groups.setdefault((r.room_id, r.to_id), []).append(r)
+    new_ids: list[int] = []
+    for (room_id, to_id), group in groups.items():
+        if len(group) < 2 or group[0].created_at >= stale_before:
+            continue
+        lines = [f"[{_when(r.created_at, now, zone)}] {r.text}" for r in group]
+        mentions = list(dict.fromkeys(m for r in group for m in r.mentions.split()))
+        image = next((r.image for r in reversed(group) if r.image is not None), None)
+        parts = _parts(lines, max_chars - 40)  # room for the header
+        made = []
+        for i, body in enumerate(parts, start=1):
+            n = f" {i}/{len(parts)}" if len(parts) > 1 else ""
+            header = f"【补发{n}】连接中断期间未送达的 {len(group)} 条消息："
+            text = f"{header}\n{body}"
+            row = OutboxMessage(
+                transport=transport, room_id=room_id, to_id=to_id,
+                text=to_traditional(text) if traditional else text,
+                mentions=" ".join(mentions) if i == 1 else "",
+                image=image if i == len(parts) else None, kind=MERGED_KIND, created_at=now,
+            )  # fmt: skip
+            session.add(row)
+            made.append(row)
+        session.flush()
+        for r in group:
+            r.merged_into = made[0].id
+        new_ids.extend(m.id for m in made if m.id is not None)
+        log.info("merged %d stale messages to %s into %d", len(group), room_id or to_id, len(made))
+    return new_ids
+
+
+def _when(t: datetime, now: datetime, zone: ZoneInfo) -> str:
+    local, today = t.astimezone(zone), now.astimezone(zone).date()
+    return (
+        f"{local:%H:%M}" if local.date() == today else f"{local.month}月{local.day}日 {local:%H:%M}"
+    )
+
+
+def _parts(lines: list[str], max_chars: int) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) + 1 > max_chars:
+            parts.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        parts.append("\n".join(current))
+    return parts
+
+
+RELAY_PREFIX = "【微信暂时掉线，经企业微信转发】"
+
+
+def relay_notices(session: Session, source: str, target: str, room: str, now: datetime) -> int:
+    """Copy each notice waiting for `source` to the backup channel (`target`, `room`) once.
+
+    The groups still get their own copy through `source` when it is back (they
+    acknowledge there); the copy lets the admins pass it on meanwhile.
+    """
+    rows = session.exec(
+        _unsent(source).where(OutboxMessage.kind == "notice").order_by(col(OutboxMessage.id))
+    ).all()
+    copied = 0
+    for text in dict.fromkeys(r.text for r in rows):
+        relay = RELAY_PREFIX + text
+        seen = session.exec(
+            select(OutboxMessage.id).where(
+                OutboxMessage.transport == target,
+                OutboxMessage.room_id == room,
+                OutboxMessage.text == relay,
+            )  # fmt: skip
+        ).first()
+        if seen is None:
+            session.add(OutboxMessage(transport=target, room_id=room, text=relay,
+                                      kind="relay", created_at=now))  # fmt: skip
+            copied += 1
+    return copied

@@ -135,6 +135,10 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     failed: bool = False
+    # After a failed attempt: not tried again before this (backoff).
+    next_try_at: datetime | None = utc_field(nullable=True)
+    # A stale message folded into the merged message with this id; not sent itself.
+    merged_into: int | None = None
 
 
 class AuditEntry(SQLModel, table=True):

@@ -1,3 +1,45 @@
-"""Tables of the notices area."""
+"""Tables of the notices area: a notice, and one row per group it went to."""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.models.core import utc_field
+
+
+class Notice(SQLModel, table=True):
+    """A notice broadcast by HQ (or a county cadre) to the groups of a scope."""
+
+    __tablename__ = "notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: str = Field(max_length=128, index=True)
+    # The group the notice was written in: it gets the final list of missing groups.
+    author_room_id: str | None = Field(default=None, max_length=128)
+    scope: str = Field(max_length=255)  # as shown: "全体" or "浑源县、阳高县"
+    text: str  # as typed, unconverted
+    parts: int = 1
+    msg_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = utc_field(index=True)
+
+
+class NoticeTarget(SQLModel, table=True):
+    """One group a notice was posted to, and its acknowledgement (the first 收到)."""
+
+    __tablename__ = "notice_target"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "room_id"),
+        # Bare 收到: the newest unacknowledged notice in a group.
+        Index("ix_notice_target_room", "room_id", "acked_at", "notice_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notice.id")
+    room_id: str = Field(foreign_key="room.id", max_length=128)
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    acked_at: datetime | None = utc_field(nullable=True)
+    acked_by: str | None = Field(default=None, max_length=128)
+    ack_msg_id: str | None = Field(default=None, max_length=128)

@@ -8,6 +8,11 @@ from typing import Protocol
 from bot.messages import Outgoing
 
 
+class TransportDown(Exception):
+    """The transport cannot send now (e.g. WeChat logged out): the message waits in the
+    outbox without counting as a failed attempt."""
+
+
 class Sender(Protocol):
     """What the outbox needs of a transport."""
 

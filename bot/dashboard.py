@@ -1,0 +1,267 @@
+"""The read-only dashboard's figures: progress against 序时进度 per unit, rankings, points
+activity, open notices and their receipts.
+
+`collect(session, config, now)` reads through the domain modules (`bot.progress`,
+`bot.rankings`, `bot.points`, `bot.notices`) and returns plain tables for the page to
+draw. A section whose module is missing (or fails) says so instead of breaking the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bot.config import Config
+from bot.models.core import OrgUnit
+
+log = logging.getLogger(__name__)
+
+Table = dict[str, Any]
+Section = dict[str, Any]
+# Below this many rows per task the progress table goes down to the villages.
+MAX_PROGRESS_ROWS = 120
+
+
+def col_(key: str, label: str, kind: str = "text", **extra: Any) -> dict[str, Any]:
+    return {"key": key, "label": label, "kind": kind, **extra}
+
+
+def collect(session: Session, config: Config, now: datetime) -> dict[str, Any]:
+    sections: dict[str, Callable[[Session, Config, datetime], Section]] = {
+        "progress": progress_section,
+        "rankings": rankings_section,
+        "points": points_section,
+        "notices": notices_section,
+    }
+    out: dict[str, Section] = {}
+    for key, fn in sections.items():
+        try:
+            with session.begin_nested():
+                out[key] = fn(session, config, now)
+        except ImportError:
+            out[key] = {"note": "该功能尚未启用", "tables": []}
+        except Exception:
+            log.exception("dashboard section %s failed", key)
+            out[key] = {"note": "这一栏暂时无法显示（已记录错误）", "tables": []}
+    return {"now": now.isoformat(), "zone": config.bot.timezone, "sections": out}
+
+
+def roots(session: Session) -> list[OrgUnit]:
+    return list(
+        session.exec(select(OrgUnit).where(col(OrgUnit.parent_id).is_(None)).order_by(col(OrgUnit.id)))
+    )
+
+
+# -- progress ------------------------------------------------------------------------
+
+
+def _fig(fig: Any) -> dict[str, Any]:
+    return {"done": fig.done, "target": fig.target, "completion": fig.completion,
+            "schedule": fig.schedule, "lead": fig.lead_pct / 100,
+            "reported": _md(fig.reported_on) if fig.reported_on else None}  # fmt: skip
+
+
+def progress_section(session: Session, config: Config, now: datetime) -> Section:
+    """One table per city: its units in tree order, one column per task, each cell the
+    unit's done/target, completion against 序时进度 and its lead."""
+    from bot import progress as P
+
+    today = now.astimezone(config.zone).date()
+    tables: list[Table] = []
+    for root in roots(session):
+        tasks = P.tasks_with_targets(session, root, config)
+        figures: dict[int, dict[str, Any]] = {}
+        units: dict[int, OrgUnit] = {}
+        for task in tasks:
+            fig = P.unit_figures(session, root, task, today)
+            if fig is None:
+                continue
+            assert root.id is not None
+            units[root.id] = root
+            figures.setdefault(root.id, {})[task] = fig
+            frontier = [root]
+            while frontier:
+                nxt = []
+                for unit in frontier:
+                    for sub, f in P.sub_unit_figures(session, unit, task, today):
+                        assert sub.id is not None
+                        units[sub.id] = sub
+                        figures.setdefault(sub.id, {})[task] = f
+                        nxt.append(sub)
+                frontier = nxt
+        if not units:
+            continue
+        shown = sorted(units.values(), key=lambda u: [int(i) for i in u.path.strip("/").split("/")])
+        if len(shown) > MAX_PROGRESS_ROWS:
+            shown = [u for u in shown if u.level != "村"]
+        base = root.path.count("/")
+        columns = [col_("unit", "单位", indent=True)]
+        for task in tasks:
+            scheds = {round(f[task].schedule * 100) for f in figures.values() if task in f}
+            label = f"{task}（{P.measure(config, task)}）"
+            if len(scheds) == 1:
+                label += f" 序时 {scheds.pop()}%"
+            columns.append(col_(task, label, "figure"))
+        columns.append(col_("reported", "最近报送"))
+        rows = []
+        for u in shown:
+            assert u.id is not None
+            figs = figures[u.id]
+            row: dict[str, Any] = {"unit": u.name, "_depth": u.path.count("/") - base,
+                                   "level": u.level}  # fmt: skip
+            for task, f in figs.items():
+                row[task] = _fig(f)
+            days = [f.reported_on for f in figs.values() if f.reported_on]
+            row["reported"] = _md(max(days)) if days else "未报"
+            rows.append(row)
+        tables.append({"title": f"{root.name} · 截至 {_md(today)}", "columns": columns,
+                       "rows": rows})  # fmt: skip
+    note = "" if tables else "还没有设定任何任务目标。"
+    if tables:
+        note = "每格：完成/目标、完成率；条形为完成率，竖线为序时进度；±为超前/滞后百分点。"
+    return {"note": note, "tables": tables}
+
+
+def _md(d: Any) -> str:
+    return f"{d.month}月{d.day}日"
+
+
+# -- rankings ------------------------------------------------------------------------
+
+
+def rankings_section(session: Session, config: Config, now: datetime) -> Section:
+    """Each root's direct sub-units ranked per task by lead over schedule (ties by
+    completion), as #排名 does (PRODUCT.md §5)."""
+    from bot import progress as P
+
+    today = now.astimezone(config.zone).date()
+    columns = [
+        col_("rank", "名次", "num"), col_("unit", "单位"), col_("done", "完成/目标"),
+        col_("completion", "完成率", "pct"), col_("schedule", "序时", "pct"),
+        col_("lead", "超前/滞后", "lead"), col_("tags", "", "tags"),
+    ]  # fmt: skip
+    tables: list[Table] = []
+    for root in roots(session):
+        for task in P.tasks_with_targets(session, root, config):
+            subs = P.sub_unit_figures(session, root, task, today)
+            if not subs:
+                continue
+            ranked = sorted(subs, key=lambda uf: (-uf[1].lead_pct, -uf[1].completion_pct))
+            rows = []
+            for i, (unit, f) in enumerate(ranked, start=1):
+                tags = []
+                if f.lead_pct < 0:
+                    tags.append("滞后")
+                if i == len(ranked) and len(ranked) > 1:
+                    tags.append("末位")
+                rows.append({"rank": i, "unit": unit.name, "done": f"{f.done}/{f.target}",
+                             "completion": f.completion, "schedule": f.schedule,
+                             "lead": f.lead_pct / 100, "tags": tags})  # fmt: skip
+            tables.append({"title": f"{task} · {root.name}下属单位", "columns": columns,
+                           "rows": rows})  # fmt: skip
+    return {"note": "" if tables else "还没有可排名的任务。", "tables": tables}
+
+
+# -- points --------------------------------------------------------------------------
+
+POINTS_DAYS = 30
+RECENT_ENTRIES = 12
+
+
+def points_section(session: Session, config: Config, now: datetime) -> Section:
+    """Each village's points activity over the last 30 days (awarded, deducted, per
+    household, redeemed, its top households), and the newest ledger entries."""
+    from sqlalchemy import func
+
+    from bot import points as PT
+    from bot.models.core import Household, Person
+    from bot.models.points import COUNTED, REDEEM, PointEntry
+
+    since = now - timedelta(days=POINTS_DAYS)
+    expiry = timedelta(hours=config.points.pending_expiry_hours)
+    tables: list[Table] = []
+    for root in roots(session):
+        activity = [a for a in PT.village_activity(session, root, since, now) if a.households]
+        if not activity:
+            continue
+        ids = [a.village.id for a in activity]
+        redeemed = dict(session.exec(
+            select(PointEntry.unit_id, func.sum(PointEntry.delta))
+            .where(PointEntry.kind == REDEEM, col(PointEntry.status).in_(COUNTED),
+                   col(PointEntry.created_at) >= since, col(PointEntry.unit_id).in_(ids))
+            .group_by(col(PointEntry.unit_id))
+        ).all())  # fmt: skip
+        rows = []
+        for a in activity:
+            top = PT.top_households(session, a.village, 3)
+            rows.append({
+                "village": a.village.name, "households": a.households, "awarded": a.awarded,
+                "deducted": -a.deducted if a.deducted else 0,
+                "per": round(a.per_household, 1),
+                "redeemed": -int(redeemed.get(a.village.id or 0, 0) or 0),
+                "top": "、".join(f"{r.household.name} {r.points}" for r in top) or "—",
+            })  # fmt: skip
+        columns = [
+            col_("village", "村"), col_("households", "户数", "num"),
+            col_("awarded", "加分", "signed"), col_("deducted", "扣分", "signed"),
+            col_("per", "户均加分", "num"), col_("redeemed", "兑换（分）", "num"),
+            col_("top", "积分前三户（累计）"),
+        ]  # fmt: skip
+        tables.append({"title": f"{root.name}各村 · 近{POINTS_DAYS}天", "columns": columns,
+                       "rows": rows})  # fmt: skip
+        entries = session.exec(
+            select(PointEntry, Household.name, OrgUnit.name, Person.name)
+            .join(Household, col(Household.id) == col(PointEntry.household_id))
+            .join(OrgUnit, col(OrgUnit.id) == col(PointEntry.unit_id))
+            .outerjoin(Person, col(Person.id) == col(PointEntry.actor_id))
+            .where(col(OrgUnit.path).startswith(root.path), col(PointEntry.created_at) <= now)
+            .order_by(col(PointEntry.id).desc())
+            .limit(RECENT_ENTRIES)
+        ).all()  # fmt: skip
+        recent = [{
+            "no": f"#{e.id}", "at": e.created_at.isoformat(), "village": village,
+            "household": household, "delta": e.delta, "what": PT.what(e),
+            "status": [x for x in [PT.status_label(e, now, expiry)] if x],
+            "actor": actor or e.actor_id,
+        } for e, household, village, actor in entries]  # fmt: skip
+        tables.append({
+            "title": "最新积分记录", "empty": "还没有积分记录",
+            "columns": [col_("no", "编号"), col_("at", "时间", "time"), col_("village", "村"),
+                        col_("household", "户"), col_("delta", "分", "signed"),
+                        col_("what", "事由"), col_("actor", "经办"), col_("status", "", "tags")],
+            "rows": recent,
+        })  # fmt: skip
+    return {"note": "" if tables else "还没有登记农户。", "tables": tables}
+
+
+# -- notices -------------------------------------------------------------------------
+
+
+def notices_section(session: Session, config: Config, now: datetime) -> Section:
+    """Notices still waiting for acknowledgements, with the groups that have not."""
+    from bot import notices as N
+
+    rows = []
+    for n in N.open_notices(session, now):
+        receipt = N.receipts(session, n.id)
+        missing = N.group_labels(receipt.missing) if receipt else []
+        rows.append({
+            "no": n.id, "at": n.created_at.isoformat(), "author": n.author_name,
+            "scope": n.scope, "text": n.excerpt, "acked": f"{n.acked}/{n.total}",
+            "percent": n.acked / n.total if n.total else 0,
+            "missing": "、".join(missing) or "—",
+            "chase": n.next_chase_at.isoformat() if n.next_chase_at else None,
+        })  # fmt: skip
+    columns = [
+        col_("no", "编号", "num"), col_("at", "发出", "time"), col_("author", "发布人"),
+        col_("scope", "范围"), col_("text", "内容"), col_("acked", "已确认", "num"),
+        col_("percent", "确认率", "pct"), col_("missing", "未确认的群", "wrap"),
+        col_("chase", "下次催办", "time"),
+    ]  # fmt: skip
+    table = {"title": "", "columns": columns, "rows": rows,
+             "empty": "近30天的通知都已确认收到。"}  # fmt: skip
+    return {"note": "", "tables": [table]}

@@ -1,0 +1,252 @@
+"""Targets from a file, progress to a file: `villagebot import targets` and
+`villagebot export progress`.
+
+A target file is CSV (UTF-8, or GBK as Excel writes it in China) or XLSX (the first
+sheet), with a header row naming the columns unit, task, amount, start, deadline and
+optionally parent (or in Chinese: 单位, 任务, 目标, 开始, 截止, 上级). Every row is
+checked; a file with any bad row changes nothing, and each bad row is reported with its
+row number in the file (the header is row 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.config import Config
+from bot.models.core import AuditEntry, OrgUnit
+from bot.org import find_units, parent_name
+from bot.progress import (
+    ProgressError,
+    find_task,
+    measure,
+    parse_day,
+    set_target,
+    task_names,
+    tasks_with_targets,
+    unit_figures,
+)
+from bot.text import parse_int, simplify
+
+COLUMNS = {
+    "unit": ("unit", "单位", "单位名称", "名称"),
+    "parent": ("parent", "上级", "上级单位"),
+    "task": ("task", "任务", "任务名称", "项目"),
+    "amount": ("amount", "目标", "target", "目标数", "任务数", "数量"),
+    "start": ("start", "开始", "开始日期", "起始日期"),
+    "deadline": ("deadline", "截止", "截止日期", "期限"),
+}
+REQUIRED = ("unit", "task", "amount", "deadline")
+
+
+class ImportFailed(Exception):
+    """The file cannot be imported; `errors` are the lines to show, row numbers first."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    replaced: int
+
+
+Row = tuple[int, dict[str, Any]]  # (row number in the file, column → cell value)
+
+
+def _column(header: Any) -> str | None:
+    h = simplify(str(header or "")).lower().replace(" ", "")
+    return next((key for key, names in COLUMNS.items() if h in names), None)
+
+
+def _rows(table: Iterable[Iterable[Any]]) -> list[Row]:
+    it = iter(table)
+    header = next(it, None)
+    if header is None:
+        raise ImportFailed(["文件是空的"])
+    keys = [_column(h) for h in header]
+    missing = [k for k in REQUIRED if k not in keys]
+    if missing:
+        raise ImportFailed([
+            "第1行（表头）缺少列：" + "、".join(f"{k}（{COLUMNS[k][1]}）" for k in missing)
+        ])  # fmt: skip
+    out: list[Row] = []
+    for n, cells in enumerate(it, start=2):
+        row = {k: v for k, v in zip(keys, cells, strict=False) if k is not None}
+        if all(v is None or str(v).strip() == "" for v in row.values()):
+            continue  # blank line
+        out.append((n, row))
+    return out
+
+
+def read_table(path: Path) -> list[Row]:
+    """The data rows of a CSV or XLSX file, keyed by column name."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            return _rows(wb.worksheets[0].iter_rows(values_only=True))
+        finally:
+            wb.close()
+    if suffix == ".csv":
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030")
+        return _rows(csv.reader(io.StringIO(text)))
+    raise ImportFailed([f"不支持的文件类型“{path.suffix}”：请用 .csv 或 .xlsx"])
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def _date(v: Any, today: date) -> date | None:
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    return parse_day(_text(v), today)
+
+
+def _unit(session: Session, name: str, parent: str) -> OrgUnit:
+    found = find_units(session, name)
+    if parent:
+        parents = {u.id for u in find_units(session, parent)}
+        found = [u for u in found if u.parent_id in parents]
+    if not found:
+        raise ProgressError(f"找不到单位“{name}”" + (f"（上级 {parent}）" if parent else ""))
+    if len(found) > 1:
+        places = "、".join(f"{parent_name(session, u)}的{u.name}" for u in found)
+        raise ProgressError(f"有{len(found)}个“{name}”（{places}），请在“上级”列写明上级")
+    return found[0]
+
+
+def import_targets(
+    session: Session, config: Config, rows: list[Row], now: datetime, actor: str = "cli:import"
+) -> ImportResult:
+    """Set every row's target in the caller's transaction; ImportFailed (after checking
+    every row) if any row is bad: the caller then rolls back."""
+    today = now.astimezone(config.zone).date()
+    errors: list[str] = []
+    seen: dict[tuple[int, str], int] = {}
+    created = replaced = 0
+    if not rows:
+        raise ImportFailed(["文件里没有数据行"])
+    for n, row in rows:
+        try:
+            unit = _unit(
+                session, simplify(_text(row.get("unit"))), simplify(_text(row.get("parent")))
+            )
+            word = _text(row.get("task"))
+            task = find_task(config, word)
+            if task is None:
+                raise ProgressError(f"没有“{word}”这项任务（任务有：{task_names(config)}）")
+            amount = parse_int(_text(row.get("amount")))
+            if amount is None:
+                raise ProgressError(f"目标数“{_text(row.get('amount'))}”不是整数")
+            deadline = _date(row.get("deadline"), today)
+            if deadline is None:
+                raise ProgressError(f"看不懂截止日期“{_text(row.get('deadline'))}”")
+            start = None
+            if _text(row.get("start")):
+                start = _date(row.get("start"), today)
+                if start is None:
+                    raise ProgressError(f"看不懂开始日期“{_text(row.get('start'))}”")
+            key = (unit.id or 0, task.name)
+            if key in seen:
+                raise ProgressError(f"与第{seen[key]}行重复（{unit.name} {task.name}）")
+            seen[key] = n
+            with session.begin_nested():
+                change = set_target(session, unit, task.name, amount, start, deadline, actor,
+                                    now, config.zone)  # fmt: skip
+        except ProgressError as e:
+            errors.append(f"第{n}行：{e}")
+            continue
+        if change.previous is None:
+            created += 1
+        else:
+            replaced += 1
+        t = change.target
+        detail = {"unit": unit.id, "task": task.name, "amount": t.amount, "start": t.start,
+                  "deadline": t.deadline, "previous": change.previous, "file_row": n}  # fmt: skip
+        session.add(AuditEntry(at=now, actor_id=actor, action="target", msg_id=None,
+                               detail=json.dumps(detail, ensure_ascii=False, default=str)))  # fmt: skip
+    if errors:
+        raise ImportFailed(errors)
+    return ImportResult(created, replaced)
+
+
+# -- export ------------------------------------------------------------------------
+
+EXPORT_HEADER = ("单位", "级别", "上级", "任务", "完成", "目标", "计量单位", "完成率%",
+                 "序时进度%", "超前(+)/滞后(-)百分点", "开始", "截止", "最近报送",
+                 "报送单位/应报单位")  # fmt: skip
+
+
+def progress_rows(session: Session, config: Config, on: date) -> list[tuple[Any, ...]]:
+    """Per unit (every level, tree order) and task: the figures the chat shows on `on`."""
+    units = sorted(session.exec(select(OrgUnit)).all(),
+                   key=lambda u: [int(p) for p in u.path.strip("/").split("/") if p])  # fmt: skip
+    names = {u.id: u.name for u in units}
+    rows: list[tuple[Any, ...]] = []
+    roots = [u for u in units if u.parent_id is None]
+    tasks = {r.id: tasks_with_targets(session, r, config) for r in roots}
+    for u in units:
+        root_id = int(u.path.strip("/").split("/")[0])
+        for task in tasks.get(root_id, []):
+            fig = unit_figures(session, u, task, on)
+            if fig is None:
+                continue
+            rows.append((
+                u.name, u.level, names.get(u.parent_id, "") if u.parent_id else "", task,
+                fig.done, fig.target, measure(config, task), fig.completion_pct,
+                fig.schedule_pct, fig.lead_pct, fig.start, fig.deadline, fig.reported_on,
+                f"{fig.reported_units}/{fig.units}",
+            ))  # fmt: skip
+    return rows
+
+
+def export_progress(session: Session, config: Config, path: Path, on: date) -> int:
+    """Write the progress workbook; returns the number of rows."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    rows = progress_rows(session, config, on)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = f"进度 {on.isoformat()}"
+    ws.append(EXPORT_HEADER)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        ws.append(r)
+    for row in ws.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, date):
+                cell.number_format = "yyyy-mm-dd"
+    ws.freeze_panes = "A2"
+    for letter, width in zip("ABCDEFGHIJKLMN", (14, 6, 12, 12, 8, 8, 8, 8, 10, 12, 12, 12, 12, 10),
+                             strict=True):  # fmt: skip
+        ws.column_dimensions[letter].width = width
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return len(rows)

@@ -1,0 +1,240 @@
+"""Households from a file, the points ledger to a file: `villagebot import households`
+and `villagebot export ledger`.
+
+A household file is CSV (UTF-8, or GBK as Excel writes it in China) or XLSX (the first
+sheet) with a header row naming the columns village, household and optionally parent,
+member_id, member_name (or in Chinese: 村, 户名, 上级, 成员id, 成员姓名). A row with a
+member id links that person (by contact id, never by name) to the household; a name
+without an id only notes the name. Every row is checked first; a file with any bad row
+changes nothing, and each bad row is reported with its row number (the header is row 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bot.config import Config
+from bot.models.core import AuditEntry, Household, OrgUnit, Person
+from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
+from bot.org import find_units, parent_name, register_household
+from bot.points import status_label, what
+from bot.text import simplify
+
+COLUMNS = {
+    "village": ("village", "村", "村名", "村庄", "行政村"),
+    "parent": ("parent", "上级", "乡", "乡镇", "镇"),
+    "household": ("household", "户", "户名", "农户", "户主"),
+    "member_id": ("member_id", "contact_id", "wxid", "成员id", "联系人id", "微信id"),
+    "member_name": ("member_name", "name", "成员", "姓名", "成员姓名"),
+}
+REQUIRED = ("village", "household")
+
+
+class ImportFailed(Exception):
+    """The file cannot be imported; `errors` are the lines to show, row numbers first."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+Row = tuple[int, dict[str, str]]
+
+
+def _column(header: Any) -> str | None:
+    h = simplify(str(header or "")).lower().replace(" ", "")
+    return next((key for key, names in COLUMNS.items() if h in names), None)
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def _rows(table: Iterable[Iterable[Any]]) -> list[Row]:
+    it = iter(table)
+    header = next(it, None)
+    if header is None:
+        raise ImportFailed(["文件是空的"])
+    keys = [_column(h) for h in header]
+    missing = [k for k in REQUIRED if k not in keys]
+    if missing:
+        raise ImportFailed(["第1行（表头）缺少列：" + "、".join(f"{k}（{COLUMNS[k][1]}）" for k in missing)])
+    out: list[Row] = []
+    for n, cells in enumerate(it, start=2):
+        row = {k: _text(v) for k, v in zip(keys, cells, strict=False) if k is not None}
+        if any(row.values()):
+            out.append((n, row))
+    return out
+
+
+def read_table(path: Path) -> list[Row]:
+    """The data rows of a CSV or XLSX file, keyed by column name."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            return _rows(wb.worksheets[0].iter_rows(values_only=True))
+        finally:
+            wb.close()
+    if suffix == ".csv":
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030")
+        return _rows(csv.reader(io.StringIO(text)))
+    raise ImportFailed([f"不支持的文件类型“{path.suffix}”：请用 .csv 或 .xlsx"])
+
+
+@dataclass(frozen=True)
+class HouseholdImport:
+    households: int  # distinct households in the file
+    created: int
+    linked: int  # people linked to a household (new links)
+    names_only: int  # member names given without a contact id: not linked
+
+
+def _village(session: Session, name: str, parent: str, cache: dict[tuple[str, str], Any]) -> OrgUnit:
+    key = (name, parent)
+    if key not in cache:
+        found = find_units(session, name, "村")
+        if parent:
+            parents = {u.id for u in find_units(session, parent)}
+            found = [u for u in found if u.parent_id in parents]
+        if not found:
+            cache[key] = f"找不到村“{name}”" + (f"（上级 {parent}）" if parent else "")
+        elif len(found) > 1:
+            places = "、".join(f"{parent_name(session, u)}的{u.name}" for u in found)
+            cache[key] = f"有{len(found)}个“{name}”（{places}），请在“上级”列写明乡镇"
+        else:
+            cache[key] = found[0]
+    value = cache[key]
+    if isinstance(value, str):
+        raise ValueError(value)
+    return value  # type: ignore[no-any-return]
+
+
+def import_households(session: Session, rows: list[Row], now: datetime,
+                      actor: str = "cli") -> HouseholdImport:  # fmt: skip
+    """Register the file's households and link their members, in the caller's
+    transaction; ImportFailed (nothing written) if any row is bad."""
+    errors: list[str] = []
+    plan: list[tuple[OrgUnit, str, str, str]] = []
+    cache: dict[tuple[str, str], Any] = {}
+    member_at: dict[str, tuple[int, int | None, str]] = {}  # id → (row, village, household)
+    for n, row in rows:
+        village_name, household = simplify(row.get("village", "")), simplify(row.get("household", ""))
+        member_id, member_name = row.get("member_id", ""), simplify(row.get("member_name", ""))
+        if not village_name:
+            errors.append(f"第{n}行：缺少村名")
+            continue
+        if not household:
+            errors.append(f"第{n}行：缺少户名")
+            continue
+        if len(household) > 32:
+            errors.append(f"第{n}行：户名太长（最多32个字）")
+            continue
+        if len(member_id) > 128 or (member_id and any(c.isspace() for c in member_id)):
+            errors.append(f"第{n}行：成员id“{member_id}”不是有效的联系人id")
+            continue
+        try:
+            village = _village(session, village_name, simplify(row.get("parent", "")), cache)
+        except ValueError as e:
+            errors.append(f"第{n}行：{e}")
+            continue
+        if member_id:
+            seen = member_at.get(member_id)
+            if seen is not None and (seen[1], seen[2]) != (village.id, household):
+                errors.append(f"第{n}行：成员id {member_id} 在第{seen[0]}行已属于 {seen[2]}")
+                continue
+            member_at[member_id] = (n, village.id, household)
+        plan.append((village, household, member_id, member_name))
+    if errors:
+        raise ImportFailed(errors)
+    created = linked = names_only = 0
+    households: set[int] = set()
+    for village, name, member_id, member_name in plan:
+        hh, new = register_household(session, village, name, now)
+        assert hh.id is not None
+        households.add(hh.id)
+        created += new
+        if member_id:
+            person = session.get(Person, member_id)
+            if person is None:
+                person = Person(id=member_id, name=member_name, updated_at=now)
+                session.add(person)
+            elif member_name and not person.name:
+                person.name = member_name
+            if person.household_id != hh.id:
+                person.household_id = hh.id
+                linked += 1
+        elif member_name:
+            names_only += 1
+    session.add(AuditEntry(at=now, actor_id=actor, action="import_households", detail=json.dumps(
+        {"rows": len(rows), "households": len(households), "created": created, "linked": linked},
+    )))  # fmt: skip
+    return HouseholdImport(len(households), created, linked, names_only)
+
+
+KIND_WORDS = {AWARD: "加分", DEDUCT: "扣分", REDEEM: "兑换"}
+LEDGER_COLUMNS = ("编号", "时间", "县", "乡", "村", "户", "类型", "分值", "规则/事由", "状态",
+                  "撤销的编号", "操作人", "操作人id", "来源消息")  # fmt: skip
+
+
+def export_ledger(session: Session, config: Config, path: Path, now: datetime,
+                  unit: OrgUnit | None = None) -> int:  # fmt: skip
+    """Write the whole ledger (or a unit's subtree's) to an .xlsx file, oldest first;
+    the number of rows written. Streams: fit for millions of rows."""
+    import openpyxl
+
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    people = dict(session.exec(select(Person.id, Person.name)).all())
+    reversed_by = {
+        r: i for r, i in session.exec(
+            select(PointEntry.reverses_id, PointEntry.id).where(col(PointEntry.reverses_id).is_not(None))
+        ).all() if r is not None
+    }  # fmt: skip
+    expiry = timedelta(hours=config.points.pending_expiry_hours)
+    zone = config.zone
+    q = select(PointEntry, Household.name).join(
+        Household, col(Household.id) == col(PointEntry.household_id)
+    )
+    if unit is not None:
+        ids = [u.id for u in units.values() if u.path.startswith(unit.path)]
+        q = q.where(col(PointEntry.unit_id).in_(ids))
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("积分台账")
+    ws.append(list(LEDGER_COLUMNS))
+    n = 0
+    for entry, household in session.exec(q.order_by(col(PointEntry.id)).execution_options(yield_per=2000)):
+        village = units.get(entry.unit_id)
+        town = units.get(village.parent_id) if village and village.parent_id else None
+        county = units.get(town.parent_id) if town and town.parent_id else None
+        ws.append([
+            entry.id, entry.created_at.astimezone(zone).replace(tzinfo=None),
+            county.name if county else "", town.name if town else "",
+            village.name if village else "", household, KIND_WORDS.get(entry.kind, entry.kind),
+            entry.delta, what(entry),
+            status_label(entry, now, expiry, reversed_by.get(entry.id or 0)) or "有效",
+            entry.reverses_id or "", people.get(entry.actor_id, ""), entry.actor_id,
+            entry.msg_id or "",
+        ])  # fmt: skip
+        n += 1
+    wb.save(path)
+    return n
+

@@ -1,0 +1,251 @@
+"""`villagebot run`: the real bot with the configured transports.
+
+It builds the app, starts WeChat (through a Wechaty puppet service) and the WeCom
+webhooks, the outbox sender (paced for WeChat) and the scheduler's timing layer, and
+watches the WeChat session: when it has been down for `alert_after` it tells the admins
+through the WeCom alerts webhook and copies notices there until WeChat is back.
+SIGTERM (or SIGINT) finishes the message in hand and leaves the rest in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.app import App, build_app
+from bot.clock import Clock
+from bot.config import Config, ConfigError
+from bot.messages import Inbound
+from bot.outbox import relay_notices
+from bot.sender import OutboxSender, Pacer
+from bot.transports import Sender
+from bot.transports.wechaty import NAME as WECHATY
+from bot.transports.wechaty import Health, WechatyTransport
+from bot.transports.wecom import NAME as WECOM
+from bot.transports.wecom import WecomTransport
+
+log = logging.getLogger(__name__)
+
+ALERT_KIND = "alert"
+
+
+def check_config(config: Config) -> None:
+    """What `run` needs beyond what the config schema checks."""
+    t = config.transports
+    problems = []
+    if not t.wechaty.enabled and not t.wecom.enabled:
+        problems.append("transports: neither transports.wechaty nor transports.wecom is enabled")
+    if t.wechaty.enabled:
+        if ":" not in t.wechaty.endpoint:
+            problems.append(f"transports.wechaty.endpoint = {t.wechaty.endpoint!r}: "
+                            "expected host:port of the puppet service")  # fmt: skip
+        if not t.wechaty.token:
+            problems.append("transports.wechaty.token = '': the puppet service needs a token")
+    if t.wecom.enabled and not t.wecom.webhooks:
+        problems.append("transports.wecom.webhooks = {}: name at least one webhook URL")
+    if t.wecom.alerts:
+        if not t.wecom.enabled:
+            problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
+                            "transports.wecom is not enabled")  # fmt: skip
+        elif t.wecom.alerts not in t.wecom.webhooks:
+            problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
+                            f"not one of the webhooks {sorted(t.wecom.webhooks)}")  # fmt: skip
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+class ConnectionWatch:
+    """Tells the admins through the WeCom alerts webhook when WeChat is down and back,
+    and copies notices there while it is down (each once)."""
+
+    def __init__(self, app: App, wechaty: WechatyTransport, alerts: str | None,
+                 notify: Callable[[], None], alert_after: float = 60.0) -> None:  # fmt: skip
+        self.app = app
+        self.wechaty = wechaty
+        self.alerts = alerts
+        self.notify = notify
+        self.alert_after = alert_after
+        self.alerted_since: datetime | None = None
+        self.changed = asyncio.Event()
+
+    def on_health(self, _health: Health) -> None:
+        self.changed.set()
+
+    async def run(self, poll_seconds: float = 5.0) -> None:
+        while True:
+            self.changed.clear()
+            try:
+                await self.check()
+            except Exception:
+                log.exception("connection watch failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), poll_seconds)
+
+    async def check(self) -> None:
+        h = self.wechaty.health
+        now = self.app.clock.now()
+        if not h.logged_in:
+            if self.alerted_since is None and (now - h.since).total_seconds() >= self.alert_after:
+                self.alerted_since = h.since
+                since = h.since.astimezone(self.app.config.zone)
+                await self.alert(f"【{self.app.config.bot.name}】微信连接已断开（{since:%m月%d日 %H:%M} 起），"
+                                 "正在自动重连。其间的通知转发到本群，请转告各群。",
+                                 mentions=("@all",))  # fmt: skip
+            if self.alerted_since is not None and self.alerts:
+                copied = await self.app.db.run(
+                    lambda s: relay_notices(s, WECHATY, WECOM, self.alerts or "", now)
+                )
+                if copied:
+                    self.notify()
+        elif self.alerted_since is not None:
+            minutes = round((now - self.alerted_since).total_seconds() / 60)
+            self.alerted_since = None
+            await self.alert(f"【{self.app.config.bot.name}】微信已恢复连接（中断约 {minutes} 分钟），"
+                             "积压的消息将合并补发。")  # fmt: skip
+
+    async def alert(self, text: str, mentions: tuple[str, ...] = ()) -> None:
+        log.error("alert: %s", text)
+        if not self.alerts:
+            return
+        alerts = self.alerts
+        await self.app.db.run(
+            lambda s: self.app.writer.put(
+                s, text, room_id=alerts, transport=WECOM, kind=ALERT_KIND, mentions=mentions
+            )  # fmt: skip
+        )
+        self.notify()
+
+
+def _load_timer() -> Callable[[App], Any] | None:
+    try:
+        from schedules.timer import start_timer
+    except ImportError:
+        return None
+    return start_timer  # type: ignore[no-any-return]
+
+
+async def _poll_jobs(app: App, seconds: float = 30.0) -> None:
+    """The timing layer when schedules/timer.py is not there: run what is due."""
+    while True:
+        try:
+            await app.run_due(app.clock.now())
+        except Exception:
+            log.exception("running due jobs failed")
+        await asyncio.sleep(seconds)
+
+
+class Runner:
+    """Everything `villagebot run` starts, and its orderly stop."""
+
+    def __init__(self, config: Config, *, db_url: str | None = None, clock: Clock | None = None,
+                 alert_after: float = 60.0, retry_seconds: float = 1.0) -> None:  # fmt: skip
+        check_config(config)
+        self.config = config
+        self.db_url = db_url
+        self.clock = clock
+        self.alert_after = alert_after
+        self.retry_seconds = retry_seconds
+        self.app: App | None = None
+        self.sender: OutboxSender | None = None
+        self.wechaty: WechatyTransport | None = None
+        self.wecom: WecomTransport | None = None
+        self.watch: ConnectionWatch | None = None
+        self.timer: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._sender_task: asyncio.Task[Any] | None = None
+
+    async def start(self) -> App:
+        cfg = self.config
+        app = await asyncio.to_thread(build_app, cfg, clock=self.clock, db_url=self.db_url)
+        self.app = app
+        transports: dict[str, Sender] = {}
+        if cfg.transports.wecom.enabled:
+            self.wecom = WecomTransport.from_config(cfg.transports.wecom, clock=app.clock)
+            transports[WECOM] = self.wecom
+        pacing = {}
+        if cfg.transports.wechaty.enabled:
+            self.wechaty = WechatyTransport.from_config(
+                cfg.transports.wechaty, self._deliver, clock=app.clock,
+                retry_seconds=self.retry_seconds, on_health=self._on_health,
+            )  # fmt: skip
+            transports[WECHATY] = self.wechaty
+            pacing[WECHATY] = Pacer.from_config(cfg)
+        self.sender = OutboxSender(
+            app.db, transports, app.clock, cfg.outbox.max_attempts, pacing=pacing,
+            traditional=cfg.bot.reply_script == "traditional",
+            merge_max_chars=cfg.notices.max_chars, on_cap=self._on_cap,
+        )  # fmt: skip
+        app.on_commit.append(self.sender.notify)
+        self._sender_task = asyncio.create_task(self.sender.run(), name="outbox")
+        if self.wechaty is not None:
+            alerts = cfg.transports.wecom.alerts or None
+            self.watch = ConnectionWatch(app, self.wechaty, alerts, self.sender.notify,
+                                         self.alert_after)  # fmt: skip
+            self._tasks.append(asyncio.create_task(self.wechaty.run(), name="wechaty"))
+            self._tasks.append(asyncio.create_task(self.watch.run(), name="watch"))
+        start_timer = _load_timer()
+        if start_timer is not None:
+            self.timer = start_timer(app)
+        else:
+            log.warning("schedules.timer not found: polling for due jobs every 30 s")
+            self._tasks.append(asyncio.create_task(_poll_jobs(app), name="jobs"))
+        log.info("villagebot running: %s", ", ".join(transports) or "no transports")
+        return app
+
+    async def _deliver(self, msg: Inbound) -> None:
+        assert self.app is not None
+        await self.app.handle(msg)
+
+    def _on_health(self, health: Health) -> None:
+        if self.watch is not None:
+            self.watch.on_health(health)
+        if health.logged_in and self.sender is not None:
+            self.sender.notify()
+
+    def _on_cap(self, name: str) -> None:
+        if self.watch is None:
+            return
+        cap = self.config.outbox.daily_cap
+        text = f"【{self.config.bot.name}】今日微信发送已达上限 {cap} 条，其余消息明日发出。"
+        self._tasks.append(asyncio.ensure_future(self.watch.alert(text)))
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Finish the message in hand; leave the rest in the outbox."""
+        if self.wechaty is not None:
+            await self.wechaty.drain(grace)
+        if self.timer is not None:
+            with contextlib.suppress(Exception):
+                self.timer.shutdown()
+        if self.sender is not None and self._sender_task is not None:
+            self.sender.stop()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._sender_task), grace)
+            self._sender_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.wecom is not None:
+            await self.wecom.aclose()
+        if self.app is not None:
+            await asyncio.to_thread(self.app.close)
+        log.info("villagebot stopped")
+
+
+async def run_bot(config: Config, db_url: str | None = None) -> None:
+    """Run until SIGTERM or SIGINT."""
+    runner = Runner(config, db_url=db_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runner.start()
+    try:
+        await stop.wait()
+        log.info("stopping: finishing the message in hand")
+    finally:
+        await runner.stop()

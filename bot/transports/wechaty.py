@@ -1,0 +1,348 @@
+"""Real WeChat groups through a Wechaty puppet service (python-wechaty 0.10.7).
+
+The only module that imports wechaty, and only when a transport is built: importing
+this module does nothing. Wechaty objects are converted to `Inbound` here and go no
+further. python-wechaty cannot recover from a lost connection by itself (it waits 60 s,
+reconnects once, then fails on its own plugin scheduler), so `WechatyTransport.run` is a
+supervisor: it waits until the puppet service's port answers, builds a fresh Wechaty,
+runs it until its event stream ends, and starts over. `health` tells the runner whether
+the account is logged in, and since when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import re
+import socket
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.clock import Clock, SystemClock
+from bot.config import WechatySection
+from bot.messages import Inbound, Mention, Outgoing
+from bot.transports import TransportDown
+
+log = logging.getLogger(__name__)
+
+NAME = "wechaty"
+Handler = Callable[[Inbound], Awaitable[Any]]
+
+
+def load_wechaty() -> Any:
+    """Import python-wechaty under Python 3.11, quietly and without litter.
+
+    Its `PuppetOptions` dataclass has a mutable default that 3.11 rejects unless it is
+    hashable; the library logs at INFO through its own handlers unless told otherwise;
+    and importing it creates an empty `.wechaty` folder in the working directory, which
+    is removed again when it was not there before.
+    """
+    litter = Path(".wechaty")
+    existed = litter.exists()
+    os.environ.setdefault("WECHATY_LOG", "warn")
+    with _quiet():
+        import wechaty_puppet.schemas.puppet as puppet_schemas
+
+        puppet_schemas.PuppetOptions.__hash__ = object.__hash__  # type: ignore[assignment]
+        import wechaty
+
+    if not existed:
+        with contextlib.suppress(OSError):
+            litter.rmdir()
+    return wechaty
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """python-wechaty uses what its Python and pyee deprecate (telnetlib,
+    pyee.AsyncIOEventEmitter): not ours to fix, so not ours to report."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+@dataclass(frozen=True)
+class Health:
+    logged_in: bool
+    since: datetime  # when it last changed
+    user_id: str | None = None
+    sessions: int = 0  # fresh Wechaty instances built so far
+    last_error: str | None = None
+
+
+def strip_self_mention(text: str, name: str) -> str:
+    """Remove '@<bot name>' (WeChat ends a mention with U+2005 or a space)."""
+    if not name:
+        return text
+    return re.sub(rf"@{re.escape(name)}(?:\u2005|\s|$)", "", text, count=1).strip()
+
+
+async def to_inbound(msg: Any, self_id: str, self_name: str) -> Inbound | None:
+    """A wechaty Message as an `Inbound`; None for the bot's own messages and non-text."""
+    talker = msg.talker()
+    if talker is None or talker.contact_id == self_id:
+        return None
+    from wechaty_puppet import MessageType
+
+    if msg.type() != MessageType.MESSAGE_TYPE_TEXT:
+        return None
+    room = msg.room()
+    topic = None
+    if room is not None:
+        with contextlib.suppress(Exception):
+            topic = await room.topic()
+    mentioned = await msg.mention_list()
+    mentions = tuple(Mention(c.contact_id, c.name) for c in mentioned if c.contact_id != self_id)
+    mentions_bot = any(c.contact_id == self_id for c in mentioned)
+    text = msg.text() or ""
+    if mentions_bot:
+        text = strip_self_mention(text, self_name)
+    stamp = msg.payload.timestamp or 0
+    at = datetime.fromtimestamp(stamp / 1000 if stamp > 2145888000 else stamp, UTC)
+    return Inbound(
+        transport=NAME, id=msg.message_id, sender=talker.contact_id, sender_name=talker.name,
+        text=text, at=at, room=room.room_id if room is not None else None, topic=topic,
+        mentions=mentions, mentions_bot=mentions_bot,
+    )  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+class WechatyTransport:
+    """In and out through a Wechaty puppet service at `endpoint` ("host:port")."""
+
+    name = NAME
+    can_send_images = True
+
+    def __init__(
+        self,
+        endpoint: str,
+        token: str,
+        on_message: Handler,
+        *,
+        clock: Clock | None = None,
+        retry_seconds: float = 1.0,
+        max_retry_seconds: float = 30.0,
+        on_health: Callable[[Health], None] | None = None,
+    ) -> None:
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"endpoint must be host:port, not {endpoint!r}")
+        self.endpoint, self.host, self.port = endpoint, host, int(port)
+        self.token = token
+        self.on_message = on_message
+        self.clock = clock or SystemClock()
+        self.retry_seconds = retry_seconds
+        self.max_retry_seconds = max_retry_seconds
+        self.on_health = on_health
+        self._bot: Any = None
+        self._self_name = ""
+        self._health = Health(False, self.clock.now())
+        self._accepting = True
+        self._in_hand: set[asyncio.Task[Any]] = set()
+        self._logged_in = asyncio.Event()
+
+    @classmethod
+    def from_config(cls, section: WechatySection, on_message: Handler,
+                    clock: Clock | None = None, **kw: Any) -> WechatyTransport:  # fmt: skip
+        return cls(section.endpoint, section.token, on_message, clock=clock, **kw)
+
+    # -- health ------------------------------------------------------------------
+
+    @property
+    def health(self) -> Health:
+        return self._health
+
+    @property
+    def available(self) -> bool:
+        return self._health.logged_in
+
+    async def wait_logged_in(self, timeout: float | None = None) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._logged_in.wait(), timeout)
+        return self._logged_in.is_set()
+
+    def _set_health(self, logged_in: bool, user_id: str | None = None,
+                    error: str | None = None, new_session: bool = False) -> None:  # fmt: skip
+        h = self._health
+        changed = logged_in != h.logged_in
+        self._health = Health(
+            logged_in=logged_in,
+            since=self.clock.now() if changed else h.since,
+            user_id=user_id if logged_in else h.user_id,
+            sessions=h.sessions + (1 if new_session else 0),
+            last_error=error if error is not None else h.last_error,
+        )
+        if logged_in:
+            self._logged_in.set()
+        else:
+            self._logged_in.clear()
+        if changed:
+            log.warning("WeChat %s", f"logged in as {user_id}" if logged_in else "is down")
+            if self.on_health is not None:
+                self.on_health(self._health)
+
+    # -- the supervisor ----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep a session up until cancelled: a fresh Wechaty for every connection."""
+        delay = self.retry_seconds
+        while True:
+            if not await port_open(self.host, self.port):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_seconds)
+                continue
+            started = self.clock.now()
+            error = None
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                error = repr(e)
+                log.warning("Wechaty session ended: %r", e)
+            finally:
+                self._set_health(False, error=error)
+                await self._dispose()
+            # A session that lasted a while was healthy: reconnect at once.
+            if (self.clock.now() - started).total_seconds() > self.max_retry_seconds:
+                delay = self.retry_seconds
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_retry_seconds)
+
+    async def _session(self) -> None:
+        wechaty = load_wechaty()
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from wechaty_puppet import PuppetOptions
+
+        options = wechaty.WechatyOptions(
+            puppet="wechaty-puppet-service",
+            puppet_options=PuppetOptions(end_point=self.endpoint, token=self.token),
+            # Its plugin web server is only started with plugins (none here), but the
+            # port must be free; its scheduler would otherwise keep jobs in a file.
+            host="127.0.0.1", port=_free_port(), scheduler=AsyncIOScheduler(),
+        )  # fmt: skip
+        with _quiet():
+            bot = wechaty.Wechaty(options)
+        bot.on("login", self._on_login)
+        bot.on("logout", self._on_logout)
+        bot.on("scan", self._on_scan)
+        bot.on("message", self._on_message)
+        self._bot = bot
+        self._set_health(False, new_session=True)
+        with _quiet():
+            await bot.init_puppet()  # synchronous inside: builds the puppet
+        # Its Room/Contact caches are class attributes shared by every instance: a room
+        # loaded by an earlier session would still talk through that session's dead
+        # connection. Give this session caches of its own.
+        for cls in (bot.Room, bot.Contact, bot.ContactSelf, bot.Tag):
+            cls._pool = {}
+        await bot.init_puppet_event_bridge(bot.puppet)
+        # Returns (or raises) when the puppet service's event stream ends.
+        await bot.puppet.start()
+
+    async def _dispose(self) -> None:
+        bot, self._bot = self._bot, None
+        if bot is None:
+            return
+        with contextlib.suppress(Exception):
+            scheduler = bot._plugin_manager.scheduler
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+        puppet = getattr(bot, "_puppet", None)
+        if puppet is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(puppet.stop(), 2)
+        channel = getattr(puppet, "channel", None)
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                channel.close()
+
+    # -- events ------------------------------------------------------------------
+
+    async def _on_login(self, contact: Any) -> None:
+        self._self_name = contact.name or ""
+        self._set_health(True, user_id=contact.contact_id)
+
+    async def _on_logout(self, contact: Any) -> None:
+        self._set_health(False, error="logged out")
+
+    async def _on_scan(self, qr_code: str, status: Any, data: Any = None) -> None:
+        log.warning("WeChat wants a QR scan (%s): %s", status, qr_code)
+
+    async def _on_message(self, msg: Any) -> None:
+        if not self._accepting:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_hand.add(task)
+        try:
+            bot = self._bot
+            if bot is None:
+                return
+            inbound = await to_inbound(msg, getattr(bot, "contact_id", ""), self._self_name)
+            if inbound is not None:
+                await self.on_message(inbound)
+        except Exception:
+            log.exception("handling a WeChat message failed")
+        finally:
+            if task is not None:
+                self._in_hand.discard(task)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Take no new messages; wait for those in hand (SIGTERM)."""
+        self._accepting = False
+        tasks = [t for t in self._in_hand if t is not asyncio.current_task()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    # -- sending -----------------------------------------------------------------
+
+    async def send(self, out: Outgoing) -> None:
+        bot = self._bot
+        if bot is None or not self._health.logged_in:
+            raise TransportDown("WeChat is not logged in")
+        from wechaty_puppet import FileBox
+
+        target = bot.Room.load(out.room) if out.room is not None else bot.Contact.load(out.to)
+        try:
+            await target.ready()
+            if out.text:
+                if out.room is not None and out.mentions:
+                    await target.say(out.text, mention_ids=list(out.mentions))
+                else:
+                    await target.say(out.text)
+            if out.image is not None:
+                box = FileBox.from_base64(base64.b64encode(out.image), name=f"chart-{out.id}.png")
+                await target.say(box)
+        except _connection_errors() as e:
+            raise TransportDown(f"the connection to the puppet service broke: {e!r}") from e
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    from grpclib.exceptions import StreamTerminatedError
+
+    return (OSError, StreamTerminatedError)

@@ -1,0 +1,1 @@
+"""Static files of the web simulator and dashboard (HTML, JS, CSS; no build step)."""

@@ -1,0 +1,133 @@
+"""The timing layer for `villagebot run`: wakes the job engine when something is due.
+
+APScheduler (3.11, `AsyncIOScheduler`, in-memory job store) only keeps time; nothing is
+persisted in it. The database is the schedule: the timer sleeps until the first active
+`job.next_at`, then calls `app.run_due(now)`, which runs every due occurrence once (the
+engine's row lock and unique run key decide, even with several processes). It also
+wakes every `poll_seconds` to notice jobs that other processes added, and re-reads the
+next due time after every committed command (a reminder just set for soon).
+
+APScheduler's own misfire handling is switched off (`misfire_grace_time=None`: a wake
+that comes late still runs); lateness, 补发 and skipping are decided by the engine from
+the database, so a stalled event loop or a restart is handled by the same rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.jobs import RunResult, next_due_at
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+WAKE, POLL = "wake", "poll"
+
+
+class Timer:
+    def __init__(self, app: App, poll_seconds: float) -> None:
+        self.app = app
+        self.poll_seconds = poll_seconds
+        self.loop = asyncio.get_running_loop()
+        self.scheduler = AsyncIOScheduler(
+            event_loop=self.loop,
+            jobstores={"default": MemoryJobStore()},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=app.config.zone,
+        )
+        self._lock = asyncio.Lock()
+        self._rearm_pending = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.ticks = 0  # completed wake-ups (for tests and diagnostics)
+        self.results: list[RunResult] = []  # every occurrence this timer handled
+
+    def start(self) -> None:
+        # Straight away: whatever fell due while the bot was down (补发 or skipped).
+        self.scheduler.add_job(self.tick, DateTrigger(run_date=self.app.clock.now()), id=WAKE)
+        self.scheduler.add_job(self.tick, IntervalTrigger(seconds=self.poll_seconds), id=POLL)
+        self.scheduler.start()
+        self.app.on_commit.append(self._on_commit)
+
+    async def tick(self) -> None:
+        """Run what is due now, then sleep until the next due time."""
+        async with self._lock:
+            try:
+                results = await self.app.run_due(self.app.clock.now())
+                self.results.extend(results)
+                if results:
+                    log.info("timer: %d occurrence(s) handled: %s", len(results),
+                             ", ".join(f"{r.job_id}@{r.due_at:%Y-%m-%d %H:%M} {r.outcome}"
+                                       for r in results))  # fmt: skip
+            except Exception:
+                log.exception("timer: running due jobs failed")
+            finally:
+                self.ticks += 1
+            await self._rearm()
+
+    async def _rearm(self) -> None:
+        if self._closed:
+            return
+        try:
+            nxt: datetime | None = await self.app.db.run(next_due_at)
+        except Exception:
+            log.exception("timer: reading the next due time failed; the poll will retry")
+            return
+        if self._closed:
+            return
+        if nxt is None:
+            if self.scheduler.get_job(WAKE) is not None:
+                self.scheduler.remove_job(WAKE)
+            return
+        self.scheduler.add_job(self.tick, DateTrigger(run_date=nxt), id=WAKE, replace_existing=True)
+
+    def poke(self) -> None:
+        """Re-read the next due time soon (thread-safe): a job was added or changed."""
+        self.loop.call_soon_threadsafe(self._schedule_rearm)
+
+    def _on_commit(self) -> None:
+        if not self._closed:
+            self.poke()
+
+    def _schedule_rearm(self) -> None:
+        if self._rearm_pending or self._closed:
+            return
+        self._rearm_pending = True
+
+        async def rearm() -> None:
+            self._rearm_pending = False
+            await self._rearm()
+
+        task = self.loop.create_task(rearm())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def next_wake(self) -> datetime | None:
+        job = self.scheduler.get_job(WAKE)
+        return job.next_run_time if job is not None else None
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._on_commit in self.app.on_commit:
+            self.app.on_commit.remove(self._on_commit)
+        for task in list(self._tasks):
+            task.cancel()
+        self.scheduler.shutdown(wait=False)
+
+
+def start_timer(app: App, poll_seconds: float | None = None) -> Timer:
+    """Start keeping time for `app` on the running event loop; `.shutdown()` stops it."""
+    timer = Timer(app, poll_seconds or app.config.schedules.timer_poll_seconds)
+    timer.start()
+    return timer

@@ -1,0 +1,196 @@
+"""The job engine on real databases: lateness rules, coalescing, one broken job not
+blocking the others, never running an occurrence twice, and seeding from two sessions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from bot.app import build_app
+from bot.clock import VirtualClock
+from bot.config import load_config
+from bot.jobs import ON_TIME, JobCtx, JobKind, classify, upsert_job
+from bot.models.core import OutboxMessage, Room
+from bot.models.jobs import Job, JobRun
+from tests.conftest import START
+
+HOUR = timedelta(hours=1)
+
+
+def hourly(job: Job, after: datetime, config) -> datetime:  # type: ignore[no-untyped-def]
+    """Every hour on the hour."""
+    return after.replace(minute=0, second=0, microsecond=0) + HOUR
+
+
+def say_due(ctx: JobCtx) -> None:
+    assert ctx.job.room_id is not None
+    ctx.send(ctx.job.room_id, f"{ctx.job.key} {ctx.local():%d %H:%M}")
+
+
+def explode(ctx: JobCtx) -> None:
+    ctx.send("r1", "half-written")  # must not survive the failure
+    raise RuntimeError("boom")
+
+
+KINDS = [JobKind("hourly", say_due, hourly), JobKind("broken", explode, hourly),
+         JobKind("once", say_due, lambda job, after, config: None)]  # fmt: skip
+
+
+@pytest.fixture
+def engine_app(db_url: str, clock: VirtualClock):  # type: ignore[no-untyped-def]
+    app = build_app(load_config(), clock=clock, db_url=db_url, kinds=KINDS)
+    app.db.run_sync(lambda s: s.add(Room(id="r1", transport="memory")))
+    yield app
+    app.close()
+
+
+def add(app, key: str, kind: str, at: datetime) -> int:  # type: ignore[no-untyped-def]
+    return app.db.run_sync(lambda s: upsert_job(s, key, kind, at, START, room_id="r1").id)
+
+
+def outbox(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return app.db.run_sync(lambda s: list(s.exec(select(OutboxMessage.text).order_by(OutboxMessage.id)).all()))
+
+
+def runs(app) -> list[tuple[int, datetime, str]]:  # type: ignore[no-untyped-def]
+    return app.db.run_sync(lambda s: [(r.job_id, r.due_at, r.outcome) for r in s.exec(
+        select(JobRun).order_by(JobRun.id)).all()])  # fmt: skip
+
+
+def test_classify_boundaries() -> None:
+    grace = timedelta(minutes=60)
+    assert classify(timedelta(0), grace) == "ran"
+    assert classify(ON_TIME, grace) == "ran"
+    assert classify(ON_TIME + timedelta(seconds=1), grace) == "late"
+    assert classify(grace - timedelta(seconds=1), grace) == "late"
+    assert classify(grace, grace) == "skipped"  # "less than the grace" is sent; not equal
+    # A grace of 0 means no 补发 at all, yet a run a few seconds late is still on time.
+    assert classify(timedelta(seconds=5), timedelta(0)) == "ran"
+    assert classify(timedelta(minutes=2), timedelta(0)) == "skipped"
+
+
+def test_on_time_late_and_skipped(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+    a = add(app, "a", "once", START + HOUR)
+    b = add(app, "b", "once", START + 2 * HOUR)
+    c = add(app, "c", "once", START + 3 * HOUR)
+    # The virtual clock moves to each due time: on time.
+    app.run_due_sync(START + HOUR, advance=clock.set)
+    # The bot was down: b is 59 minutes late (补发), c at 13:00 is still in the future.
+    clock.set(START + 2 * HOUR + timedelta(minutes=59))
+    app.run_due_sync(clock.now())
+    # Down again: c is exactly the grace late: skipped and logged.
+    clock.set(START + 4 * HOUR)
+    app.run_due_sync(clock.now())
+    assert outbox(app) == ["a 03 10:00", "b 03 11:00（补发）"]
+    assert [(j, o) for j, _, o in runs(app)] == [(a, "ran"), (b, "late"), (c, "skipped")]
+
+
+def test_missed_occurrences_coalesce_into_the_newest(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+    job = add(app, "h", "hourly", START + HOUR)
+    # Down from 10:00 until 15:30: 10, 11, 12, 13, 14 are superseded by 15:00 (补发).
+    clock.set(START + timedelta(hours=6, minutes=30))
+    with caplog.at_level(logging.WARNING, logger="bot.jobs"):
+        results = app.run_due_sync(clock.now())
+    assert [(r.due_at, r.outcome) for r in results] == [(START + 6 * HOUR, "late")]
+    assert outbox(app) == ["h 03 15:00（补发）"]
+    assert sum("superseded" in r.message for r in caplog.records) == 5
+    # Then on as usual: 16:00 on time, and 15:00 is never handled again.
+    app.run_due_sync(START + 7 * HOUR, advance=clock.set)
+    assert outbox(app) == ["h 03 15:00（补发）", "h 03 16:00"]
+    assert len({(j, d) for j, d, _ in runs(app)}) == len(runs(app)) == 2
+    nxt = app.db.run_sync(lambda s: s.get(Job, job).next_at)
+    assert nxt == START + 8 * HOUR
+
+
+def test_a_failing_kind_does_not_block_the_others(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+    bad = add(app, "bad", "broken", START + HOUR)
+    add(app, "good", "hourly", START + HOUR)
+    with caplog.at_level(logging.ERROR, logger="bot.jobs"):
+        app.run_due_sync(START + 2 * HOUR, advance=clock.set)
+    assert outbox(app) == ["good 03 10:00", "good 03 11:00"]  # nothing half-written
+    assert [o for j, _, o in runs(app) if j == bad] == ["failed", "failed"]
+    assert "boom" in caplog.text
+    assert app.db.run_sync(lambda s: s.get(Job, bad).next_at) == START + 3 * HOUR
+
+
+def test_unknown_kind_is_deactivated(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+    gone = add(app, "gone", "no_such_kind", START + HOUR)
+    add(app, "x", "once", START + HOUR)
+    with caplog.at_level(logging.ERROR, logger="bot.jobs"):
+        app.run_due_sync(START + 2 * HOUR, advance=clock.set)
+    assert outbox(app) == ["x 03 10:00"]
+    assert app.db.run_sync(lambda s: s.get(Job, gone).active) is False
+    assert "unknown kind" in caplog.text
+
+
+def test_a_job_moved_back_onto_a_handled_time_is_not_rerun(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+    job = add(app, "h", "hourly", START + HOUR)
+    app.run_due_sync(START + HOUR, advance=clock.set)
+    # Someone sets the job back onto 10:00, which already ran.
+    app.db.run_sync(lambda s: upsert_job(s, "h", "hourly", START + HOUR, clock.now(), room_id="r1"))
+    results = app.run_due_sync(START + HOUR + timedelta(minutes=30))
+    assert [r.outcome for r in results] == ["taken"]
+    assert outbox(app) == ["h 03 10:00"]
+    assert app.db.run_sync(lambda s: s.get(Job, job).next_at) == START + 2 * HOUR
+
+
+def test_duplicate_kind_names_are_refused(db_url: str, clock: VirtualClock) -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+        build_app(load_config(), clock=clock, db_url=db_url, kinds=[*KINDS, KINDS[0]])
+
+
+def test_upsert_keep_missed_and_payload(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+
+    def up(at: datetime, now: datetime, **kw):  # type: ignore[no-untyped-def]
+        return app.db.run_sync(lambda s: upsert_job(s, "k", "hourly", at, now, room_id="r1", **kw).next_at)
+
+    assert up(START + HOUR, START, payload={"n": 1}) == START + HOUR
+    # Not yet due: a seed with a new time moves it (the config changed).
+    assert up(START + 2 * HOUR, START, keep_missed=True) == START + 2 * HOUR
+    # Already due (missed while down): the seed leaves it for the engine's rules.
+    later = START + 3 * HOUR
+    assert up(START + 5 * HOUR, later, keep_missed=True) == START + 2 * HOUR
+    assert up(START + 5 * HOUR, later) == START + 5 * HOUR
+    payload = app.db.run_sync(lambda s: s.exec(select(Job.payload).where(Job.key == "k")).one())
+    assert payload == '{"n": 1}'  # payload=None keeps it
+
+
+@pytest.mark.postgres
+def test_two_sessions_seed_the_same_key_at_once(pg_url: str, clock: VirtualClock) -> None:
+    """Two processes starting together both seed the built-ins: one job, no error."""
+    app = build_app(load_config(), clock=clock, db_url=pg_url, kinds=KINDS)
+    try:
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def seed() -> None:
+            try:
+                with app.db.transaction() as s:
+                    s.exec(select(func.count()).select_from(Job)).one()
+                    barrier.wait()
+                    upsert_job(s, "builtin:race", "hourly", START + HOUR, START)
+                    # Hold the transaction a moment so that both inserts overlap.
+                    threading.Event().wait(0.2)
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=seed) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        keys = app.db.run_sync(lambda s: s.exec(select(Job.key).where(Job.key == "builtin:race")).all())
+        assert keys == ["builtin:race"]
+    finally:
+        app.close()

@@ -1,0 +1,268 @@
+"""WeChat end to end: the official Wechaty puppet-service gateway (Node, wrapping the mock
+puppet) on loopback, the bot connected to it through python-wechaty. A mock member
+speaks in a mock room and the bot's reply arrives there; the gateway is killed (-9) and
+restarted and the bot answers again, with the admins alerted through a stand-in WeCom
+webhook meanwhile. Needs `make gateway` (the Node packages); `make test` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select as sql_select
+
+from bot.config import load_config
+from bot.models.core import OutboxMessage
+from bot.runner import Runner
+from bot.transports.wechaty import load_wechaty, strip_self_mention
+from tests.helpers import ADMIN
+from tests.test_wecom import FakeWecom
+
+GATEWAY_DIR = Path(__file__).with_name("gateway")
+BOT = "wxid_bot"
+MEMBER = "wxid_liuwei"
+ROOM = "huangshuwa@chatroom"
+FIXTURE = {
+    "bot": {"id": BOT, "name": "村务助手"},
+    "contacts": [{"id": ADMIN, "name": "管理员"}, {"id": MEMBER, "name": "刘伟"}],
+    "rooms": [{"id": ROOM, "topic": "皇叔洼村工作群", "members": [ADMIN, MEMBER]}],
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Gateway:
+    """The Node gateway as a child process, with its control endpoint."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port, self.control = _free_port(), _free_port()
+        self.token = "villagebot-test-token"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.control}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = {**os.environ, "GATEWAY_PORT": str(self.port), "GATEWAY_CONTROL": str(self.control),
+               "GATEWAY_TOKEN": self.token, "GATEWAY_FIXTURE": json.dumps(FIXTURE),
+               "TMPDIR": str(self.tmp)}  # fmt: skip
+        log = (self.tmp / "gateway.log").open("ab")
+        self.proc = subprocess.Popen(["node", "gateway.mjs"], cwd=GATEWAY_DIR, env=env,
+                                     stdout=subprocess.PIPE, stderr=log)  # fmt: skip
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                if line.startswith(b"GATEWAY READY") or not line:
+                    break
+        if not line.startswith(b"GATEWAY READY"):
+            self.kill()
+            raise RuntimeError(f"the gateway did not start: {(self.tmp / 'gateway.log').read_text()}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    async def say(self, sender: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        async with httpx.AsyncClient() as c:
+            r = await c.post(f"{self.base}/say", json={"from": sender, "room": ROOM, "text": text,
+                                                       "mentions": list(mentions)})  # fmt: skip
+            r.raise_for_status()
+            return str(r.json()["id"])
+
+    async def log(self) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient() as c:
+            r = await c.get(f"{self.base}/log", params={"room": ROOM})
+            r.raise_for_status()
+            return r.json()  # type: ignore[no-any-return]
+
+    async def bot_said(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """The bot's messages in the room, once there are at least `count`."""
+
+        async def enough() -> list[dict[str, Any]] | None:
+            said = [m for m in await self.log() if m["from"] == BOT]
+            return said if len(said) >= count else None
+
+        return await until(enough, timeout, f"{count} bot message(s) in {ROOM}")
+
+
+async def until(probe: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await probe()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    if not (GATEWAY_DIR / "node_modules").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("tests/gateway/node_modules is missing: run `make gateway`")
+        pytest.skip("the Node gateway is not installed: run `make gateway`")
+    gw = Gateway(tmp_path)
+    gw.start()
+    yield gw
+    gw.kill()
+
+
+def test_import_does_nothing_until_a_transport_is_built() -> None:
+    code = ("import sys, bot.transports.wechaty, bot.runner; "
+            "print(any(m == 'wechaty' or m.startswith('wechaty.') for m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_loading_wechaty_leaves_no_litter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = "from bot.transports.wechaty import load_wechaty; print(load_wechaty().Wechaty.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})  # fmt: skip
+    assert out.stdout.strip() == "Wechaty"
+    assert list(tmp_path.iterdir()) == []
+    assert load_wechaty().Wechaty.__name__ == "Wechaty"
+
+
+def test_the_bots_own_mention_is_stripped() -> None:
+    assert strip_self_mention("@村务助手\u2005帮助", "村务助手") == "帮助"
+    assert strip_self_mention("@村务助手 #进度 危房改造 42", "村务助手") == "#进度 危房改造 42"
+    assert strip_self_mention("@村务助手", "村务助手") == ""
+    assert strip_self_mention("@刘伟 你好", "村务助手") == "@刘伟 你好"
+
+
+async def test_bot_answers_in_wechat_and_survives_gateway_restarts(gateway: Gateway, db_url: str) -> None:
+    with FakeWecom() as wecom:
+        cfg = load_config().with_overrides(
+            bot={"admins": [ADMIN]},
+            transports={
+                "wechaty": {"enabled": True, "endpoint": gateway.endpoint, "token": gateway.token},
+                "wecom": {"enabled": True, "webhooks": {"admins": wecom.url("k-admins")},
+                          "alerts": "admins", "timeout_seconds": 5},
+            },
+            outbox={"min_gap_seconds": 0, "jitter_seconds": 0},
+        )  # fmt: skip
+        runner = Runner(cfg, db_url=db_url, alert_after=3600, retry_seconds=0.1)
+        app = await runner.start()
+        wechat, watch = runner.wechaty, runner.watch
+        assert wechat is not None and watch is not None
+        try:
+            assert await wechat.wait_logged_in(20)
+            assert wechat.health.user_id == BOT
+            watch.alert_after = 0  # from now on, alert as soon as WeChat drops
+
+            # An admin binds the group; a member asks for help by @mentioning the bot.
+            await gateway.say(ADMIN, "#绑定 市 大同市")
+            (bound,) = await gateway.bot_said(1)
+            assert bound["text"].startswith("已") and "大同市" in bound["text"]
+            await gateway.say(MEMBER, "@村务助手\u2005帮助", mentions=(BOT,))
+            helped = (await gateway.bot_said(2))[1]
+            assert helped["text"].startswith("可用的命令") and "#帮助" in helped["text"]
+            # Ordinary chat gets no reply; the bot's own messages are not commands.
+            await gateway.say(MEMBER, "今天天气不错")
+            await asyncio.sleep(0.3)
+            assert len(await gateway.bot_said(2)) == 2
+
+            # The gateway dies without a word.
+            gateway.kill()
+            await until(lambda: _true(not wechat.health.logged_in), 10, "WeChat down")
+            alert = await until(lambda: _find(wecom, "断开"), 10, "the alert through WeCom")
+            assert alert["msgtype"] == "text" and alert["text"]["mentioned_list"] == ["@all"]
+            # A notice queued while WeChat is down is copied to the WeCom channel.
+            with app.db.transaction() as s:
+                app.writer.put(s, "【通知 1】明早九点视频会，请回复“收到”", room_id=ROOM,
+                               kind="notice")  # fmt: skip
+            watch.changed.set()
+            await until(lambda: _find(wecom, "【通知 1】明早九点视频会"), 10, "the relayed notice")
+
+            # Back up on the same port: the bot reconnects by itself, delivers the
+            # notice that waited, says so to the admins, and answers again.
+            gateway.start()
+            assert await wechat.wait_logged_in(30)
+            notice = (await gateway.bot_said(1))[0]
+            assert notice["text"] == "【通知 1】明早九点视频会，请回复“收到”"
+            await until(lambda: _find(wecom, "恢复"), 10, "the all-clear through WeCom")
+            await gateway.say(MEMBER, "#帮助")
+            again = (await gateway.bot_said(2))[1]
+            assert again["text"] == helped["text"]
+            assert wechat.health.sessions >= 2
+        finally:
+            await runner.stop()
+        sent = app.db.run_sync(
+            lambda s: s.exec(sql_select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+        )
+        assert all(r.sent_at is not None for r in sent), [(r.text, r.last_error) for r in sent]
+        assert all(r.attempts == 0 for r in sent)  # waiting for WeChat spent no attempts
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _find(wecom: FakeWecom, needle: str) -> dict[str, Any] | None:
+    for body in wecom.bodies():
+        content = body.get("text", body.get("markdown", {})).get("content", "")
+        if needle in content:
+            return body
+    return None
+
+
+def test_villagebot_run_answers_and_stops_on_sigterm(gateway: Gateway, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[bot]\nadmins = ["{ADMIN}"]\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n'
+        f'[outbox]\nmin_gap_seconds = 0\njitter_seconds = 0\n'
+        f'[transports.wechaty]\nenabled = true\nendpoint = "{gateway.endpoint}"\n'
+        f'token = "{gateway.token}"\n',
+        encoding="utf-8",
+    )
+    log = tmp_path / "run.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(cfg)],
+                                stderr=err, cwd=tmp_path)  # fmt: skip
+    try:
+
+        async def scenario() -> str:
+            await until(lambda: _true("logged in as" in log.read_text()), 30, "the bot to log in")
+            await gateway.say(ADMIN, "#帮助")
+            return str((await gateway.bot_said(1))[0]["text"])
+
+        assert asyncio.run(scenario()).startswith("可用的命令")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "villagebot stopped" in log.read_text()
+    assert list(tmp_path.glob(".wechaty")) == []
