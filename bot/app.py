@@ -73,6 +73,11 @@ class App:
 
     def handle_parsed(self, msg: Inbound, parsed: Parsed) -> bool:
         now = self.clock.now()
+        gate = parsed.command.gate if parsed.command is not None else None
+        if gate is not None:
+            with self.db.transaction() as session:
+                if not gate(session, msg):
+                    return False
         verdict = self.limiter.check(msg.sender, now)
         if verdict == "drop":
             log.info("rate limit: dropped a command from %s", msg.sender)
@@ -178,21 +183,31 @@ class App:
         """
         results: list[RunResult] = []
         while True:
+            # One transaction per occurrence: lock the first due job, run it.
             with self.db.transaction() as session:
-                job = self.jobs.next_due(session)
-                if job is None or job.next_at > until:
+                if advance is None:
+                    job = self.jobs.claim_next(session, until)
+                else:
+                    # Virtual time moves to the earliest due job before taking it, and
+                    # waits for its lock rather than skipping ahead to later ones: a
+                    # clock that jumped past a job would make it late.
+                    first = self.jobs.next_due(session)
+                    if first is None or first.next_at > until:
+                        break
+                    if first.next_at > self.clock.now():
+                        advance(first.next_at)
+                    job = self.jobs.lock(session, first)
+                if job is None:
                     break
-                job_id, due = job.id, job.next_at
-            assert job_id is not None
-            if advance is not None and due > self.clock.now():
-                advance(due)
-            now = self.clock.now()
-            if due > now:
-                break  # a real clock behind `until`: not due yet
-            with self.db.transaction() as session:
-                result = self.jobs.run_one(session, job_id, now)
+                now = self.clock.now()
+                if job.next_at > now:
+                    if advance is None:
+                        break  # a real clock behind `until`: not due yet
+                    result = None  # another process ran it meanwhile
+                else:
+                    result = self.jobs.run_job(session, job, now)
             if result is None:
-                continue  # another process ran it (or it changed): look again
+                continue  # it changed (an unknown kind was switched off): look again
             results.append(result)
             if notify and result.outcome in ("ran", "late"):
                 self._committed()

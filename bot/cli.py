@@ -278,5 +278,36 @@ def export_ledger_cmd(
     typer.echo(f"{n} rows → {path}")
 
 
+@export_cli.command("bulletin")
+def export_bulletin_cmd(
+    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
+    month: Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: last month)")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """A month's bulletin: rankings, weekly bulletin records, villages' points."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.db import Database
+    from bot.rankings_export import export_bulletin, parse_month
+
+    cfg = _config(config)
+    now = datetime.now(UTC)
+    first = parse_month(month) if month else (
+        now.astimezone(cfg.zone).date().replace(day=1) - timedelta(days=1)).replace(day=1)
+    if first is None:
+        typer.echo(f"--month: expected YYYY-MM, e.g. 2019-06, got {month!r}", err=True)
+        raise typer.Exit(2)
+    database = Database(db or cfg.database.url)
+    try:
+        database.create_schema()
+        ranks, weeks, villages = database.run_sync(
+            lambda s: export_bulletin(s, cfg, path, first, now))
+    finally:
+        database.close()
+    typer.echo(f"{first:%Y-%m}: {ranks} ranking rows, {weeks} weekly rows, "
+               f"{villages} villages → {path}")
+
+
 def main() -> None:
     cli()

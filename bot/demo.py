@@ -350,17 +350,16 @@ def setup_script() -> list[Say]:
 
 
 def report_script() -> list[Say]:
-    """Each village cadre's weekly reports, Friday mornings."""
+    """Each village cadre's weekly report, Friday mornings: one message, a line a task."""
     out: list[Say] = []
     for week, day in enumerate(REPORT_DAYS):
         at = datetime(YEAR, 5, day, 9, 0, tzinfo=ZONE)
         for key, tasks in REPORTS.items():
-            cadre = _cadre_of(key)
-            for task, figures in tasks.items():
-                figure = figures[week]
-                if figure is not None:
-                    out.append(Say(at, key, cadre.id, f"#进度 {task} {figure}"))
-                    at += timedelta(minutes=3)
+            lines = [f"{task} {figures[week]}" for task, figures in tasks.items()
+                     if figures[week] is not None]  # fmt: skip
+            if lines:
+                out.append(Say(at, key, _cadre_of(key).id, "#进度 " + "\n".join(lines)))
+                at += timedelta(minutes=7)
     return out
 
 

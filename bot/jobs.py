@@ -27,6 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -72,7 +75,9 @@ class JobCtx:
     def mark(self, text: str) -> str:
         return f"{text}{LATE_MARK}" if self.late else text
 
-    def send(self, room_id: str, text: str, kind: str = "reminder", image: bytes | None = None) -> None:
+    def send(
+        self, room_id: str, text: str, kind: str = "reminder", image: bytes | None = None
+    ) -> None:
         self.writer.put(self.session, self.mark(text), room_id=room_id, kind=kind, image=image)
 
 
@@ -134,13 +139,42 @@ class JobRunner:
             .limit(1)
         ).first()
 
+    def claim_next(self, session: Session, until: datetime) -> Job | None:
+        """The first active job due by `until`, locked for this transaction.
+
+        On PostgreSQL a row another process has locked (it is running that job) is
+        skipped, so two processes work through a burst side by side; once that process
+        commits, the job's `next_at` has moved on. SQLite has no row locks: its
+        BEGIN IMMEDIATE lets one writer in at a time instead.
+        """
+        return session.exec(
+            select(Job)
+            .where(col(Job.active).is_(True), col(Job.next_at) <= until)
+            .order_by(col(Job.next_at), col(Job.id))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+
+    def lock(self, session: Session, job: Job) -> Job | None:
+        """Lock the job's row, waiting for a process that holds it, and read it afresh:
+        by then that process may have run it and moved `next_at` on."""
+        return session.exec(
+            select(Job)
+            .where(Job.id == job.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+
     def run_one(self, session: Session, job_id: int, now: datetime) -> RunResult | None:
-        """Handle the job's due occurrence (the newest one due by `now`), in `session`'s
-        transaction. None if it is not due (any more): another process ran it first."""
-        # The row lock makes a second process wait here, then see the moved `next_at`.
-        # (SQLite has no row locks; its BEGIN IMMEDIATE serialises writers instead.)
-        job = session.exec(select(Job).where(Job.id == job_id)).first()
-        if job is None or not job.active or job.next_at > now:
+        """Handle the job's due occurrence, locking it first (tools and tests)."""
+        job = session.get(Job, job_id)
+        job = None if job is None else self.lock(session, job)
+        return None if job is None else self.run_job(session, job, now)
+
+    def run_job(self, session: Session, job: Job, now: datetime) -> RunResult | None:
+        """Handle a locked job's due occurrence (the newest one due by `now`), in
+        `session`'s transaction. None if it is not due (any more)."""
+        if not job.active or job.next_at > now:
             return None
         assert job.id is not None
         kind = self.kinds.get(job.kind)
@@ -157,11 +191,8 @@ class JobRunner:
             log.warning("job %s (%s): occurrence at %s missed, superseded", job.id, job.kind, due)
             due = nxt
         outcome = classify(now - due, self.grace)
-        run = JobRun(job_id=job.id, due_at=due, ran_at=now, outcome=outcome)
-        try:
-            with session.begin_nested():
-                pass
-        except IntegrityError:
+        run_id = _record_run(session, job.id, due, now, outcome)
+        if run_id is None:
             # Recorded already (a job moved back onto a handled time): never run it twice.
             log.warning("job %s (%s) due %s was already handled", job.id, job.kind, due)
             self._advance(job, kind, due)
@@ -180,7 +211,10 @@ class JobRunner:
                     kind.run(ctx)
             except Exception:
                 log.exception("job %s (%s) due %s failed", job.id, job.kind, due)
-                outcome = run.outcome = "failed"
+                outcome = "failed"
+                session.execute(
+                    update(JobRun).where(col(JobRun.id) == run_id).values(outcome=outcome)
+                )
         self._advance(job, kind, due)
         return RunResult(job.id, due, outcome)
 
@@ -194,6 +228,30 @@ class JobRunner:
             job.active = False
         else:
             job.next_at = nxt
+
+
+def _record_run(session: Session, job_id: int, due: datetime, now: datetime,
+                outcome: str) -> int | None:  # fmt: skip
+    """Insert the occurrence's unique `JobRun` row; None if it exists already. One
+    statement (INSERT … ON CONFLICT DO NOTHING), no savepoint."""
+    values = {"job_id": job_id, "due_at": due, "ran_at": now, "outcome": outcome}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (
+            insert(JobRun)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["job_id", "due_at"])
+            .returning(col(JobRun.id))
+        )
+        return session.execute(stmt).scalar()
+    run = JobRun(**values)
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        return None
+    return run.id
 
 
 def next_due_at(session: Session) -> datetime | None:

@@ -87,11 +87,6 @@ class Scope:
     whole: bool
 
 
-def is_unit_name(session: Session, word: str) -> bool:
-    return bool(word) and (simplify(word) in WHOLE or simplify(word) in LOCAL
-                           or bool(find_units(session, word)))  # fmt: skip
-
-
 def resolve_scope(
     session: Session, words: Sequence[str], here: OrgUnit, allowed: Sequence[OrgUnit]
 ) -> Scope:
@@ -350,6 +345,16 @@ def _missing_count(session: Session, notice_id: int) -> int:
     )
 
 
+def is_waiting(session: Session, room_id: str, notice_id: int | None = None) -> bool:
+    """Whether a notice (any, or the one named) awaits this group's acknowledgement."""
+    q = select(NoticeTarget.id).where(
+        NoticeTarget.room_id == room_id, col(NoticeTarget.acked_at).is_(None)
+    )
+    if notice_id is not None:
+        q = q.where(NoticeTarget.notice_id == notice_id)
+    return session.exec(q.limit(1)).first() is not None
+
+
 def newest_waiting(session: Session, room_id: str) -> int | None:
     """The notice a bare 收到 in this group would acknowledge."""
     return session.exec(
@@ -412,7 +417,8 @@ def receipts(session: Session, notice_id: int) -> Receipt | None:
         .outerjoin(Person, col(Person.id) == col(NoticeTarget.acked_by))
         .where(NoticeTarget.notice_id == notice_id)
     ).all()
-    acked, missing = [], []
+    acked: list[GroupReceipt] = []
+    missing: list[GroupReceipt] = []
     for t, room, unit, person in sorted(
         rows, key=lambda r: (_path_key(r[2].path) if r[2] else (), r[1].id)
     ):
@@ -485,7 +491,7 @@ def open_notices(session: Session, now: datetime, days: int = 30) -> list[Notice
     newest first, with their counts and the time of the next chase (None when the chases
     are over)."""
     since = now - timedelta(days=days)
-    acked_count = func.count(NoticeTarget.acked_at)
+    acked_count = func.count(col(NoticeTarget.acked_at))
     rows = session.exec(
         select(Notice, func.count(), acked_count)
         .join(NoticeTarget, col(NoticeTarget.notice_id) == col(Notice.id))

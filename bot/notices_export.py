@@ -45,7 +45,7 @@ def export_notices(session: Session, path: str | Path, zone: ZoneInfo) -> tuple[
 
     author = aliased(Person)
     counts = session.exec(
-        select(Notice, author, func.count(), func.count(NoticeTarget.acked_at))
+        select(Notice, author, func.count(), func.count(col(NoticeTarget.acked_at)))
         .outerjoin(author, col(author.id) == col(Notice.author_id))
         .outerjoin(NoticeTarget, col(NoticeTarget.notice_id) == col(Notice.id))
         .group_by(col(Notice.id), col(author.id))

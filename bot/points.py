@@ -14,19 +14,21 @@ Balances are sums over the ledger, never a stored column:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, bindparam, case, func, or_, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.calendar import after_quiet_hours, at_local, week_start
 from bot.config import Config, RuleConfig
+from bot.db import UTCDateTime
 from bot.jobs import upsert_job
 from bot.models.core import Household, OrgUnit, Person
 from bot.models.points import (
@@ -132,6 +134,8 @@ def find_rule(pol: Policy, word: str) -> Rule | None:
     for r in pol.rules:
         if w == r.name or w in r.aliases:
             return r
+    if len(w) < 2:
+        return None
     found = [r for r in pol.rules if any(w in n or (len(n) >= 2 and n in w)
                                          for n in (r.name, *r.aliases))]  # fmt: skip
     if len(found) == 1:
@@ -166,42 +170,51 @@ class Balance:
     awaiting: int  # awards waiting for a second evaluator (待确认)
 
 
+@functools.cache
+def _balance_query() -> Any:
+    # Built once: constructing these statements costs more than running them.
+    return select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
+        PointEntry.household_id == bindparam("hid"),
+        col(PointEntry.status).in_(COUNTED),
+        col(PointEntry.effective_at) <= bindparam("now", type_=UTCDateTime()),
+    )
+
+
+@functools.cache
+def _detail_queries() -> tuple[Any, Any]:
+    now = bindparam("now", type_=UTCDateTime())
+    eff = col(PointEntry.effective_at) <= now
+    delta = col(PointEntry.delta)
+    sums = select(
+        func.coalesce(func.sum(case((eff, delta), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(eff, col(PointEntry.status) == FROZEN, delta > 0),
+                                     delta), else_=0)), 0),  # fmt: skip
+        func.coalesce(func.sum(case((eff, 0), else_=delta)), 0),
+        type_coerce(func.min(case((eff, None), else_=col(PointEntry.effective_at))), UTCDateTime()),
+    ).where(PointEntry.household_id == bindparam("hid"), col(PointEntry.status).in_(COUNTED))
+    awaiting = select(func.coalesce(func.sum(delta), 0)).where(
+        PointEntry.household_id == bindparam("hid"),
+        PointEntry.status == PENDING,
+        col(PointEntry.created_at) > bindparam("since", type_=UTCDateTime()),
+    )
+    return sums, awaiting
+
+
 def balance(session: Session, household_id: int, now: datetime) -> int:
     """A household's balance (余额) at `now`: the sum of its effective ledger rows
     (ACTIVE and FROZEN rows whose effective time has come). Index-only."""
-    q = select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
-        PointEntry.household_id == household_id,
-        col(PointEntry.status).in_(COUNTED),
-        col(PointEntry.effective_at) <= now,
-    )
-    return int(session.exec(q).one())
+    return int(session.exec(_balance_query(), params={"hid": household_id, "now": now}).one())
 
 
 def balance_detail(session: Session, household_id: int, now: datetime,
                    expiry: timedelta = timedelta(hours=72)) -> Balance:  # fmt: skip
-    """`balance` with what is frozen, in publicity and awaiting confirmation."""
-    eff = col(PointEntry.effective_at) <= now
-    delta = col(PointEntry.delta)
+    """`balance` with what is frozen, in publicity and awaiting confirmation (pending
+    awards younger than `expiry`)."""
+    sums, awaiting_q = _detail_queries()
     total, frozen, upcoming, first = session.exec(
-        select(
-            func.coalesce(func.sum(case((eff, delta), else_=0)), 0),
-            func.coalesce(func.sum(case((and_(eff, PointEntry.status == FROZEN, delta > 0),
-                                         delta), else_=0)), 0),  # fmt: skip
-            func.coalesce(func.sum(case((eff, 0), else_=delta)), 0),
-            func.min(case((eff, None), else_=col(PointEntry.effective_at))),
-        ).where(PointEntry.household_id == household_id, col(PointEntry.status).in_(COUNTED))
+        sums, params={"hid": household_id, "now": now}
     ).one()
-    awaiting = session.exec(
-        select(func.coalesce(func.sum(delta), 0)).where(
-            PointEntry.household_id == household_id,
-            PointEntry.status == PENDING,
-            col(PointEntry.created_at) > now - expiry,
-        )
-    ).one()
-    if isinstance(first, str):  # SQLite hands MIN() of a CASE back as text
-        from bot.db import UTCDateTime
-
-        first = UTCDateTime().process_result_value(datetime.fromisoformat(first), None)
+    awaiting = session.exec(awaiting_q, params={"hid": household_id, "since": now - expiry}).one()
     return Balance(int(total), int(total) - int(frozen), int(frozen), int(upcoming), first,
                    int(awaiting))  # fmt: skip
 
@@ -255,7 +268,7 @@ def top_households(session: Session, village: OrgUnit, n: int = 10, *,
         q = q.where(col(PointEntry.created_at) >= since)
     if until is not None:
         q = q.where(col(PointEntry.created_at) < until)
-    q = q.group_by(PointEntry.household_id).having(total > 0)
+    q = q.group_by(col(PointEntry.household_id)).having(total > 0)
     rows = session.exec(q.order_by(total.desc(), col(PointEntry.household_id)).limit(n)).all()
     households = {h.id: h for h in session.exec(
         select(Household).where(col(Household.id).in_([r[0] for r in rows]))
@@ -289,13 +302,13 @@ def village_activity(session: Session, unit: OrgUnit, start: datetime, end: date
         .where(col(PointEntry.created_at) >= start, col(PointEntry.created_at) < end,
                col(PointEntry.kind).in_((AWARD, DEDUCT)), col(PointEntry.status).in_(COUNTED),
                col(PointEntry.unit_id).in_(ids))
-        .group_by(PointEntry.unit_id, PointEntry.kind)
+        .group_by(col(PointEntry.unit_id), col(PointEntry.kind))
     ).all()  # fmt: skip
     for uid, kind, s in rows:
         sums[(uid, kind)] = int(s or 0)
     counts = dict(session.exec(
         select(Household.unit_id, func.count()).where(col(Household.unit_id).in_(ids))
-        .group_by(Household.unit_id)
+        .group_by(col(Household.unit_id))
     ).all())  # fmt: skip
     out = []
     for v in villages:
@@ -379,7 +392,7 @@ def entry_line(entry: PointEntry, now: datetime, zone: ZoneInfo, expiry: timedel
 def _locked(q: Any) -> Any:
     """SELECT … FOR UPDATE (PostgreSQL; SQLite ignores it: its transactions already
     hold the single writer lock), refreshing rows this session had loaded before."""
-    return q
+    return q.with_for_update().execution_options(populate_existing=True)
 
 
 def lock_household(session: Session, household_id: int) -> Household:
@@ -413,7 +426,7 @@ def rule_uses(session: Session, household_id: int, rule: str, since: datetime,
         col(PointEntry.created_at) >= since,
         col(PointEntry.id).not_in(reversed_ids),
         or_(col(PointEntry.status).in_(COUNTED),
-            and_(PointEntry.status == PENDING, col(PointEntry.created_at) > now - expiry)),
+            and_(col(PointEntry.status) == PENDING, col(PointEntry.created_at) > now - expiry)),
     )  # fmt: skip
     return int(session.exec(q).one())
 
@@ -750,7 +763,8 @@ def redeem(session: Session, *, household: Household, village: OrgUnit, wants: S
         if bal.upcoming > 0:
             held.append(f"待生效 {bal.upcoming} 分")
         extra = f"（另有{'、'.join(held)}暂不能用）" if held else ""
-        raise PointsError(f"{household.name}可兑换 {bal.redeemable} 分{extra}，这次要 {cost} 分，积分不够")
+        have = f"可兑换 {bal.redeemable} 分{extra}" if bal.redeemable >= 0 else f"余额 {bal.total} 分"
+        raise PointsError(f"{household.name}{have}，这次要 {cost} 分，积分不够")
     entries = []
     for gid, items in need.items():
         good = locked[gid]
@@ -766,5 +780,5 @@ def redeem(session: Session, *, household: Household, village: OrgUnit, wants: S
         session.add(entry)
         entries.append(entry)
     session.flush()
-    after = balance_detail(session, household.id, now, pol.expiry)
+    after = replace(bal, total=bal.total - cost, redeemable=bal.redeemable - cost)
     return Redemption(entries, [locked[g] for g in need], cost, after)

@@ -51,6 +51,9 @@ class Command:
     check: Callable[[Ctx], str | None] | None = None
     # A pattern matching a whole message that runs this command without '#' (收到).
     bare: re.Pattern[str] | None = None
+    # A cheap read run before anything is written or rate-limited: False means the
+    # message is ordinary chat after all (收到 with no notice waiting in the group).
+    gate: Callable[[Session, Inbound], bool] | None = None
     detail: str = ""
 
     @property

@@ -28,6 +28,7 @@ from bot.transports.wechaty import NAME as WECHATY
 from bot.transports.wechaty import Health, WechatyTransport
 from bot.transports.wecom import NAME as WECOM
 from bot.transports.wecom import WecomTransport
+from schedules.timer import start_timer
 
 log = logging.getLogger(__name__)
 
@@ -121,24 +122,6 @@ class ConnectionWatch:
         self.notify()
 
 
-def _load_timer() -> Callable[[App], Any] | None:
-    try:
-        from schedules.timer import start_timer
-    except ImportError:
-        return None
-    return start_timer  # type: ignore[no-any-return]
-
-
-async def _poll_jobs(app: App, seconds: float = 30.0) -> None:
-    """The timing layer when schedules/timer.py is not there: run what is due."""
-    while True:
-        try:
-            await app.run_due(app.clock.now())
-        except Exception:
-            log.exception("running due jobs failed")
-        await asyncio.sleep(seconds)
-
-
 class Runner:
     """Everything `villagebot run` starts, and its orderly stop."""
 
@@ -188,12 +171,7 @@ class Runner:
                                          self.alert_after)  # fmt: skip
             self._tasks.append(asyncio.create_task(self.wechaty.run(), name="wechaty"))
             self._tasks.append(asyncio.create_task(self.watch.run(), name="watch"))
-        start_timer = _load_timer()
-        if start_timer is not None:
-            self.timer = start_timer(app)
-        else:
-            log.warning("schedules.timer not found: polling for due jobs every 30 s")
-            self._tasks.append(asyncio.create_task(_poll_jobs(app), name="jobs"))
+        self.timer = start_timer(app)
         log.info("villagebot running: %s", ", ".join(transports) or "no transports")
         return app
 

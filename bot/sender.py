@@ -136,12 +136,21 @@ class OutboxSender:
         self._stop = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._capped_on: dict[str, date] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def unpaced(self) -> list[str]:
         return [n for n in self.transports if n not in self.pacing]
 
     def notify(self) -> None:
+        """Wake the workers; safe from any thread (jobs commit in a database thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and _running_loop() is not loop:
+            loop.call_soon_threadsafe(self._set_wakes)
+        else:
+            self._set_wakes()
+
+    def _set_wakes(self) -> None:
         for e in self._wakes:
             e.set()
 
@@ -273,6 +282,7 @@ class OutboxSender:
 
     async def run(self, poll_seconds: float = 5.0) -> None:
         """Deliver until `stop`: one worker for the unpaced transports, one per paced."""
+        self._loop = asyncio.get_running_loop()
         flushes: list[Callable[[], Awaitable[int]]] = [self.flush_unpaced]
         flushes += [partial(self.flush_paced, n) for n in self.pacing if n in self.transports]
         await asyncio.gather(*(self._worker(f, poll_seconds) for f in flushes))
@@ -288,6 +298,13 @@ class OutboxSender:
                 log.exception("outbox flush failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), poll_seconds)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _pick(rows: list[tuple[Outgoing, datetime | None]], pacer: Pacer, now: datetime

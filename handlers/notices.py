@@ -6,16 +6,17 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot import notices
 from bot.jobs import upsert_job
-from bot.models.core import Person
+from bot.messages import Inbound
+from bot.models.core import OrgUnit, Person
 from bot.models.notices import Notice
 from bot.notices import NoticeError
-from bot.org import CADRE, HQ
+from bot.org import CADRE, HQ, find_units, is_within
 from bot.router import Command, Ctx, Refusal, Usage
-from bot.text import Args, parse_int, simplify
+from bot.text import Args, normalize, parse_int, simplify
 
 # -- #通知 -------------------------------------------------------------------------
 
@@ -64,19 +65,27 @@ def _typed_body(ctx: Ctx, args: NoticeArgs) -> str:
     return args.body
 
 
-def _absorb_scope(ctx: Ctx, scope: list[str], body: str) -> str:
-    """'#通知 浑源县 阳高县 内容': further unit names after a space belong to the scope."""
-    while True:
+def _more_scope(ctx: Ctx, scope: notices.Scope, body: str, allowed: list[OrgUnit]
+                ) -> tuple[notices.Scope, str]:  # fmt: skip
+    """'#通知 浑源县 阳高县 内容': unit names after a space still belong to the scope, when
+    they name other units than those already in it ('浑源县 吴城乡 …' is the text)."""
+    while not scope.whole:
         m = _HEAD.match(body)
-        if m is None or not m.group("body") or not m.group("body").strip():
-            return body
+        if m is None or not (m.group("body") or "").strip():
+            break
         names = _LIST_SEP.split(m.group("scope"))
-        if any(simplify(n) in notices.WHOLE for n in scope + names):
-            return body
-        if not all(notices.is_unit_name(ctx.session, n) for n in names):
-            return body
-        scope.extend(names)
+        if not all(find_units(ctx.session, n) for n in names):
+            break
+        try:
+            more = notices.resolve_scope(ctx.session, names, ctx.unit or scope.units[0], allowed)
+        except NoticeError:
+            break
+        if more.whole or any(is_within(u, s) for u in more.units for s in scope.units):
+            break
+        units = (*scope.units, *more.units)
+        scope = notices.Scope(units, "、".join(u.name for u in units), False)
         body = m.group("body").strip()
+    return scope, body
 
 
 def _notice_check(ctx: Ctx) -> str | None:
@@ -88,12 +97,11 @@ def _notice_check(ctx: Ctx) -> str | None:
 def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
     here = ctx.require_unit()
     allowed = notices.authority(ctx.session, ctx.person.id, here)
-    words = list(args.scope)
-    text = _absorb_scope(ctx, words, _typed_body(ctx, args))
     try:
-        scope = notices.resolve_scope(ctx.session, words, here, allowed)
+        scope = notices.resolve_scope(ctx.session, args.scope, here, allowed)
     except NoticeError as e:
         raise Usage(str(e)) from None
+    scope, text = _more_scope(ctx, scope, _typed_body(ctx, args), allowed)
     outside = notices.may_notify(scope.units, allowed)
     if outside:
         mine = "、".join(u.name for u in allowed)
@@ -153,6 +161,18 @@ def parse_ack(args: Args) -> AckArgs:
     if m.group("n") and not n:
         raise Usage("通知编号要写数字")
     return AckArgs(n, bare)
+
+
+def ack_gate(session: Session, msg: Inbound) -> bool:
+    """Before anything is written: a bare 收到 is a command only while the notice it
+    would acknowledge waits in the group; otherwise it is ordinary chat."""
+    m = BARE_ACK.match(normalize(msg.text))
+    if m is None:
+        return True  # '#收到 …' or '@bot 收到': always answered
+    if msg.room is None:
+        return False
+    n = parse_int(m.group("n")) if m.group("n") else None
+    return notices.is_waiting(session, msg.room, n)
 
 
 def _when(ctx: Ctx, t: datetime) -> str:
@@ -269,7 +289,7 @@ COMMANDS = (
     ),
     Command(
         name="收到", summary="确认收到本群的通知", usage="收到 [通知编号]", example="收到 12",
-        parse=parse_ack, run=run_ack, scope="any", bare=BARE_ACK,
+        parse=parse_ack, run=run_ack, scope="any", bare=BARE_ACK, gate=ack_gate,
         detail="不写编号时确认本群最新一条未确认的通知。",
     ),
     Command(

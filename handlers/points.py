@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -153,7 +153,7 @@ def parse_award(args: Args) -> AwardArgs:
             raise Usage("分数要大于0")
         if not reason:
             raise Usage("按分数加扣分要写明事由")
-    targets = tuple(mentions + names)
+    targets = (*mentions, *names)
     if not targets:
         raise Usage("请@要加扣分的人，或写户名")
     return AwardArgs(targets, rule, amount, reason)
@@ -165,6 +165,11 @@ def _record_all(ctx: Ctx, args: AwardArgs, kind: str) -> None:
     rule = None
     if args.rule is not None:
         rule = pts.find_rule(pol, args.rule)
+        words = _rule_words(pol)
+        swap = [t for t in args.targets if isinstance(t, str) and t in words]
+        if rule is None and len(swap) == 1:  # "#加分 六净六有 张三家": the rule came first
+            rule = pts.find_rule(pol, swap[0])
+            args = replace(args, targets=tuple(t for t in args.targets if t != swap[0]) + (args.rule,))
         if rule is None:
             raise Usage(f"没有“{args.rule}”这条规则（发送 #规则 查看）")
     else:
@@ -252,7 +257,7 @@ class IdsArgs:
 
 
 def parse_ids(args: Args) -> IdsArgs:
-    ids = []
+    ids: list[int] = []
     words = args.words()
     for i, w in enumerate(words):
         n = _entry_id(w)
@@ -349,8 +354,9 @@ def _whose(ctx: Ctx, args: WhoArgs) -> Household:
             n = _name(ctx.person)
             raise Refusal(f"您还没有登记到户。请村干部帮您登记，例：#登记 @{n} 户 {n}家")
         return own
-    village = ctx.require_unit("村")
-    hh = find_target(ctx, args.target, village)
+    if ctx.msg.room is None or ctx.unit is None or ctx.unit.level != "村":
+        raise Refusal("查别户的积分请在那户所在村的群里发送")
+    hh = find_target(ctx, args.target, ctx.unit)
     if (own is None or hh.id != own.id) and not ctx.roles.has(EVALUATOR, KEEPER):
         raise Refusal("查看别户的积分需要评议员或超市管理员权限；查自己家请发送：#查分")
     return hh
@@ -444,8 +450,8 @@ def _slip_household(ctx: Ctx, args: SlipArgs) -> Household:
         return find_target(ctx, args.target, unit)
     if isinstance(args.target, Mention) and args.target.id:
         hh = household_of(ctx.session, ctx.resolve(args.target))
-        village = ctx.session.get(OrgUnit, hh.unit_id) if hh else None
-        if hh is None or village is None or not village.path.startswith(unit.path):
+        home = ctx.session.get(OrgUnit, hh.unit_id) if hh else None
+        if hh is None or home is None or not home.path.startswith(unit.path):
             raise Refusal(f"{unit.name}找不到 {_target_text(args.target)} 的户")
         return hh
     name = simplify(args.target if isinstance(args.target, str) else args.target.name)
@@ -513,7 +519,9 @@ def parse_board(args: Args) -> BoardArgs:
 
 @_domain
 def run_board(ctx: Ctx, args: BoardArgs) -> None:
-    village = ctx.require_unit("村")
+    village = ctx.require_unit()
+    if village.level != "村":
+        raise Refusal("#积分榜 是本村的十佳榜，请在村的群里发送；各村比较请用 #积分排名")
     since = None if args.period == "all" else pts.period_start(args.period, ctx.now, ctx.zone)
     local = ctx.local()
     label = {"year": f"{local.year}年", "month": f"{local.month}月", "all": "累计"}[args.period]

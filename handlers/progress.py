@@ -415,7 +415,7 @@ COMMANDS = (
         usage="#目标 任务 目标数 截止 日期 [开始 日期]", example="#目标 危房改造 50 截止 6月30日",
         parse=parse_target, run=run_target, roles=(HQ, CADRE), check=_target_check,
         detail="指挥部，或上级单位的干部可用（干部不能给本单位定目标）。不写开始日期就从今天开始；"
-               "再设一次就替换原目标。",
+               "再设一次就替换原目标（尚未到期的目标保留原来的开始日期）。",
     ),
     Command(
         name="进度", aliases=("报进度", "进度报送"), summary="报送本单位的累计完成数",

@@ -43,7 +43,9 @@ _LEAD = re.compile(
     r"提前\s*(?P<n>\d+|[零一二两三四五六七八九十]+)?\s*个?\s*(?P<half>半)?\s*个?\s*"
     r"(?P<unit>小时|钟头|分钟|分|天|日)"
 )
-_MORE_DAYS = re.compile(r"[\s,，、和及与]*(?:每个?)?(?:周|星期|礼拜)?[一二三四五六日天1-7](?![\u4e00-\u9fff\d:点时])")
+_MORE_DAYS = re.compile(
+    r"[\s,，、和及与]*(?:每个?)?(?:周|星期|礼拜)?[一二三四五六日天1-7](?![\u4e00-\u9fff\d:点时])"
+)
 _NO_LEAD = re.compile(r"准时提醒|准时|不提前|不用提前")
 _HOLIDAYS_ON = re.compile(r"节假日(?:也?照常|也开|也提醒|不停|不暂停|正常)")
 _HOLIDAYS_OFF = re.compile(r"节假日(?:暂停|不开|停开|休息|不提醒)")
@@ -301,7 +303,9 @@ def run_cancel(ctx: Ctx, args: CancelArgs) -> None:
             raise Refusal(f"本群没有编号为 {job_id} 的提醒。发送 #提醒列表 查看编号")
         if not job.active:
             ran = ctx.session.exec(select(JobRun.id).where(JobRun.job_id == job.id)).first()
-            raise Refusal(f"提醒 {job_id} 已经{'提醒过' if ran and job.kind != MEETING else '取消'}了")
+            raise Refusal(
+                f"提醒 {job_id} 已经{'提醒过' if ran and job.kind != MEETING else '取消'}了"
+            )
         if job.kind == MEETING:
             what = f"例会提醒 {job.id}：{MeetingSpec.from_job(job).describe(ctx.config)}"
         else:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from sqlmodel import col, func, select
+
 from bot import notices
 from bot.config import Config
 from bot.jobs import JobCtx, JobKind
-from bot.models.jobs import Job
+from bot.models.jobs import Job, JobRun
 
 # The longest list of missing groups in the report to the author.
 _MAX_LIST_CHARS = 600
@@ -46,9 +48,26 @@ def run(ctx: JobCtx) -> None:
                                 f"{about} — 请回复\"{say}\"")  # fmt: skip
     elif notice.author_room_id is not None:
         names = notices.join_capped(notices.group_labels(r.missing), _MAX_LIST_CHARS)
+        done = _chases_sent(ctx)
+        said = f"已提醒{done}次，" if done else ""
         ctx.send(notice.author_room_id,
-                 f"通知 {notice.id} 已提醒{chases}次，仍有 {len(r.missing)}/{r.total} 个群"
-                 f"未回复\"收到\"：{names}")  # fmt: skip
+                 f"通知 {notice.id} {said}仍有 {len(r.missing)}/{r.total} 个群未回复"
+                 f"\"收到\"：{names}")  # fmt: skip
+
+
+def _chases_sent(ctx: JobCtx) -> int:
+    """Chases that went out (one missed while the bot was down does not count)."""
+    return int(
+        ctx.session.exec(
+            select(func.count())
+            .select_from(JobRun)
+            .where(
+                JobRun.job_id == ctx.job.id,
+                col(JobRun.due_at) < ctx.due_at,
+                col(JobRun.outcome).in_(("ran", "late")),
+            )
+        ).one()
+    )
 
 
 KINDS = (JobKind(notices.CHASE_KIND, run, next_after),)

@@ -67,7 +67,11 @@ def fmt_lead(minutes: int) -> str:
         return "准时提醒"
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    parts = [f"{days}天" if days else "", f"{hours}小时" if hours else "", f"{mins}分钟" if mins else ""]
+    parts = [
+        f"{days}天" if days else "",
+        f"{hours}小时" if hours else "",
+        f"{mins}分钟" if mins else "",
+    ]
     return "提前" + "".join(parts)
 
 
@@ -101,7 +105,9 @@ class MeetingSpec:
         lead = fmt_lead(self.lead_minutes)
         lead = lead if self.lead_minutes == 0 else lead + "提醒"
         holidays = "节假日暂停" if self.skips(config) else "节假日照常"
-        return f"每周{WEEKDAY_NAMES[self.weekday]} {self.at:%H:%M} {self.title}（{lead}，{holidays}）"
+        return (
+            f"每周{WEEKDAY_NAMES[self.weekday]} {self.at:%H:%M} {self.title}（{lead}，{holidays}）"
+        )
 
     def skips(self, config: Config) -> bool:
         return self.skip_holidays and config.schedules.holidays

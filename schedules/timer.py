@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -44,7 +45,8 @@ class Timer:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=app.config.zone,
         )
-        self._lock = asyncio.Lock()
+        self._ticking = False
+        self._again = False
         self._rearm_pending = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -53,26 +55,46 @@ class Timer:
 
     def start(self) -> None:
         # Straight away: whatever fell due while the bot was down (补发 or skipped).
-        self.scheduler.add_job(self.tick, DateTrigger(run_date=self.app.clock.now()), id=WAKE)
-        self.scheduler.add_job(self.tick, IntervalTrigger(seconds=self.poll_seconds), id=POLL)
+        self.scheduler.add_job(self._fire, DateTrigger(run_date=self.app.clock.now()), id=WAKE)
+        self.scheduler.add_job(self._fire, IntervalTrigger(seconds=self.poll_seconds), id=POLL)
         self.scheduler.start()
         self.app.on_commit.append(self._on_commit)
 
+    async def _fire(self) -> None:
+        """What APScheduler calls: returns at once, so that its one-instance rule never
+        drops a wake-up; a wake-up during a tick makes the tick go round once more."""
+        if self._ticking:
+            self._again = True
+            return
+        self._spawn(self.tick())
+
     async def tick(self) -> None:
-        """Run what is due now, then sleep until the next due time."""
-        async with self._lock:
-            try:
-                results = await self.app.run_due(self.app.clock.now())
-                self.results.extend(results)
-                if results:
-                    log.info("timer: %d occurrence(s) handled: %s", len(results),
-                             ", ".join(f"{r.job_id}@{r.due_at:%Y-%m-%d %H:%M} {r.outcome}"
-                                       for r in results))  # fmt: skip
-            except Exception:
-                log.exception("timer: running due jobs failed")
-            finally:
-                self.ticks += 1
-            await self._rearm()
+        """Run what is due now (again while woken meanwhile), then sleep until the next
+        due time."""
+        self._ticking = True
+        try:
+            while not self._closed:
+                self._again = False
+                await self._run_due()
+                await self._rearm()
+                if not self._again:
+                    break
+        finally:
+            self._ticking = False
+
+    async def _run_due(self) -> None:
+        try:
+            results = await self.app.run_due(self.app.clock.now())
+        except Exception:
+            log.exception("timer: running due jobs failed")
+            return
+        finally:
+            self.ticks += 1
+        self.results.extend(results)
+        if results:
+            log.info("timer: %d occurrence(s) handled: %s", len(results),
+                     ", ".join(f"{r.job_id}@{r.due_at:%Y-%m-%d %H:%M} {r.outcome}"
+                               for r in results))  # fmt: skip
 
     async def _rearm(self) -> None:
         if self._closed:
@@ -88,7 +110,9 @@ class Timer:
             if self.scheduler.get_job(WAKE) is not None:
                 self.scheduler.remove_job(WAKE)
             return
-        self.scheduler.add_job(self.tick, DateTrigger(run_date=nxt), id=WAKE, replace_existing=True)
+        self.scheduler.add_job(
+            self._fire, DateTrigger(run_date=nxt), id=WAKE, replace_existing=True
+        )
 
     def poke(self) -> None:
         """Re-read the next due time soon (thread-safe): a job was added or changed."""
@@ -107,7 +131,10 @@ class Timer:
             self._rearm_pending = False
             await self._rearm()
 
-        task = self.loop.create_task(rearm())
+        self._spawn(rearm())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -8,6 +8,7 @@ screenshot test also writes the README's docs/screenshots/*.png.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from bot import demo
 from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
-from bot.transports.simulator import Server, Simulator, serve
+from bot.transports.simulator import ChatLog, Server, Simulator, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,13 +42,35 @@ class Demo:
         return self.server.url
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ChatLog]:
+    """The demo city seeded once through the simulator: its database file and chat log."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+
+    async def build() -> ChatLog:
+        clock = VirtualClock(demo.SEED_START)
+        app = build_app(load_config(), clock=clock, db_url=f"sqlite:///{path}",
+                        admins=[demo.ADMIN_ID])  # fmt: skip
+        try:
+            sim = Simulator(app, clock, titles=demo.titles())
+            result = await demo.seed(sim)
+            assert result.problems == [] and result.skipped == []
+            return sim.log
+        finally:
+            app.close()
+
+    return path, asyncio.run(build())
+
+
 @pytest.fixture
-async def demo_city(sqlite_url: str) -> AsyncIterator[Demo]:
-    clock = VirtualClock(demo.SEED_START)
-    app = build_app(load_config(), clock=clock, db_url=sqlite_url, admins=[demo.ADMIN_ID])
-    sim = Simulator(app, clock, titles=demo.titles())
-    result = await demo.seed(sim)
-    assert result.problems == []
+async def demo_city(seeded: tuple[Path, ChatLog], tmp_path: Path) -> AsyncIterator[Demo]:
+    """A copy of the seeded city (database and chat history), served on a free port."""
+    template, log = seeded
+    db = tmp_path / "demo.db"
+    shutil.copy(template, db)
+    clock = VirtualClock(demo.DEMO_START)
+    app = build_app(load_config(), clock=clock, db_url=f"sqlite:///{db}", admins=[demo.ADMIN_ID])
+    sim = Simulator(app, clock, titles=demo.titles(), log=log.copy())
     server = await serve(sim)
     yield Demo(sim, server)
     await server.close()

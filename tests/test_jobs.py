@@ -53,7 +53,9 @@ def add(app, key: str, kind: str, at: datetime) -> int:  # type: ignore[no-untyp
 
 
 def outbox(app) -> list[str]:  # type: ignore[no-untyped-def]
-    return app.db.run_sync(lambda s: list(s.exec(select(OutboxMessage.text).order_by(OutboxMessage.id)).all()))
+    return app.db.run_sync(
+        lambda s: list(s.exec(select(OutboxMessage.text).order_by(OutboxMessage.id)).all())
+    )
 
 
 def runs(app) -> list[tuple[int, datetime, str]]:  # type: ignore[no-untyped-def]
@@ -152,7 +154,9 @@ def test_upsert_keep_missed_and_payload(engine_app, clock) -> None:  # type: ign
     app = engine_app
 
     def up(at: datetime, now: datetime, **kw):  # type: ignore[no-untyped-def]
-        return app.db.run_sync(lambda s: upsert_job(s, "k", "hourly", at, now, room_id="r1", **kw).next_at)
+        return app.db.run_sync(
+            lambda s: upsert_job(s, "k", "hourly", at, now, room_id="r1", **kw).next_at
+        )
 
     assert up(START + HOUR, START, payload={"n": 1}) == START + HOUR
     # Not yet due: a seed with a new time moves it (the config changed).
@@ -190,7 +194,9 @@ def test_two_sessions_seed_the_same_key_at_once(pg_url: str, clock: VirtualClock
         for th in threads:
             th.join()
         assert errors == []
-        keys = app.db.run_sync(lambda s: s.exec(select(Job.key).where(Job.key == "builtin:race")).all())
+        keys = app.db.run_sync(
+            lambda s: s.exec(select(Job.key).where(Job.key == "builtin:race")).all()
+        )
         assert keys == ["builtin:race"]
     finally:
         app.close()

@@ -12,7 +12,7 @@ from bot.app import App, build_app
 from bot.clock import VirtualClock
 from bot.config import Config, load_config
 from bot.messages import Outgoing
-from bot.models.core import OutboxMessage
+from bot.models.core import InboundMessage, OutboxMessage
 from bot.models.jobs import Job
 from bot.models.notices import Notice, NoticeTarget
 from bot.notices import open_notices, receipts
@@ -102,6 +102,10 @@ async def test_scopes(chat, app) -> None:  # type: ignore[no-untyped-def]
         sent = await notify(chat, text)
         assert "发往浑源县、阳高县 6 个群" in sent[0].text, (text, sent[0].text)
         assert rooms(sent[1:]) == Counter(HUNYUAN | {"r_yg", "r_wgt", "r_ps"})
+    # A unit inside the scope after a space is the start of the text, not more scope.
+    sent = await notify(chat, "#通知 浑源县 吴城乡 王乡长明天来县里")
+    assert sent[1].text.startswith("【通知 5】吴城乡 王乡长明天来县里")
+    assert rooms(sent[1:]) == Counter(HUNYUAN)
     # Overlapping units: each group once.
     sent = await notify(chat, "#通知 浑源县、吴城乡 内容")
     assert rooms(sent[1:]) == Counter(HUNYUAN)
@@ -114,9 +118,12 @@ async def test_text_is_kept_as_typed(chat, app) -> None:  # type: ignore[no-unty
     await build_city(chat)
     sent = await notify(chat, "#通知 渾源縣 請於六月十日前完成四十二處危房改造（ＡＢ）。")
     assert sent[1].text == '【通知 1】請於六月十日前完成四十二處危房改造（ＡＢ）。 — 请回复"收到"'
+    # Addressed by @mention, with an alias of the command.
+    sent = await notify(chat, "@村务助手 通告 阳高县：請準時參加")
+    assert sent[1].text == '【通知 2】請準時參加 — 请回复"收到"'
     multi = "第一段：周五开会。\n第二段：带好材料。"
     sent = await notify(chat, f"#通知 云州区\n{multi}")
-    assert sent[1].text == f'【通知 2】{multi}\n— 请回复"收到"'
+    assert sent[1].text == f'【通知 3】{multi}\n— 请回复"收到"'
 
 
 async def test_bad_scopes_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
@@ -214,8 +221,11 @@ async def test_ack_variants(chat, app) -> None:  # type: ignore[no-untyped-def]
 
 async def test_bare_ack_is_ordinary_chat_when_nothing_waits(chat, app) -> None:  # type: ignore[no-untyped-def]
     await build_city(chat)
+    journaled = count(app, InboundMessage)
     for text in ["收到", "收到了", "收到收到", "收到 3", "好的，收到"]:
         assert await chat.say(text, sender=VILLAGER, room="r_hsw") == []
+    # Like any chat, nothing is written for them (not even the journal).
+    assert count(app, InboundMessage) == journaled
     # Unbound groups and direct messages too.
     assert await chat.say("收到", sender=VILLAGER, room="r_unbound") == []
     assert await chat.say("收到", sender=VILLAGER, room=None) == []
@@ -256,6 +266,9 @@ async def test_receipts(chat, app) -> None:  # type: ignore[no-untyped-def]
         "#回执 需要指挥部权限（通知的发布人也可查看自己的通知）"
     ]
     assert texts(await chat.say("#回执 99", sender=HQ, room="r_city")) == ["没有通知 99"]
+    # The author may also ask in a direct message.
+    sent = await chat.say("#回执 2", sender=HY_CADRE, room=None)
+    assert sent[0].to == HY_CADRE and sent[0].text.startswith("通知 2")
     # Everyone acknowledged.
     for room in ["r_wc", "r_hsw"]:
         await chat.say("收到", sender=VILLAGER, room=room)
@@ -303,6 +316,26 @@ async def test_chases_wait_for_the_end_of_quiet_hours(chat, app) -> None:  # typ
     when = [(o.at.astimezone(SHANGHAI).strftime("%d %H:%M"), o.room) for o in sent]
     # 23:30 is quiet: the first chase waits until 07:00, the next counts from there.
     assert when == [("04 07:00", "r_hsw"), ("04 11:00", "r_hsw"), ("04 15:00", "r_city")]
+
+
+async def test_chase_missed_while_down(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_city(chat)
+    await notify(chat, "#通知 皇叔洼村 内容")
+    # Down from before 13:00 until 13:30: the chase is sent once, marked 补发.
+    app.clock.set(at(0, 13, 30))
+    await app.run_due(app.clock.now())
+    sent = await chat.flush()
+    assert texts(sent) == ['【通知 1】第1次提醒：本群还没有确认收到。内容：内容 — 请回复"收到"（补发）']
+    await app.run_due(app.clock.now())
+    assert await chat.flush() == []
+    # Down past the grace: that chase is skipped; the next one comes on time.
+    app.clock.set(at(0, 18, 30))
+    await app.run_due(app.clock.now())
+    assert await chat.flush() == []
+    sent = await chat.advance(at(1, 9))
+    assert [(o.at.astimezone(SHANGHAI).strftime("%H:%M"), o.room, o.text) for o in sent] == [
+        ("21:00", "r_city", '通知 1 已提醒1次，仍有 1/1 个群未回复"收到"：皇叔洼村')
+    ]
 
 
 async def test_no_chase_once_everyone_has_acknowledged(chat, app) -> None:  # type: ignore[no-untyped-def]
@@ -464,3 +497,25 @@ async def test_export_notices_xlsx(chat, app, tmp_path) -> None:  # type: ignore
         ("浑源县", None, None), ("吴城乡", None, None),
         ("皇叔洼村", datetime(2019, 6, 3, 9, 30), "刘伟"),
     ]  # fmt: skip
+
+
+def test_export_command_line(sqlite_url, config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import subprocess
+    import sys
+
+    async def setup() -> None:
+        app = build_app(config, clock=VirtualClock(START), db_url=sqlite_url, admins=[ADMIN])
+        try:
+            chat = MemoryChat(app)
+            await build_city(chat)
+            await notify(chat, "#通知 全体 内容")
+        finally:
+            app.close()
+
+    asyncio.run(setup())
+    out = tmp_path / "out.xlsx"
+    p = subprocess.run([sys.executable, "-m", "bot", "export", "notices", str(out), "--db",
+                        sqlite_url], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "1 notices, 9 group rows" in p.stdout and out.stat().st_size > 0

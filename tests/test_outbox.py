@@ -242,7 +242,9 @@ def test_merge_splits_only_past_max_chars(app, clock) -> None:  # type: ignore[n
     merged = [r for r in rows(app) if r.id in ids]
     n = len(merged)
     assert n > 1 and all(len(r.text) <= 1500 for r in merged)
-    assert merged[0].text.startswith(f"【补发 1/{n}】连接中断期间未送达的 30 条消息：\n[6月3日 09:00] 第0条")
+    assert merged[0].text.startswith(
+        f"【补发 1/{n}】连接中断期间未送达的 30 条消息：\n[6月3日 09:00] 第0条"
+    )
     joined = "\n".join(r.text for r in merged)
     assert all(f"第{i}条" in joined for i in range(30))
 
@@ -314,7 +316,9 @@ async def test_alert_when_wechat_is_down_and_back_with_notices_relayed(app, cloc
     wechat.health = Health(False, clock.now(), "wxid_bot")
     with app.db.transaction() as s:
         for room in ("r1", "r2", "r3"):
-            app.writer.put(s, "【通知 4】明天检查", room_id=room, transport="wechaty", kind="notice")
+            app.writer.put(
+                s, "【通知 4】明天检查", room_id=room, transport="wechaty", kind="notice"
+            )
         app.writer.put(s, "普通回复", room_id="r1", transport="wechaty")
     await watch.check()
     assert wecom_rows() == []  # a short blip is not worth an alert

@@ -110,13 +110,15 @@ async def test_award_by_rule_alias_adhoc_and_many_at_once(chat, app) -> None:  #
     assert out == "已加分：#4 王五家 +15 帮助孤寡老人，余额 35 分"
     # A person's bare name resolves to their household; deduction by rule.
     assert await one(chat, EVAL, "#扣分 李四 打架斗殴") == "已扣分：#5 李四家 -20 打架斗殴，余额 -10 分"
-    assert await one(chat, EVAL2, "#减分 @张三 5 乱倒垃圾", ZS) == "已扣分：#6 张三家 -5 乱倒垃圾，余额 5 分"
+    assert (await one(chat, EVAL2, "#加分 公益活动 张三家")).startswith("已加分：#6 张三家 +15")
+    assert await one(chat, EVAL2, "#撤销 6") == "已撤销 #6（张三家 +15 参加村集体防火防汛等公益活动），记为 #7 -15，张三家余额 10 分"
+    assert await one(chat, EVAL2, "#减分 @张三 5 乱倒垃圾", ZS) == "已扣分：#8 张三家 -5 乱倒垃圾，余额 5 分"
     # A rule named with its amount is the rule, not an ad-hoc award.
-    assert (await one(chat, EVAL2, "#加分 李四家 15 公益活动")).startswith("已加分：#7 李四家 +15 参加村集体")
+    assert (await one(chat, EVAL2, "#加分 李四家 15 公益活动")).startswith("已加分：#9 李四家 +15 参加村集体")
     # Two members of one household in one message: the household once.
     out = await one(chat, EVAL2, "#加分 @张三 @张小三 十佳模范", ZS, ZS2)
-    assert out == "已加分 1 户：\n#8 张三家 +50 十佳模范，余额 55 分\n未加分 1 个：\n@张小三：张三家 重复了，只记一次"
-    assert [e.delta for e in entries(app)] == [10, 10, 20, 15, -20, -5, 15, 50]
+    assert out == "已加分 1 户：\n#10 张三家 +50 十佳模范，余额 55 分\n未加分 1 个：\n@张小三：张三家 重复了，只记一次"
+    assert [e.delta for e in entries(app)] == [10, 10, 20, 15, -20, 15, -15, -5, 15, 50]
     assert {e.msg_id for e in entries(app)} and all(e.actor_id in (EVAL, EVAL2) for e in entries(app))
     assert bal(app, "张三家") == 55 and bal(app, "李四家") == 5 and bal(app, "王五家") == 35
 
@@ -242,6 +244,18 @@ async def test_withdrawing_a_pending_award(make_app) -> None:  # type: ignore[no
     assert sorted(jobs) == [("points_expiry:1", False), ("points_expiry:2", True)]
 
 
+async def test_expiry_notice_waits_for_the_end_of_quiet_hours(make_app) -> None:  # type: ignore[no-untyped-def]
+    chat = make_app(village_policy(confirmations_required=2))
+    await setup_village(chat)
+    await chat.advance(datetime(2019, 6, 3, 22, 30, tzinfo=SHANGHAI))
+    assert (await one(chat, EVAL, "#加分 张三家 公益活动")).startswith("已登记加分，待确认：#1")
+    # Expired at Thursday 22:30 (shown so at once), announced at 07:00 on Friday.
+    assert ours(await chat.advance(datetime(2019, 6, 7, 6, 59, tzinfo=SHANGHAI))) == []
+    assert "（已过期）" in await one(chat, ZS, "#查分")
+    sent = ours(await chat.advance(datetime(2019, 6, 7, 7, 0, tzinfo=SHANGHAI)))
+    assert [o.at.astimezone(SHANGHAI).hour for o in sent] == [7]
+
+
 async def test_publicity_days_hold_awards_back(make_app) -> None:  # type: ignore[no-untyped-def]
     chat = make_app(village_policy(publicity_days=3))
     app = chat.app
@@ -360,6 +374,8 @@ async def test_balance_privacy(chat, app) -> None:  # type: ignore[no-untyped-de
     # In a direct message: one's own household.
     sent = await chat.say("#查积分", sender=ZS, room=None)
     assert texts(sent) == [own] and sent[0].to == ZS
+    sent = await chat.say("#查分 张三家", sender=ZS, room=None)
+    assert texts(sent) == ["查别户的积分请在那户所在村的群里发送"]
     assert await one(chat, "wxid_nobody", "#查分") == "您还没有登记到户。请村干部帮您登记，例：#登记 @wxid_nobody 户 wxid_nobody家"
 
 
@@ -371,7 +387,7 @@ async def test_detail_board_rules_and_slip(chat, app) -> None:  # type: ignore[n
     await one(chat, EVAL, "#扣分 张三家 破坏公共环境")
     assert await one(chat, ZS, "#积分榜") == "皇叔洼村积分榜（2019年，前3户）：\n1. 张三家 20分\n2. 李四家 15分\n2. 王五家 15分"
     assert await one(chat, ZS, "#十佳 本月") == "皇叔洼村积分榜（6月，前3户）：\n1. 张三家 20分\n2. 李四家 15分\n2. 王五家 15分"
-    assert await one(chat, ZS, "#积分榜", room=TOWN) == "#积分榜 只能在村级的群里使用"
+    assert await one(chat, ZS, "#积分榜", room=TOWN) == "#积分榜 是本村的十佳榜，请在村的群里发送；各村比较请用 #积分排名"
     assert await one(chat, ZS, "#明细") == (
         "张三家 2019年积分明细（共2条）：\n#1 6月3日 +30 不大操大办红白事\n#4 6月3日 -10 破坏公共环境\n余额 20 分")
     rules = await one(chat, ZS, "#规则")

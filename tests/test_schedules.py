@@ -40,9 +40,10 @@ def fired(sent) -> list[tuple[datetime, str, str]]:  # type: ignore[no-untyped-d
 
 async def test_a_month_of_reminders_fire_on_time(chat, app) -> None:  # type: ignore[no-untyped-def]
     await setup(chat)
-    assert await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时") == [
-        "已设置例会提醒 %d：每周一 09:00 村两委例会（提前1小时提醒，节假日暂停）。"
-        "下次提醒：6月10日（周一）08:00" % first_job_id(app, VILLAGE)
+    reply = await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时")
+    assert reply == [
+        f"已设置例会提醒 {first_job_id(app, VILLAGE)}：每周一 09:00 村两委例会"
+        "（提前1小时提醒，节假日暂停）。下次提醒：6月10日（周一）08:00"
     ]
     # 6月7日 is 端午: a Friday meeting is not reminded that week...
     reply = await say(chat, "#例会 周五16:00 周五碰头会 提前半小时")
@@ -61,7 +62,9 @@ async def test_a_month_of_reminders_fire_on_time(chat, app) -> None:  # type: ig
     friday = "【例会提醒】今天 16:00 周五碰头会，请准时参加。"
     county = "【例会提醒】县例会 现在开始（今天 16:00）。"
     assess_v = "【月度考核提醒】6月考核按月底进度排名，请在6月30日前报齐本村各项任务的进度（例：#进度 危房改造 42）。"
-    assess_up = "【月度考核提醒】6月考核按月底进度排名，请督促下属各单位在6月30日前报齐各项任务的进度。"
+    assess_up = (
+        "【月度考核提醒】6月考核按月底进度排名，请督促下属各单位在6月30日前报齐各项任务的进度。"
+    )
     assert fired(sent) == [
         (t(4, 8, 30), VILLAGE, "【提醒】交危房改造台账"),
         (t(7, 16), COUNTY, county),
@@ -84,7 +87,9 @@ async def test_a_month_of_reminders_fire_on_time(chat, app) -> None:  # type: ig
     # Every occurrence is recorded once, on time; the one-offs are done.
     runs = app.db.run_sync(lambda s: s.exec(select(JobRun.outcome)).all())
     assert set(runs) == {"ran"}
-    oneoffs = app.db.run_sync(lambda s: s.exec(select(Job.active).where(Job.kind == "oneoff")).all())
+    oneoffs = app.db.run_sync(
+        lambda s: s.exec(select(Job.active).where(Job.kind == "oneoff")).all()
+    )
     assert oneoffs == [False, False]
 
 

@@ -16,17 +16,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import col, select as sql_select
+from sqlmodel import col
+from sqlmodel import select as sql_select
 
 from bot.config import load_config
+from bot.messages import Inbound, Mention
 from bot.models.core import OutboxMessage
 from bot.runner import Runner
-from bot.transports.wechaty import load_wechaty, strip_self_mention
+from bot.transports.wechaty import load_wechaty, strip_self_mention, to_inbound
 from tests.helpers import ADMIN
 from tests.test_wecom import FakeWecom
 
@@ -84,7 +87,9 @@ class Gateway:
                     break
         if not line.startswith(b"GATEWAY READY"):
             self.kill()
-            raise RuntimeError(f"the gateway did not start: {(self.tmp / 'gateway.log').read_text()}")
+            raise RuntimeError(
+                f"the gateway did not start: {(self.tmp / 'gateway.log').read_text()}"
+            )
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -92,16 +97,23 @@ class Gateway:
             self.proc.wait(10)
         self.proc = None
 
-    async def say(self, sender: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+    async def say(self, sender: str, text: str, mentions: tuple[str, ...] = (),
+                  to: str | None = None) -> str:  # fmt: skip
+        """`sender` speaks in the room, or to the contact `to` directly."""
+        where = {"to": to} if to else {"room": ROOM}
         async with httpx.AsyncClient() as c:
-            r = await c.post(f"{self.base}/say", json={"from": sender, "room": ROOM, "text": text,
-                                                       "mentions": list(mentions)})  # fmt: skip
+            r = await c.post(f"{self.base}/say", json={"from": sender, "text": text,
+                                                       "mentions": list(mentions), **where})  # fmt: skip
             r.raise_for_status()
             return str(r.json()["id"])
 
-    async def log(self) -> list[dict[str, Any]]:
+    async def logout(self) -> None:
         async with httpx.AsyncClient() as c:
-            r = await c.get(f"{self.base}/log", params={"room": ROOM})
+            (await c.post(f"{self.base}/logout")).raise_for_status()
+
+    async def log(self, **where: str) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient() as c:
+            r = await c.get(f"{self.base}/log", params=where or {"room": ROOM})
             r.raise_for_status()
             return r.json()  # type: ignore[no-any-return]
 
@@ -161,7 +173,68 @@ def test_the_bots_own_mention_is_stripped() -> None:
     assert strip_self_mention("@刘伟 你好", "村务助手") == "@刘伟 你好"
 
 
-async def test_bot_answers_in_wechat_and_survives_gateway_restarts(gateway: Gateway, db_url: str) -> None:
+class _Contact:
+    def __init__(self, cid: str, name: str) -> None:
+        self.contact_id, self.name = cid, name
+
+
+class _Room:
+    room_id = ROOM
+
+    async def topic(self) -> str:
+        return "皇叔洼村工作群"
+
+
+class _Message:
+    """The parts of a wechaty Message that `to_inbound` reads."""
+
+    def __init__(self, talker: _Contact, text: str, mentioned: list[_Contact],
+                 room: bool = True) -> None:  # fmt: skip
+        from wechaty_puppet import MessageType
+
+        self.message_id = "m-1"
+        self._talker, self._text, self._mentioned, self._room = talker, text, mentioned, room
+        self._type = MessageType.MESSAGE_TYPE_TEXT
+        self.payload = type("P", (), {"timestamp": 1559523600000})()  # 2019-06-03 09:00 +08
+
+    def talker(self) -> _Contact:
+        return self._talker
+
+    def type(self) -> Any:
+        return self._type
+
+    def room(self) -> _Room | None:
+        return _Room() if self._room else None
+
+    async def mention_list(self) -> list[_Contact]:
+        return self._mentioned
+
+    def text(self) -> str:
+        return self._text
+
+
+async def test_messages_are_converted_at_the_edge() -> None:
+    load_wechaty()
+    bot, liu, zhang = (
+        _Contact(BOT, "村务助手"),
+        _Contact(MEMBER, "刘伟"),
+        _Contact("wxid_zs", "张三"),
+    )
+    msg = _Message(liu, "@村务助手\u2005#加分 @张三\u2005六净六有", [bot, zhang])
+    inbound = await to_inbound(msg, BOT, "村务助手")
+    assert inbound == Inbound(
+        transport="wechaty", id="m-1", sender=MEMBER, sender_name="刘伟",
+        text="#加分 @张三\u2005六净六有", at=datetime(2019, 6, 3, 1, 0, tzinfo=UTC), room=ROOM,
+        topic="皇叔洼村工作群", mentions=(Mention("wxid_zs", "张三"),), mentions_bot=True,
+    )  # fmt: skip
+    direct = await to_inbound(_Message(liu, "#查分", [], room=False), BOT, "村务助手")
+    assert direct is not None and direct.room is None and direct.topic is None
+    assert await to_inbound(_Message(bot, "#帮助", []), BOT, "村务助手") is None  # its own
+
+
+async def test_bot_answers_in_wechat_and_survives_gateway_restarts(
+    gateway: Gateway, db_url: str
+) -> None:
     with FakeWecom() as wecom:
         cfg = load_config().with_overrides(
             bot={"admins": [ADMIN]},
@@ -188,6 +261,12 @@ async def test_bot_answers_in_wechat_and_survives_gateway_restarts(gateway: Gate
             await gateway.say(MEMBER, "@村务助手\u2005帮助", mentions=(BOT,))
             helped = (await gateway.bot_said(2))[1]
             assert helped["text"].startswith("可用的命令") and "#帮助" in helped["text"]
+            # A direct message is answered directly.
+            await gateway.say(MEMBER, "#帮助", to=BOT)
+            dm = await until(
+                lambda: _from_bot(gateway.log(to=MEMBER)), 10, "a direct reply to the member"
+            )
+            assert dm[0]["room"] is None and dm[0]["to"] == MEMBER
             # Ordinary chat gets no reply; the bot's own messages are not commands.
             await gateway.say(MEMBER, "今天天气不错")
             await asyncio.sleep(0.3)
@@ -215,7 +294,14 @@ async def test_bot_answers_in_wechat_and_survives_gateway_restarts(gateway: Gate
             await gateway.say(MEMBER, "#帮助")
             again = (await gateway.bot_said(2))[1]
             assert again["text"] == helped["text"]
-            assert wechat.health.sessions >= 2
+
+            # WeChat logs the bot out: a fresh session takes the next login.
+            sessions = wechat.health.sessions
+            await gateway.logout()
+            await until(lambda: _true(wechat.health.sessions > sessions), 10, "a fresh session")
+            assert await wechat.wait_logged_in(30)
+            await gateway.say(MEMBER, "#帮助")
+            assert (await gateway.bot_said(3))[2]["text"] == helped["text"]
         finally:
             await runner.stop()
         sent = app.db.run_sync(
@@ -223,6 +309,10 @@ async def test_bot_answers_in_wechat_and_survives_gateway_restarts(gateway: Gate
         )
         assert all(r.sent_at is not None for r in sent), [(r.text, r.last_error) for r in sent]
         assert all(r.attempts == 0 for r in sent)  # waiting for WeChat spent no attempts
+
+
+async def _from_bot(log: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [m for m in await log if m["from"] == BOT]
 
 
 async def _true(value: bool) -> bool:
@@ -242,7 +332,7 @@ def test_villagebot_run_answers_and_stops_on_sigterm(gateway: Gateway, tmp_path:
     cfg.write_text(
         f'[bot]\nadmins = ["{ADMIN}"]\n'
         f'[database]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n'
-        f'[outbox]\nmin_gap_seconds = 0\njitter_seconds = 0\n'
+        f"[outbox]\nmin_gap_seconds = 0\njitter_seconds = 0\n"
         f'[transports.wechaty]\nenabled = true\nendpoint = "{gateway.endpoint}"\n'
         f'token = "{gateway.token}"\n',
         encoding="utf-8",

@@ -39,7 +39,9 @@ class FakeWecom:
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with fake.lock:
-                    fake.requests.append((self.path, body, fake.clock.now() if fake.clock else None))
+                    fake.requests.append(
+                        (self.path, body, fake.clock.now() if fake.clock else None)
+                    )
                     answer = fake.script.pop(0) if fake.script else {"errcode": 0, "errmsg": "ok"}
                 if isinstance(answer, tuple):
                     time.sleep(answer[1])
@@ -122,9 +124,11 @@ async def test_exact_payloads_for_text_markdown_and_image(wecom, clock) -> None:
     await t.send(out("附图：本周排名", image=png))
     await t.aclose()
     paths = [p for p, _, _ in wecom.requests]
-    assert paths == ["/cgi-bin/webhook/send?key=k-hq", "/cgi-bin/webhook/send?key=k-alerts"] + [
-        "/cgi-bin/webhook/send?key=k-hq"
-    ] * 3
+    assert (
+        paths
+        == ["/cgi-bin/webhook/send?key=k-hq", "/cgi-bin/webhook/send?key=k-alerts"]
+        + ["/cgi-bin/webhook/send?key=k-hq"] * 3
+    )
     image = {"msgtype": "image", "image": {"base64": base64.b64encode(png).decode(),
                                            "md5": hashlib.md5(png).hexdigest()}}  # fmt: skip
     assert wecom.bodies() == [

@@ -34,6 +34,8 @@ class NoticeTarget(SQLModel, table=True):
         UniqueConstraint("notice_id", "room_id"),
         # Bare 收到: the newest unacknowledged notice in a group.
         Index("ix_notice_target_room", "room_id", "acked_at", "notice_id"),
+        # Receipts and "is anyone still missing": a notice's unacknowledged groups.
+        Index("ix_notice_target_notice", "notice_id", "acked_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -34,8 +34,8 @@ class Report(SQLModel, table=True):
 
     __tablename__ = "progress_report"
     __table_args__ = (
-        # The newest report of a unit for a task: max(id) per (task, unit).
-        Index("ix_progress_report_latest", "task", "unit_id", "id"),
+        # The newest report of a unit for a task: max(id) per (unit, task).
+        Index("ix_progress_report_latest", "unit_id", "task", "id"),
         # #撤回: the sender's newest report in a unit.
         Index("ix_progress_report_reporter", "reporter_id", "unit_id", "id"),
     )

@@ -73,6 +73,14 @@ class ChatLog:
     def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
         self._subscribers.discard(q)
 
+    def copy(self) -> ChatLog:
+        """The same history, without the subscribers (for a copy of the database)."""
+        other = ChatLog()
+        other.events = [dict(e) for e in self.events]
+        other.images = dict(self.images)
+        other._ids = itertools.count(max((e["id"] for e in self.events), default=0) + 1)
+        return other
+
 
 class SimulatorTransport:
     """The outbox's way out: each sent message becomes an event in the chat log."""
@@ -100,11 +108,12 @@ class SimulatorTransport:
 class Simulator:
     """The app driven from the browser. Messages and clock moves run one at a time."""
 
-    def __init__(self, app: App, clock: Clock, titles: Mapping[str, str] | None = None) -> None:
+    def __init__(self, app: App, clock: Clock, titles: Mapping[str, str] | None = None,
+                 log: ChatLog | None = None) -> None:  # fmt: skip
         self.app = app
         self.clock = clock
         self.titles = dict(titles or {})
-        self.log = ChatLog()
+        self.log = log or ChatLog()
         self.bot_id = app.config.bot.contact_id or "villagebot"
         self.transport = SimulatorTransport(self.log, self.bot_id, app.config.bot.name, clock)
         self.sender = OutboxSender(app.db, {NAME: self.transport}, clock)

@@ -163,6 +163,8 @@ class WechatyTransport:
         self._accepting = True
         self._in_hand: set[asyncio.Task[Any]] = set()
         self._logged_in = asyncio.Event()
+        self._current: asyncio.Future[None] | None = None
+        self._logins = 0
 
     @classmethod
     def from_config(cls, section: WechatySection, on_message: Handler,
@@ -215,15 +217,21 @@ class WechatyTransport:
                 delay = min(delay * 2, self.max_retry_seconds)
                 continue
             started = self.clock.now()
-            error = None
+            logins, error = self._logins, None
+            self._current = asyncio.ensure_future(self._session())
             try:
-                await self._session()
+                await self._current
             except asyncio.CancelledError:
-                raise
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                error = "logged out"  # `_on_logout` ended the session
             except Exception as e:
                 error = repr(e)
                 log.warning("Wechaty session ended: %r", e)
             finally:
+                if self._logins == logins:
+                    log.error("no WeChat login through %s (is the token right?)", self.endpoint)
                 self._set_health(False, error=error)
                 await self._dispose()
             # A session that lasted a while was healthy: reconnect at once.
@@ -285,10 +293,15 @@ class WechatyTransport:
 
     async def _on_login(self, contact: Any) -> None:
         self._self_name = contact.name or ""
+        self._logins += 1
         self._set_health(True, user_id=contact.contact_id)
 
     async def _on_logout(self, contact: Any) -> None:
+        # python-wechaty takes one login per instance: end this session, so that the
+        # next login (after a new QR scan) reaches a fresh one.
         self._set_health(False, error="logged out")
+        if self._current is not None:
+            self._current.cancel()
 
     async def _on_scan(self, qr_code: str, status: Any, data: Any = None) -> None:
         log.warning("WeChat wants a QR scan (%s): %s", status, qr_code)

@@ -12,6 +12,7 @@
 //   GET  /status                    {"ready": true, "loggedIn": bool}
 //   POST /say {"from", "room"|"to", "text", "mentions": [ids]}  -> {"id"}
 //   GET  /log?room=ID  (or ?to=ID)  every message seen there, the bot's included
+//   POST /logout                    WeChat logs the bot out (the next start logs it in)
 //
 // Prints "GATEWAY READY <grpc port> <control port>" once both listen.
 
@@ -132,6 +133,10 @@ const control = http.createServer(async (req, res) => {
       const rows = log.filter((m) => (room ? m.room === room : true) &&
         (to ? (m.to === to || (m.from === to && !m.room)) : true))
       return reply(res, 200, rows)
+    }
+    if (req.method === 'POST' && url.pathname === '/logout') {
+      await puppet.logout('kicked out by the test')
+      return reply(res, 200, { loggedIn: puppet.isLoggedIn })
     }
     if (req.method === 'POST' && url.pathname === '/say') {
       const body = JSON.parse(await readBody(req))

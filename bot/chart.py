@@ -1,0 +1,195 @@
+"""Bar charts of the rankings, as PNG bytes (matplotlib's Agg backend, imported lazily).
+
+Chinese labels need a CJK font, and matplotlib's bundled DejaVu has none. The package
+ships one: `bot/fonts/VillageSans-Regular.otf`, a GB 2312 subset of Noto Sans CJK SC
+(SIL OFL 1.1; see `bot/fonts/build.py`). A system CJK font, where one is installed
+(Debian's fonts-noto-cjk or fonts-wqy-*), is only a fallback for characters outside that
+subset. Drawing uses the object API (no pyplot, no global rcParams), so database
+worker threads may render side by side.
+
+The PNG is deterministic for given inputs: fixed size and dpi, no metadata, and a
+palette image written by Pillow (a few kilobytes, not a few dozen).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+FONT_FILE = Path(__file__).with_name("fonts") / "VillageSans-Regular.otf"
+FONT_FAMILY = "Village Sans SC"
+# Installed system fonts used for characters the shipped subset lacks, if present.
+SYSTEM_FALLBACKS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC",
+                    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback")  # fmt: skip
+DPI = 100
+WIDTH_IN = 6.4
+MAX_BARS = 30  # per panel; a longer ranking is cut (the text lists it whole)
+
+# Bar styles: ahead of schedule, behind it, last (末位), and a neutral one (points).
+COLORS = {"ahead": "#3b7dd8", "behind": "#e8903c", "last": "#c62828", "plain": "#2e8b57"}
+LABEL_COLORS = {"last": "#c62828"}
+
+
+class ChartError(RuntimeError):
+    """A chart cannot be drawn here (no matplotlib, or the font is missing)."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str  # left of the bar: '1 吴城乡'
+    value: float  # its length (lead in percentage points, points per household …)
+    note: str  # at the end of the bar, short: '+10', '12.5'
+    style: str = "plain"  # a key of COLORS
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    bars: Sequence[Bar]
+    signed: bool = True  # values on both sides of a zero line (lead); else from zero
+
+
+def _fonts() -> list[str]:
+    """The font families to draw with, the shipped CJK font first; registers it with
+    matplotlib's font manager (once per process)."""
+    try:
+        from matplotlib import font_manager
+    except ImportError as e:  # pragma: no cover - matplotlib is a dependency
+        raise ChartError("matplotlib is not installed; charts are unavailable") from e
+    if not FONT_FILE.is_file():
+        raise ChartError(f"the chart font {FONT_FILE.name} is missing from the package "
+                         "(bot/fonts); reinstall villagebot or rebuild it with "
+                         "python -m bot.fonts.build")  # fmt: skip
+    manager = font_manager.fontManager
+    if not any(f.name == FONT_FAMILY for f in manager.ttflist):
+        manager.addfont(str(FONT_FILE))
+    installed = {f.name for f in manager.ttflist}
+    return [FONT_FAMILY, *(f for f in SYSTEM_FALLBACKS if f in installed)]
+
+
+def font_files(families: Sequence[str] | None = None) -> list[str]:
+    """The font files matplotlib resolves the chart's families to, in fallback order (a
+    str, or matplotlib's str subclass that also carries a collection's face index)."""
+    from matplotlib import font_manager
+
+    fams = list(families) if families is not None else _fonts()
+    return [font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False)
+            for f in fams]  # fmt: skip
+
+
+def _covers(maps: Sequence[dict[int, int]], text: str) -> bool:
+    return all(ch.isspace() or any(ord(ch) in m for m in maps) for ch in text)
+
+
+def _script(texts: list[str], traditional: bool, paths: Sequence[str]) -> list[str]:
+    """The labels in the reply script; a label whose Traditional form has glyphs none of
+    the fonts hold stays Simplified (readable, rather than boxes)."""
+    if not traditional:
+        return texts
+    from matplotlib.font_manager import get_font
+
+    from bot.text import to_traditional
+
+    maps = [get_font(p).get_charmap() for p in paths]
+    out = []
+    for t in texts:
+        tt = to_traditional(t)
+        out.append(tt if tt == t or _covers(maps, tt) else t)
+    return out
+
+
+def render(title: str, panels: Sequence[Panel], *, note: str = "",
+           traditional: bool = False) -> bytes:  # fmt: skip
+    """One PNG: a title, one horizontal bar chart per panel (first bar on top), and a
+    one-line `note` at the foot (what the bars mean)."""
+    fig = figure(title, panels, note=note, traditional=traditional)
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")
+    return _compact(raw.getvalue())
+
+
+def figure(title: str, panels: Sequence[Panel], *, note: str = "", traditional: bool = False,
+           families: Sequence[str] | None = None) -> Any:  # fmt: skip
+    """The matplotlib Figure `render` saves (`families` overrides the fonts: tests)."""
+    families = list(families) if families is not None else _fonts()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    paths = font_files(families)
+    panels = [p for p in panels if p.bars]
+    if not panels:
+        raise ValueError("nothing to draw")
+    heights = [0.5 + 0.34 * min(len(p.bars), MAX_BARS) for p in panels]
+    foot = 0.3 if note else 0.0
+    total = 0.55 + sum(heights) + 0.35 * len(panels) + foot
+    fig = Figure(figsize=(WIDTH_IN, total), dpi=DPI)
+    FigureCanvasAgg(fig)
+    big = FontProperties(family=families, size=13)
+    mid = FontProperties(family=families, size=11)
+    small = FontProperties(family=families, size=9)
+    texts = [title, note]
+    for p in panels:
+        texts += [p.title, *(b.label for b in p.bars[:MAX_BARS])]
+    it = iter(_script(texts, traditional, paths))
+    fig.suptitle(next(it), fontproperties=big)
+    foot_text = next(it)
+    if note:
+        fig.text(0.02, 0.1 / total, foot_text, fontproperties=small, color="#555555")
+    axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        _draw(ax, panel, next(it), [next(it) for _ in panel.bars[:MAX_BARS]], mid, small)
+    fig.tight_layout(rect=(0, foot / total, 1, 1))
+    return fig
+
+
+def _draw(ax: Any, panel: Panel, title: str, labels: list[str], mid: Any, small: Any) -> None:
+    bars = list(panel.bars[:MAX_BARS])
+    ys = list(range(len(bars)))
+    values = [b.value for b in bars]
+    ax.barh(ys, values, height=0.62, color=[COLORS.get(b.style, COLORS["plain"]) for b in bars])
+    ax.invert_yaxis()
+    ax.set_yticks(ys, labels=labels, fontproperties=small)
+    for tick, b in zip(ax.get_yticklabels(), bars, strict=True):
+        if b.style in LABEL_COLORS:
+            tick.set_color(LABEL_COLORS[b.style])
+    lo, hi = min(0.0, *values), max(0.0, *values)
+    span = (hi - lo) or 10.0
+    pad = span * 0.2
+    ax.set_xlim(lo - (pad if lo < 0 or panel.signed else 0), hi + pad)
+    for y, b in zip(ys, bars, strict=True):
+        right = b.value >= 0
+        ax.text(b.value + (span * 0.01 if right else -span * 0.01), y, b.note, va="center",
+                ha="left" if right else "right", fontproperties=small, color="#333333")  # fmt: skip
+    ax.axvline(0, color="#666666", linewidth=0.8)
+    ax.set_title(title, fontproperties=mid, loc="left")
+    ax.set_xticks([])
+    ax.tick_params(axis="y", length=0)
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.spines["left"].set_visible(False)
+    ax.set_ylim(len(bars) - 0.5, -0.5)
+
+
+def _compact(png: bytes) -> bytes:
+    """The same picture as a 64-colour palette PNG: a fraction of the bytes."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        pal = img.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        out = io.BytesIO()
+        pal.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def signed(n: float) -> str:
+    """'+10', '-30', '0'."""
+    n = int(math.floor(n + 0.5)) if isinstance(n, float) else n
+    return f"+{n}" if n > 0 else str(n)

@@ -1,0 +1,1 @@
+"""The chart font shipped with the package (see build.py and OFL.txt)."""
