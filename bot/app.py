@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
-from bot.db import Database
+from bot.db import Database, insert_ignore
 from bot.jobs import JobKind, JobRunner, RunResult
 from bot.messages import Inbound
 from bot.models.core import InboundMessage, Room
@@ -34,6 +32,7 @@ from bot.router import UNBOUND, Command, Ctx, Parsed, Refusal, Router, Usage
 log = logging.getLogger(__name__)
 
 ERROR_REPLY = "处理出错了，已记录。请稍后再试，或联系管理员。"
+ATTEMPTS = 3  # tries of one message's transaction when it collides with another
 RATE_REPLY = "您发送命令太快了，请稍等一分钟再发。"
 
 
@@ -82,42 +81,40 @@ class App:
         if verdict == "drop":
             log.info("rate limit: dropped a command from %s", msg.sender)
             return False
-        try:
-            with self.db.transaction() as session:
-                if not self._journal(session, msg, now):
-                    log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
-                    return False
-                if verdict == "warn":
-                    self._reply(session, msg, RATE_REPLY)
-                    return True
-                self._dispatch(session, msg, parsed, now)
-            return True
-        except IntegrityError:
-            # Another worker journaled the same message first: a duplicate.
-            log.info("duplicate delivery of %s/%s (concurrent)", msg.transport, msg.id)
-            return False
-        except Exception:
-            log.exception("command failed: %r", msg.text)
-            with self.db.transaction() as session:
-                if self._journal(session, msg, now):
-                    self._reply(session, msg, ERROR_REPLY)
-            return True
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.db.transaction() as session:
+                    if not self._journal(session, msg, now):
+                        log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
+                        return False
+                    if verdict == "warn":
+                        self._reply(session, msg, RATE_REPLY)
+                        return True
+                    self._dispatch(session, msg, parsed, now)
+                return True
+            except DBAPIError as e:
+                # A conflict with a concurrent transaction (a unique key, a deadlock, a
+                # serialisation failure, a busy SQLite): nothing was kept; try again.
+                if attempt == ATTEMPTS:
+                    log.exception("command failed %s times: %r", attempt, msg.text)
+                    break
+                log.warning("retrying %r after a database conflict: %s", msg.text, e.orig)
+            except Exception:
+                log.exception("command failed: %r", msg.text)
+                break
+        with self.db.transaction() as session:
+            if self._journal(session, msg, now):
+                self._reply(session, msg, ERROR_REPLY)
+        return True
 
     def _journal(self, session: Session, msg: Inbound, now: datetime) -> bool:
-        """Record the message; False if it was recorded before (a duplicate delivery).
-
-        One INSERT … ON CONFLICT DO NOTHING: no read first, and two workers racing on
-        the same id cannot both win.
-        """
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            insert(InboundMessage)
-            .values(transport=msg.transport, msg_id=msg.id, room_id=msg.room,
-                    sender_id=msg.sender, text=msg.text, received_at=now)  # fmt: skip
-            .on_conflict_do_nothing(index_elements=["transport", "msg_id"])
-            .returning(InboundMessage.id)  # type: ignore[arg-type]
-        )
-        return session.execute(stmt).first() is not None
+        """Record the message; False if it was recorded before (a duplicate delivery)."""
+        return insert_ignore(
+            session, InboundMessage,
+            {"transport": msg.transport, "msg_id": msg.id, "room_id": msg.room,
+             "sender_id": msg.sender, "text": msg.text, "received_at": now},
+            ["transport", "msg_id"],
+        )  # fmt: skip
 
     def _reply(self, session: Session, msg: Inbound, text: str) -> None:
         self.writer.put(session, text, room_id=msg.room, to_id=None if msg.room else msg.sender,
@@ -126,12 +123,11 @@ class App:
     def _dispatch(self, session: Session, msg: Inbound, parsed: Parsed, now: datetime) -> None:
         room = None
         if msg.room is not None:
+            insert_ignore(session, Room, {"id": msg.room, "transport": msg.transport,
+                                          "topic": msg.topic or ""}, ["id"])  # fmt: skip
             room = session.get(Room, msg.room)
-            if room is None:
-                room = Room(id=msg.room, transport=msg.transport, topic=msg.topic or "")
-                session.add(room)
-                session.flush()
-            elif msg.topic and room.topic != msg.topic:
+            assert room is not None
+            if msg.topic and room.topic != msg.topic:
                 room.topic = msg.topic
         person = touch_person(session, msg.sender, msg.sender_name, msg.room, now)
         command = parsed.command
@@ -183,7 +179,34 @@ class App:
         """
         results: list[RunResult] = []
         while True:
-            # One transaction per occurrence: lock the first due job, run it.
+            job_id: int | None = None
+            try:
+                result = self._run_next_due(until, advance)
+            except _Poisoned as e:
+                job_id = e.job_id
+            if job_id is not None:
+                # Not the kind's run (that is caught and recorded) but its timing or its
+                # data: it would block every job after it. Switch it off, loudly.
+                log.error("job %s cannot be run and is switched off", job_id)
+                with self.db.transaction() as session:
+                    self.jobs.disable(session, job_id)
+                continue
+            if result is _DONE:
+                break
+            if result is None:
+                continue  # it changed (another process ran it, or it was switched off)
+            assert isinstance(result, RunResult)
+            results.append(result)
+            if notify and result.outcome in ("ran", "late"):
+                self._committed()
+        return results
+
+    def _run_next_due(self, until: datetime, advance: Callable[[datetime], None] | None
+                      ) -> RunResult | object | None:  # fmt: skip
+        """One occurrence in one transaction: lock the first due job and run it.
+        `_DONE` when nothing more is due by `until`."""
+        job_id: int | None = None
+        try:
             with self.db.transaction() as session:
                 if advance is None:
                     job = self.jobs.claim_next(session, until)
@@ -193,25 +216,26 @@ class App:
                     # clock that jumped past a job would make it late.
                     first = self.jobs.next_due(session)
                     if first is None or first.next_at > until:
-                        break
+                        return _DONE
                     if first.next_at > self.clock.now():
                         advance(first.next_at)
                     job = self.jobs.lock(session, first)
                 if job is None:
-                    break
+                    return _DONE
+                job_id = job.id
                 now = self.clock.now()
                 if job.next_at > now:
-                    if advance is None:
-                        break  # a real clock behind `until`: not due yet
-                    result = None  # another process ran it meanwhile
-                else:
-                    result = self.jobs.run_job(session, job, now)
-            if result is None:
-                continue  # it changed (an unknown kind was switched off): look again
-            results.append(result)
-            if notify and result.outcome in ("ran", "late"):
-                self._committed()
-        return results
+                    # A real clock behind `until` (not due yet), or another process ran
+                    # it while this one waited for the lock.
+                    return _DONE if advance is None else None
+                return self.jobs.run_job(session, job, now)
+        except DBAPIError:
+            raise  # the database, not the job: let the caller retry later
+        except Exception as e:
+            if job_id is None:
+                raise
+            log.exception("job %s failed outside its run", job_id)
+            raise _Poisoned(job_id) from e
 
     async def run_due(self, until: datetime, advance: Callable[[datetime], None] | None = None
                       ) -> list[RunResult]:  # fmt: skip
@@ -230,6 +254,15 @@ class App:
 
     def close(self) -> None:
         self.db.close()
+
+
+_DONE = object()  # nothing more is due
+
+
+class _Poisoned(Exception):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
 
 
 def usage_reply(command: Command, reason: str) -> str:

@@ -134,35 +134,52 @@ def _md(d: Any) -> str:
 
 
 def rankings_section(session: Session, config: Config, now: datetime) -> Section:
-    """Each root's direct sub-units ranked per task by lead over schedule (ties by
-    completion), as #排名 does (PRODUCT.md §5)."""
-    from bot import progress as P
+    """Each city's direct sub-units ranked as #排名 and the weekly bulletin rank them
+    (bot.rankings): composite first, then per task, with 滞后/末位, streaks of weeks
+    last, and forecasts of a missed deadline."""
+    from bot import rankings as R
+    from bot.calendar import week_start
+    from bot.models.rankings import WEEK
+    from bot.progress import tasks_with_targets
 
     today = now.astimezone(config.zone).date()
+    monday = week_start(now, config.zone).astimezone(config.zone).date()
     columns = [
         col_("rank", "名次", "num"), col_("unit", "单位"), col_("done", "完成/目标"),
         col_("completion", "完成率", "pct"), col_("schedule", "序时", "pct"),
         col_("lead", "超前/滞后", "lead"), col_("tags", "", "tags"),
+        col_("forecast", "预计", "wrap"),
     ]  # fmt: skip
+
+    def row(r: Any, streak: int = 0, fc: Any = None) -> dict[str, Any]:
+        e = r.entry
+        tags = []
+        if r.behind:
+            tags.append("滞后")
+        if r.last:
+            tags.append(R.streak_mark(WEEK, streak) if streak > 1 else "末位")
+        return {
+            "rank": r.rank, "unit": r.unit.name,
+            "done": f"{e.fig.done}/{e.fig.target}" if e.fig else f"{e.tasks}项任务",
+            "completion": e.completion_pct / 100, "schedule": e.schedule_pct / 100,
+            "lead": e.lead_pct / 100, "tags": tags,
+            "forecast": R.forecast_text(fc, today) if fc is not None else "",
+        }  # fmt: skip
+
     tables: list[Table] = []
     for root in roots(session):
-        for task in P.tasks_with_targets(session, root, config):
-            subs = P.sub_unit_figures(session, root, task, today)
-            if not subs:
-                continue
-            ranked = sorted(subs, key=lambda uf: (-uf[1].lead_pct, -uf[1].completion_pct))
-            rows = []
-            for i, (unit, f) in enumerate(ranked, start=1):
-                tags = []
-                if f.lead_pct < 0:
-                    tags.append("滞后")
-                if i == len(ranked) and len(ranked) > 1:
-                    tags.append("末位")
-                rows.append({"rank": i, "unit": unit.name, "done": f"{f.done}/{f.target}",
-                             "completion": f.completion, "schedule": f.schedule,
-                             "lead": f.lead_pct / 100, "tags": tags})  # fmt: skip
-            tables.append({"title": f"{task} · {root.name}下属单位", "columns": columns,
-                           "rows": rows})  # fmt: skip
+        tasks = tasks_with_targets(session, root, config)
+        if len(tasks) > 1:
+            ranked = R.composite_ranking(session, root, tasks, today)
+            if ranked:
+                tables.append({"title": f"{R.COMPOSITE}（{'、'.join(tasks)}平均） · {root.name}",
+                               "columns": columns[:-1], "rows": [row(r) for r in ranked]})  # fmt: skip
+        b = R.build_bulletin(session, config, root, WEEK, monday, today, now, store=False)
+        for sec in b.sections if b else []:
+            rows = [row(r, sec.streaks.get(r.unit.id or 0, 0), sec.forecasts.get(r.unit.id or 0))
+                    for r in sec.ranked]  # fmt: skip
+            cols = columns if any(r["forecast"] for r in rows) else columns[:-1]
+            tables.append({"title": f"{sec.task} · {root.name}", "columns": cols, "rows": rows})
     return {"note": "" if tables else "还没有可排名的任务。", "tables": tables}
 
 

@@ -104,6 +104,39 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def _insert(session: Session, model: type[SQLModel]) -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    pg = session.get_bind().dialect.name == "postgresql"
+    return (pg_insert if pg else sqlite_insert)(model.__table__)  # type: ignore[attr-defined]
+
+
+def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any],
+                  keys: list[str]) -> bool:  # fmt: skip
+    """INSERT … ON CONFLICT (keys) DO NOTHING; True if the row was inserted.
+
+    One statement, no read first. Two transactions racing on the same key cannot both
+    insert and neither fails: the loser waits for the winner, then does nothing.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = (
+        _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=keys)
+        .returning(*[table.c[k] for k in keys])
+    )  # fmt: skip
+    return session.execute(stmt).first() is not None
+
+
+def upsert(session: Session, model: type[SQLModel], values: dict[str, Any], keys: list[str],
+           update: list[str]) -> None:  # fmt: skip
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET the `update` columns from `values`."""
+    stmt = _insert(session, model).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: stmt.excluded[c] for c in update}
+    )
+    session.execute(stmt)
+
+
 class Database:
     """An engine plus the worker threads that run one transaction per call."""
 

@@ -2,19 +2,22 @@
 
 The database is the source of truth (`Job.next_at`); whatever keeps time (APScheduler
 in `villagebot run`, see `schedules/timer.py`; the virtual clock in `villagebot replay`)
-only calls `App.run_due`, which hands each due job to `JobRunner.run_one`. Each
-occurrence runs in one transaction that locks the job's row, records a `JobRun` row with
-a unique (job, due time) key, runs the kind, queues its messages in the outbox and moves
-`next_at` on. So an occurrence happens once: not twice after a restart, and not twice
-with two processes on one database (the second waits on the row lock, then finds the
-occurrence gone; the unique key is the backstop).
+only calls `App.run_due`. Each occurrence runs in one transaction that locks the job's
+row, records a `JobRun` row with a unique (job, due time) key, runs the kind, queues its
+messages in the outbox and moves `next_at` on. So an occurrence happens once: not twice
+after a restart, and not twice with two processes on one database. On PostgreSQL a
+process skips job rows another process has locked (on the system clock; a virtual clock
+waits for the lock instead, so that it never jumps past a job); SQLite lets one writer
+in at a time. The unique key is the backstop: an occurrence already recorded is never
+run again.
 
 Missed occurrences (the bot was down): only the newest one is considered (coalescing).
 It runs marked late (`JobCtx.send` adds （补发）) if it is less than `misfire_grace` late;
 otherwise it is skipped, logged and recorded as a skipped `JobRun`.
 
-A kind that raises is logged and its occurrence recorded as failed; the job moves on,
-so one broken job never blocks the others.
+A kind that raises is logged and its occurrence recorded as failed; the job moves on.
+A job whose timing or data cannot be handled at all is switched off (`App.run_due_sync`)
+so that one broken job never blocks the others.
 """
 
 from __future__ import annotations
@@ -218,6 +221,12 @@ class JobRunner:
         self._advance(job, kind, due)
         return RunResult(job.id, due, outcome)
 
+    def disable(self, session: Session, job_id: int) -> None:
+        """Switch a job off (it cannot be run: a broken kind or payload)."""
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.active = False
+
     def _advance(self, job: Job, kind: JobKind, due: datetime) -> None:
         nxt = kind.next_after(job, due, self.config)
         if nxt is None:
@@ -234,7 +243,7 @@ def _record_run(session: Session, job_id: int, due: datetime, now: datetime,
                 outcome: str) -> int | None:  # fmt: skip
     """Insert the occurrence's unique `JobRun` row; None if it exists already. One
     statement (INSERT … ON CONFLICT DO NOTHING), no savepoint."""
-    values = {"job_id": job_id, "due_at": due, "ran_at": now, "outcome": outcome}
+    values: dict[str, Any] = {"job_id": job_id, "due_at": due, "ran_at": now, "outcome": outcome}
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = pg_insert if dialect == "postgresql" else sqlite_insert

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from bot.db import insert_ignore, upsert
 from bot.messages import Mention
 from bot.models.core import (
     LEVELS,
@@ -238,21 +239,21 @@ def people_with_role(session: Session, unit: OrgUnit, role: str) -> list[Person]
 def touch_person(
     session: Session, person_id: str, name: str, room_id: str | None, now: datetime
 ) -> Person:
-    """Create or refresh a person, and note that they speak in this group."""
+    """Create or refresh a person, and note that they speak in this group.
+
+    Upserts, so that a person's first two messages handled at once by two database
+    workers do not collide.
+    """
+    insert_ignore(session, Person, {"id": person_id, "name": simplify(name), "updated_at": now},
+                  ["id"])  # fmt: skip
     person = session.get(Person, person_id)
-    if person is None:
-        person = Person(id=person_id, name=simplify(name), updated_at=now)
-        session.add(person)
-    elif name and person.name != simplify(name):
+    assert person is not None
+    if name and person.name != simplify(name):
         person.name = simplify(name)
         person.updated_at = now
-    if room_id is not None and session.get(Room, room_id) is not None:
-        member = session.get(RoomMember, (room_id, person_id))
-        if member is None:
-            session.flush()
-            session.add(RoomMember(room_id=room_id, person_id=person_id, last_seen=now))
-        else:
-            member.last_seen = now
+    if room_id is not None:
+        upsert(session, RoomMember, {"room_id": room_id, "person_id": person_id, "last_seen": now},
+               ["room_id", "person_id"], ["last_seen"])  # fmt: skip
     return person
 
 

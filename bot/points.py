@@ -295,7 +295,7 @@ def village_activity(session: Session, unit: OrgUnit, start: datetime, end: date
     ).all())  # fmt: skip
     if not villages:
         return []
-    ids = [v.id for v in villages]
+    ids = select(OrgUnit.id).where(col(OrgUnit.path).startswith(unit.path), OrgUnit.level == "村")
     sums: dict[tuple[int, str], int] = {}
     rows = session.exec(
         select(PointEntry.unit_id, PointEntry.kind, func.sum(PointEntry.delta))

@@ -213,7 +213,7 @@ def last_streak(session: Session, kind: str, scope_id: int, task: str, unit_id: 
     """How many stored bulletins of this ranking in a row, up to `period`, named the
     unit last (0 if the one of `period` did not)."""
     periods = session.exec(
-        select(BulletinRank.period)
+        select(col(BulletinRank.period))
         .where(BulletinRank.kind == kind, BulletinRank.scope_id == scope_id,
                BulletinRank.task == task, col(BulletinRank.period) <= period)
         .distinct()
@@ -222,8 +222,8 @@ def last_streak(session: Session, kind: str, scope_id: int, task: str, unit_id: 
     ).all()  # fmt: skip
     if not periods:
         return 0
-    mine = dict(session.exec(
-        select(BulletinRank.period, BulletinRank.last)
+    mine: dict[date, bool] = dict(session.exec(
+        select(col(BulletinRank.period), col(BulletinRank.last))
         .where(BulletinRank.kind == kind, BulletinRank.scope_id == scope_id,
                BulletinRank.task == task, BulletinRank.unit_id == unit_id,
                col(BulletinRank.period) <= period, col(BulletinRank.period) >= periods[-1])
@@ -426,11 +426,12 @@ def activity_text(session: Session, b: Bulletin, top: int = 3, idle_names: int =
 # -- charts ------------------------------------------------------------------------
 
 
-def _bars(ranked: Sequence[Ranked]) -> list[chart.Bar]:
+def _bars(ranked: Sequence[Ranked], marks: dict[int, str] | None = None) -> list[chart.Bar]:
+    marks = marks or {}
     return [
         chart.Bar(
-            f"{r.rank} {r.unit.name}" + ("（末位）" if r.last else ""), r.entry.lead_pct,
-            chart.signed(r.entry.lead_pct),
+            f"{r.rank} {r.unit.name}" + (f"（{marks.get(r.unit.id or 0, '末位')}）" if r.last else ""),
+            r.entry.lead_pct, chart.signed(r.entry.lead_pct),
             "last" if r.last else "behind" if r.behind else "ahead",
         )  # fmt: skip
         for r in ranked
@@ -441,10 +442,15 @@ LEAD_NOTE = "条长：超前(+)或滞后(-)序时进度的百分点。蓝：超�
 
 
 def ranking_chart(title: str, panels: Sequence[tuple[str, Sequence[Ranked]]],
-                  traditional: bool = False) -> bytes:  # fmt: skip
-    """A bar chart of one or more rankings (a panel each), bars = lead over schedule."""
-    return chart.render(title, [chart.Panel(t, _bars(rs)) for t, rs in panels],
-                        note=LEAD_NOTE, traditional=traditional)  # fmt: skip
+                  traditional: bool = False, marks: Sequence[dict[int, str]] = ()) -> bytes:  # fmt: skip
+    """A bar chart of one or more rankings (a panel each), bars = lead over schedule;
+    `marks` per panel: what a last unit's label says (unit id → '连续3周末位')."""
+    return chart.render(
+        title,
+        [chart.Panel(t, _bars(rs, marks[i] if i < len(marks) else None))
+         for i, (t, rs) in enumerate(panels)],
+        note=LEAD_NOTE, traditional=traditional,
+    )  # fmt: skip
 
 
 def bulletin_chart(b: Bulletin, traditional: bool = False) -> bytes:
@@ -454,7 +460,8 @@ def bulletin_chart(b: Bulletin, traditional: bool = False) -> bytes:
         common = common_schedule(sec.ranked)
         panels.append((sec.task + (f"（序时进度 {common}%）" if common is not None else ""),
                        sec.ranked))  # fmt: skip
-    return ranking_chart(f"{b.scope.name} {what} {day(b.on)}", panels, traditional)
+    marks = [{uid: streak_mark(b.kind, n) for uid, n in sec.streaks.items()} for sec in b.sections]
+    return ranking_chart(f"{b.scope.name} {what} {day(b.on)}", panels, traditional, marks)
 
 
 # -- points ranking ----------------------------------------------------------------

@@ -23,8 +23,8 @@ from bot.models.rankings import MONTH, WEEK, BulletinRank
 from bot.points import village_activity
 from bot.progress import names_of, unit_label
 from bot.rankings import (
-    bulletin_scopes,
     build_bulletin,
+    bulletin_scopes,
     forecast_text,
     month_bounds,
     streak_mark,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
 
-from bot.calendar import at_local
 from bot.chart import ChartError
 from bot.progress import (
     day,
@@ -28,6 +26,7 @@ from bot.rankings import (
     RANKING_LEVELS,
     common_schedule,
     composite_ranking,
+    month_bounds,
     per_household,
     points_chart,
     points_ranking,
@@ -158,7 +157,7 @@ def run_points_rank(ctx: Ctx, args: NoArgs) -> None:
     assert ctx.unit is not None
     scope, now = ctx.unit, ctx.local()
     first = now.date().replace(day=1)
-    rows = points_ranking(ctx.session, scope, at_local(first, time(0), ctx.zone), ctx.now)
+    rows = points_ranking(ctx.session, scope, *month_bounds(first, ctx.config))
     if not rows:
         raise Refusal(f"{scope.name}下面还没有村")
     names = names_of(ctx.session, [a.village for _, a in rows])

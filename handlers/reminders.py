@@ -28,6 +28,7 @@ from schedules.reminders import (
     find_room_reminder,
     fmt_lead,
     fmt_when,
+    number,
     room_reminders,
     set_meeting,
     set_oneoff,
@@ -41,7 +42,7 @@ _TIME = re.compile(rf"(?:上午|早上|下午|晚上|中午)?{_N}(?::\d{{1,2}}|[
 _NUMERALS = re.compile(r"[零一二两三四五六七八九十]+")
 _LEAD = re.compile(
     r"提前\s*(?P<n>\d+|[零一二两三四五六七八九十]+)?\s*个?\s*(?P<half>半)?\s*个?\s*"
-    r"(?P<unit>小时|钟头|分钟|分|天|日)"
+    r"(?P<unit>小时|钟头|分钟|分|天|日)(?:提醒)?"
 )
 _MORE_DAYS = re.compile(
     r"[\s,，、和及与]*(?:每个?)?(?:周|星期|礼拜)?[一二三四五六日天1-7](?![\u4e00-\u9fff\d:点时])"
@@ -145,10 +146,10 @@ def run_meeting(ctx: Ctx, spec: MeetingSpec) -> None:
     assert ctx.room is not None and ctx.unit is not None
     job, created = set_meeting(ctx.session, ctx.room.id, ctx.unit.id, spec, ctx.config,
                                ctx.now, ctx.person.id)  # fmt: skip
-    ctx.audit("meeting_set", job=job.id, room=ctx.room.id, **spec.payload())
+    ctx.audit("meeting_set", job=job.id, no=number(job), room=ctx.room.id, **spec.payload())
     nxt = fmt_when(ctx.local(job.next_at), ctx.local().date())
     verb = "已设置" if created else "已修改"
-    ctx.reply(f"{verb}例会提醒 {job.id}：{spec.describe(ctx.config)}。下次提醒：{nxt}")
+    ctx.reply(f"{verb}例会提醒 {number(job)}：{spec.describe(ctx.config)}。下次提醒：{nxt}")
 
 
 # -- #提醒 ---------------------------------------------------------------------------
@@ -244,8 +245,9 @@ def run_once(ctx: Ctx, args: OnceArgs | ListArgs) -> None:
     key = f"oneoff:{ctx.msg.transport}:{ctx.msg.id}"
     job = set_oneoff(ctx.session, key, ctx.room.id, ctx.unit.id, args.title, when, ctx.now,
                      ctx.person.id)  # fmt: skip
-    ctx.audit("reminder_set", job=job.id, room=ctx.room.id, at=when.isoformat(), title=args.title)
-    ctx.reply(f"已设置提醒 {job.id}：{shown} {args.title}")
+    ctx.audit("reminder_set", job=job.id, no=number(job), room=ctx.room.id, at=when.isoformat(),
+              title=args.title)  # fmt: skip
+    ctx.reply(f"已设置提醒 {number(job)}：{shown} {args.title}")
 
 
 # -- #提醒列表 -----------------------------------------------------------------------
@@ -258,7 +260,7 @@ def parse_list(args: Args) -> ListArgs:
 def run_list(ctx: Ctx, args: ListArgs) -> None:
     assert ctx.room is not None and ctx.unit is not None
     jobs = room_reminders(ctx.session, ctx.room.id)
-    lines = [f"{j.id}. {describe(j, ctx.config, ctx.now)}" for j in jobs]
+    lines = [f"{number(j)}. {describe(j, ctx.config, ctx.now)}" for j in jobs]
     system = None
     if ctx.unit.level in ASSESSED_LEVELS:
         system = assessment_description(ctx.session, ctx.config, ctx.now, ctx.zone)
@@ -297,21 +299,23 @@ def parse_cancel(args: Args) -> CancelArgs:
 def run_cancel(ctx: Ctx, args: CancelArgs) -> None:
     assert ctx.room is not None
     done = []
-    for job_id in args.ids:
-        job = find_room_reminder(ctx.session, ctx.room.id, job_id)
+    for no in args.ids:
+        job = find_room_reminder(ctx.session, ctx.room.id, no)
         if job is None:
-            raise Refusal(f"本群没有编号为 {job_id} 的提醒。发送 #提醒列表 查看编号")
+            raise Refusal(f"本群没有编号为 {no} 的提醒。发送 #提醒列表 查看编号")
         if not job.active:
-            ran = ctx.session.exec(select(JobRun.id).where(JobRun.job_id == job.id)).first()
-            raise Refusal(
-                f"提醒 {job_id} 已经{'提醒过' if ran and job.kind != MEETING else '取消'}了"
-            )
+            ran = ctx.session.exec(select(JobRun.outcome).where(JobRun.job_id == job.id)).first()
+            if ran is None or job.kind == MEETING:
+                raise Refusal(f"提醒 {no} 已经取消了")
+            if ran == "skipped":
+                raise Refusal(f"提醒 {no} 的时间已过（当时机器人不在线，没有发出）")
+            raise Refusal(f"提醒 {no} 已经提醒过了")
         if job.kind == MEETING:
-            what = f"例会提醒 {job.id}：{MeetingSpec.from_job(job).describe(ctx.config)}"
+            what = f"例会提醒 {no}：{MeetingSpec.from_job(job).describe(ctx.config)}"
         else:
-            what = f"提醒 {job.id}：{describe(job, ctx.config, ctx.now)}"
+            what = f"提醒 {no}：{describe(job, ctx.config, ctx.now)}"
         job.active = False
-        ctx.audit("reminder_cancel", job=job.id, room=ctx.room.id, kind=job.kind)
+        ctx.audit("reminder_cancel", job=job.id, no=no, room=ctx.room.id, kind=job.kind)
         done.append(what)
     ctx.reply("已取消" + "\n已取消".join(done))
 

@@ -160,11 +160,12 @@ def set_meeting(session: Session, room_id: str, unit_id: int | None, spec: Meeti
     key = f"meeting:{room_id}:{spec.weekday}:{spec.at:%H%M}"
     existing = session.exec(select(Job).where(Job.key == key)).first()
     created = existing is None or not existing.active
-    probe = Job(key=key, kind=MEETING, next_at=now, created_at=now)
-    probe.payload = _json(spec.payload())
+    no = number(existing) if existing is not None else next_number(session, room_id)
+    payload = {**spec.payload(), "no": no}
+    probe = Job(key=key, kind=MEETING, next_at=now, created_at=now, payload=_json(payload))
     first = meeting_next_after(probe, now, config)
     job = upsert_job(session, key, MEETING, first, now, room_id=room_id, unit_id=unit_id,
-                     payload=spec.payload(), created_by=by)  # fmt: skip
+                     payload=payload, created_by=by)  # fmt: skip
     if created:
         job.created_by, job.created_at = by, now
     return job, created
@@ -184,20 +185,36 @@ def run_oneoff(ctx: JobCtx) -> None:
 
 def set_oneoff(session: Session, key: str, room_id: str, unit_id: int | None, title: str,
                at: datetime, now: datetime, by: str) -> Job:  # fmt: skip
+    payload = {"title": title, "no": next_number(session, room_id)}
     return upsert_job(session, key, ONEOFF, at, now, room_id=room_id, unit_id=unit_id,
-                      payload={"title": title}, created_by=by)  # fmt: skip
+                      payload=payload, created_by=by)  # fmt: skip
 
 
 # -- a group's reminders -----------------------------------------------------------
 
 
+def _room_jobs(session: Session, room_id: str) -> Sequence[Job]:
+    """Every meeting and one-off reminder the group has had (a handful)."""
+    return session.exec(
+        select(Job).where(Job.room_id == room_id, col(Job.kind).in_((MEETING, ONEOFF)))
+    ).all()
+
+
+def number(job: Job) -> int:
+    """The reminder's number in its group (#取消提醒 3), shown in #提醒列表."""
+    return int(_loads(job.payload).get("no", 0))  # type: ignore[call-overload]
+
+
+def next_number(session: Session, room_id: str) -> int:
+    """The group's next reminder number; never reused. The group's row is locked so
+    that two cadres setting reminders at once get different numbers."""
+    session.exec(select(Room.id).where(Room.id == room_id).with_for_update()).first()
+    return max((number(j) for j in _room_jobs(session, room_id)), default=0) + 1
+
+
 def room_reminders(session: Session, room_id: str) -> list[Job]:
     """The group's active reminders: meetings by weekday and time, then one-offs by time."""
-    jobs = session.exec(
-        select(Job).where(
-            Job.room_id == room_id, col(Job.kind).in_((MEETING, ONEOFF)), col(Job.active).is_(True)
-        )
-    ).all()
+    jobs = [j for j in _room_jobs(session, room_id) if j.active]
     meetings = sorted((j for j in jobs if j.kind == MEETING),
                       key=lambda j: (MeetingSpec.from_job(j).weekday, MeetingSpec.from_job(j).at))  # fmt: skip
     oneoffs = sorted((j for j in jobs if j.kind == ONEOFF), key=lambda j: (j.next_at, j.id or 0))
@@ -214,11 +231,9 @@ def describe(job: Job, config: Config, now: datetime) -> str:
     return f"{fmt_when(job.next_at.astimezone(zone), today)} {title}"
 
 
-def find_room_reminder(session: Session, room_id: str, job_id: int) -> Job | None:
-    job = session.get(Job, job_id)
-    if job is None or job.room_id != room_id or job.kind not in (MEETING, ONEOFF):
-        return None
-    return job
+def find_room_reminder(session: Session, room_id: str, no: int) -> Job | None:
+    """The group's reminder with this number (active or not)."""
+    return next((j for j in _room_jobs(session, room_id) if number(j) == no), None)
 
 
 # -- the monthly assessment reminder (一月一考核) ------------------------------------

@@ -146,9 +146,16 @@ async def test_moving_the_clock_shows_a_reminder(demo_city: Demo, browser) -> No
     await say(page, "#提醒 6月3日 10:00 各县区报送危房改造验收材料")
     await bot_says(page, "已设置提醒", "10:00", "各县区报送危房改造验收材料").first.wait_for()
     reminder = bot_says(page, "【提醒】各县区报送危房改造验收材料")
-    # An hour on: not yet. Another hour: the reminder arrives, live.
+    # An hour on: not yet; but the Monday 08:30 bulletin came, with its chart.
+    bulletins = page.locator(".msg.bot", has=page.locator(".text", has_text="【周通报】"))
+    before = await bulletins.count()
     await page.click("#clock-controls button[data-minutes='60']")
     await page.wait_for_function("document.querySelector('#clock').textContent.includes('09:00')")
+    await bulletins.nth(before).wait_for()
+    chart = bulletins.nth(before).locator("img.pic")
+    await page.wait_for_function("img => img.complete && img.naturalWidth > 200",
+                                 arg=await chart.element_handle())  # fmt: skip
+    assert "6月3日" in await bulletins.nth(before).inner_text()
     assert await reminder.count() == 0
     await page.click("#clock-controls button[data-minutes='60']")
     await page.wait_for_function("document.querySelector('#clock').textContent.includes('10:00')")
@@ -177,6 +184,15 @@ async def test_screenshots(demo_city: Demo, browser, tmp_path: Path) -> None:  #
     await go_to_group(page, "sim_huangshuwa", "wxid_liuwei")
     await say(page, "#进度 危房改造 46")
     await bot_says(page, "危房改造 46/50").first.wait_for()
+    # The Monday bulletin, with its chart, in the HQ group.
+    await page.click("#clock-controls button[data-minutes='60']")
+    await page.wait_for_function("document.querySelector('#clock').textContent.includes('09:00')")
+    await go_to_group(page, "sim_datong", "wxid_jiajiangang")
+    await say(page, "#排名")
+    await bot_says(page, "排名").last.wait_for()
+    await page.wait_for_function(
+        "[...document.querySelectorAll('img.pic')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     shots = {"simulator.png": page}
     dash = await open_page(browser, demo_city.url.split("?")[0] + "dashboard")
     await dash.locator("#progress td", has_text="/").first.wait_for()

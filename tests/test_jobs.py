@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from bot.app import build_app
 from bot.clock import VirtualClock
@@ -36,8 +36,13 @@ def explode(ctx: JobCtx) -> None:
     raise RuntimeError("boom")
 
 
+def bad_timing(job: Job, after: datetime, config) -> datetime:  # type: ignore[no-untyped-def]
+    raise KeyError("weekday")  # e.g. a payload written by an older version
+
+
 KINDS = [JobKind("hourly", say_due, hourly), JobKind("broken", explode, hourly),
-         JobKind("once", say_due, lambda job, after, config: None)]  # fmt: skip
+         JobKind("once", say_due, lambda job, after, config: None),
+         JobKind("bad_timing", say_due, bad_timing)]  # fmt: skip
 
 
 @pytest.fixture
@@ -54,13 +59,13 @@ def add(app, key: str, kind: str, at: datetime) -> int:  # type: ignore[no-untyp
 
 def outbox(app) -> list[str]:  # type: ignore[no-untyped-def]
     return app.db.run_sync(
-        lambda s: list(s.exec(select(OutboxMessage.text).order_by(OutboxMessage.id)).all())
+        lambda s: list(s.exec(select(OutboxMessage.text).order_by(col(OutboxMessage.id))).all())
     )
 
 
 def runs(app) -> list[tuple[int, datetime, str]]:  # type: ignore[no-untyped-def]
     return app.db.run_sync(lambda s: [(r.job_id, r.due_at, r.outcome) for r in s.exec(
-        select(JobRun).order_by(JobRun.id)).all()])  # fmt: skip
+        select(JobRun).order_by(col(JobRun.id))).all()])  # fmt: skip
 
 
 def test_classify_boundaries() -> None:
@@ -120,6 +125,21 @@ def test_a_failing_kind_does_not_block_the_others(engine_app, clock, caplog) -> 
     assert [o for j, _, o in runs(app) if j == bad] == ["failed", "failed"]
     assert "boom" in caplog.text
     assert app.db.run_sync(lambda s: s.get(Job, bad).next_at) == START + 3 * HOUR
+
+
+def test_a_job_that_cannot_be_timed_is_switched_off(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    """An error outside the kind's run (its timing, its data) must not block the queue:
+    the job is switched off with an error in the log, and the others run."""
+    app = engine_app
+    bad = add(app, "bad", "bad_timing", START + HOUR)
+    add(app, "x", "once", START + HOUR)
+    add(app, "y", "once", START + 2 * HOUR)
+    with caplog.at_level(logging.ERROR):
+        app.run_due_sync(START + 2 * HOUR, advance=clock.set)
+    assert outbox(app) == ["x 03 10:00", "y 03 11:00"]
+    assert app.db.run_sync(lambda s: s.get(Job, bad).active) is False
+    assert "switched off" in caplog.text
+    assert [j for j, _, _ in runs(app)].count(bad) == 0  # nothing half-recorded
 
 
 def test_unknown_kind_is_deactivated(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]

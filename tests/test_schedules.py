@@ -42,7 +42,7 @@ async def test_a_month_of_reminders_fire_on_time(chat, app) -> None:  # type: ig
     await setup(chat)
     reply = await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时")
     assert reply == [
-        f"已设置例会提醒 {first_job_id(app, VILLAGE)}：每周一 09:00 村两委例会"
+        "已设置例会提醒 1：每周一 09:00 村两委例会"
         "（提前1小时提醒，节假日暂停）。下次提醒：6月10日（周一）08:00"
     ]
     # 6月7日 is 端午: a Friday meeting is not reminded that week...
@@ -108,58 +108,51 @@ async def test_other_areas_built_in_jobs_fire_in_the_month(chat, app) -> None:  
     assert len({(r.job_id, r.due_at) for r in runs}) == len(runs)
 
 
-def first_job_id(app, room: str) -> int:  # type: ignore[no-untyped-def]
-    return app.db.run_sync(
-        lambda s: s.exec(select(Job.id).where(Job.room_id == room).order_by(col(Job.id))).first()
-    )
-
-
 async def test_list_and_cancel(chat, app) -> None:  # type: ignore[no-untyped-def]
     await setup(chat)
-    await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时")
-    await say(chat, "#提醒 6月28日 17:00 报送月度考核材料")
-    await say(chat, "#提醒 6月5日 9:00 入户核查")
-    await say(chat, "#提醒 6月20日 9:00 县里的", COUNTY, HQ_ID)
-    ids = app.db.run_sync(lambda s: s.exec(select(Job.id, Job.room_id).where(
-        col(Job.kind).in_(("meeting", "oneoff"))).order_by(col(Job.id))).all())  # fmt: skip
-    (m, _), (late, _), (early, _), (county_id, _) = ids
+    # Each group numbers its own reminders 1, 2, 3 …
+    assert (await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时"))[0].startswith(
+        "已设置例会提醒 1："
+    )
+    assert (await say(chat, "#提醒 6月28日 17:00 报送月度考核材料"))[0].startswith("已设置提醒 2：")
+    assert (await say(chat, "#提醒 6月5日 9:00 入户核查"))[0].startswith("已设置提醒 3：")
+    reply = await say(chat, "#提醒 6月20日 9:00 县里的事", COUNTY, HQ_ID)
+    assert reply == ["已设置提醒 1：6月20日（周四）09:00 县里的事"]
     listing = await say(chat, "#提醒列表")
     assert listing == ["\n".join([
         "本群的提醒：",
-        f"{m}. 每周一 09:00 村两委例会（提前1小时提醒，节假日暂停），下次提醒 6月10日（周一）08:00",
-        f"{early}. 6月5日（周三）09:00 入户核查",
-        f"{late}. 6月28日（周五）17:00 报送月度考核材料",
+        "1. 每周一 09:00 村两委例会（提前1小时提醒，节假日暂停），下次提醒 6月10日（周一）08:00",
+        "3. 6月5日（周三）09:00 入户核查",
+        "2. 6月28日（周五）17:00 报送月度考核材料",
         "系统提醒：每月25日 09:00 月度考核提醒，下次 6月25日（周二）09:00",
         "取消请发：#取消提醒 编号",
     ])]  # fmt: skip
     assert await say(chat, "#提醒 列表") == listing
-    # Another group's reminder is not this group's to cancel, nor is the built-in one.
-    assert await say(chat, f"#取消提醒 {county_id}") == [
-        f"本群没有编号为 {county_id} 的提醒。发送 #提醒列表 查看编号"
+    # Only this group's: the county has no reminder 3 (the village's stays).
+    assert await say(chat, "#取消提醒 3", COUNTY, HQ_ID) == [
+        "本群没有编号为 3 的提醒。发送 #提醒列表 查看编号"
     ]
-    assessment = app.db.run_sync(
-        lambda s: s.exec(select(Job.id).where(Job.key == "builtin:assessment")).one()
-    )
-    assert "本群没有编号" in (await say(chat, f"#取消提醒 {assessment}"))[0]
-    assert await say(chat, f"#取消提醒 第{early}号") == [
-        f"已取消提醒 {early}：6月5日（周三）09:00 入户核查"
+    assert await say(chat, "#取消提醒 第3号") == ["已取消提醒 3：6月5日（周三）09:00 入户核查"]
+    assert await say(chat, "#取消例会 1") == [
+        "已取消例会提醒 1：每周一 09:00 村两委例会（提前1小时提醒，节假日暂停）"
     ]
-    assert await say(chat, f"#取消例会 {m}") == [
-        f"已取消例会提醒 {m}：每周一 09:00 村两委例会（提前1小时提醒，节假日暂停）"
-    ]
-    assert await say(chat, f"#取消提醒 {m}") == [f"提醒 {m} 已经取消了"]
+    assert await say(chat, "#取消提醒 1") == ["提醒 1 已经取消了"]
     # A bad number among good ones changes nothing.
-    reply = await say(chat, f"#取消提醒 {late} 9999")
-    assert reply == ["本群没有编号为 9999 的提醒。发送 #提醒列表 查看编号"]
-    listing = (await say(chat, "#查看提醒"))[0]
-    assert f"{late}. 6月28日" in listing and "入户核查" not in listing and "村两委" not in listing
+    assert await say(chat, "#取消提醒 2 9999") == [
+        "本群没有编号为 9999 的提醒。发送 #提醒列表 查看编号"
+    ]
+    shown = (await say(chat, "#查看提醒"))[0]
+    assert "2. 6月28日" in shown and "入户核查" not in shown and "村两委" not in shown
+    # Numbers are not reused after a cancel.
+    assert (await say(chat, "#提醒 6月6日 9:00 又一件事"))[0].startswith("已设置提醒 4：")
     # A cancelled reminder never fires.
     sent = await chat.advance(t(30, 0))
     assert [x[2] for x in fired(sent) if x[1] == VILLAGE] == [
+        "【提醒】又一件事",
         "【月度考核提醒】6月考核按月底进度排名，请在6月30日前报齐本村各项任务的进度（例：#进度 危房改造 42）。",
         "【提醒】报送月度考核材料",
     ]
-    assert await say(chat, f"#取消提醒 {late}") == [f"提醒 {late} 已经提醒过了"]
+    assert await say(chat, "#取消提醒 2") == ["提醒 2 已经提醒过了"]
     # The city HQ group gets no assessment reminder, so its list does not mention it.
     assert await say(chat, "#提醒列表", CITY, HQ_ID) == [
         "本群还没有设置提醒。例：#例会 每周一 09:00 指挥部例会 提前1小时"
@@ -173,10 +166,9 @@ async def test_same_meeting_again_updates_it(chat, app) -> None:  # type: ignore
     await setup(chat)
     first = await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时")
     again = await say(chat, "#例会 每周一 9点 村两委扩大会议 提前1天")
-    job_id = first_job_id(app, VILLAGE)
-    assert first[0].startswith(f"已设置例会提醒 {job_id}：")
+    assert first[0].startswith("已设置例会提醒 1：")
     assert again == [
-        f"已修改例会提醒 {job_id}：每周一 09:00 村两委扩大会议（提前1天提醒，节假日暂停）。"
+        "已修改例会提醒 1：每周一 09:00 村两委扩大会议（提前1天提醒，节假日暂停）。"
         "下次提醒：6月9日（周日）09:00"
     ]
     sent = await chat.advance(t(9, 9, 1))
@@ -230,6 +222,8 @@ async def test_forgiving_forms(chat, app) -> None:  # type: ignore[no-untyped-de
     reply = await say(chat, "＃例會　每週三下午三點　黨建學習會　提前一個半小時")
     assert "每周三 15:00 党建学习会（提前1小时30分钟提醒，节假日暂停）" in reply[0], reply
     assert reply[0].endswith("下次提醒：6月5日（周三）13:30")
+    reply = await say(chat, "#例会 每周四 3点 村务公开会 提前1小时提醒")  # "3点" is 15:00
+    assert "每周四 15:00 村务公开会（提前1小时提醒，节假日暂停）" in reply[0], reply
     reply = await say(chat, "#提醒 六月二十八日 下午五点 报送月度考核材料")
     assert reply[0].endswith("6月28日（周五）17:00 报送月度考核材料"), reply
     reply = await say(chat, "#提醒 周五 9:00 交表")  # this week's Friday

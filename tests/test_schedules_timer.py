@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import App, build_app
 from bot.clock import SystemClock
@@ -20,7 +20,7 @@ from schedules.timer import start_timer
 
 def _outbox(app: App) -> list[str]:
     return app.db.run_sync(
-        lambda s: list(s.exec(select(OutboxMessage.text).order_by(OutboxMessage.id)).all())
+        lambda s: list(s.exec(select(OutboxMessage.text).order_by(col(OutboxMessage.id))).all())
     )
 
 
@@ -58,7 +58,7 @@ async def test_timer_fires_due_jobs_with_the_system_clock(sqlite_url: str) -> No
         _oneoff(app, "other", datetime.now(UTC) + timedelta(seconds=0.3))
         assert await _until(lambda: "【提醒】other" in _outbox(app))
         outcomes = app.db.run_sync(lambda s: sorted(s.exec(select(JobRun.outcome).join(
-            Job, Job.id == JobRun.job_id).where(Job.kind == ONEOFF)).all()))  # fmt: skip
+            Job, col(Job.id) == col(JobRun.job_id)).where(Job.kind == ONEOFF)).all()))  # fmt: skip
         assert outcomes == ["late", "ran", "ran", "skipped"]
     finally:
         timer.shutdown()
