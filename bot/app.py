@@ -220,8 +220,8 @@ class App:
                     if first.next_at > self.clock.now():
                         advance(first.next_at)
                     job = self.jobs.lock(session, first)
-                if job is None:
-                    return _DONE
+                if job is None:  # none due (system clock), or it was deleted meanwhile
+                    return _DONE if advance is None else None
                 job_id = job.id
                 now = self.clock.now()
                 if job.next_at > now:
