@@ -51,6 +51,9 @@ class Command:
     check: Callable[[Ctx], str | None] | None = None
     # A pattern matching a whole message that runs this command without '#' (收到).
     bare: re.Pattern[str] | None = None
+    # The unit levels whose groups the command works in; () is every level. #帮助 lists
+    # a command only where it works.
+    levels: tuple[str, ...] = ()
     # A cheap read run before anything is written or rate-limited: False means the
     # message is ordinary chat after all (收到 with no notice waiting in the group).
     gate: Callable[[Session, Inbound], bool] | None = None
@@ -195,10 +198,12 @@ class Router:
             return needs(command)
         return None
 
-    def usable(self, roles: Roles, in_room: bool) -> list[Command]:
+    def usable(self, roles: Roles, in_room: bool, level: str | None = None) -> list[Command]:
         out = []
         for c in self.commands:
             if not in_room and c.scope != "any":
+                continue
+            if c.levels and level is not None and level not in c.levels:
                 continue
             if c.roles and not roles.has(*c.roles):
                 continue

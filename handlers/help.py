@@ -24,7 +24,7 @@ def run_help(ctx: Ctx, args: HelpArgs) -> None:
     router = ctx.services["router"]
     in_room = ctx.msg.room is not None
     if args.topic is None:
-        usable = router.usable(ctx.roles, in_room)
+        usable = router.usable(ctx.roles, in_room, ctx.unit.level if ctx.unit else None)
         lines = [f"#{c.name} {c.summary}" for c in usable if c.bare is None or c.name != "收到"]
         head = "可用的命令（发送 #帮助 命令名 看详细）：" if lines else "暂无可用的命令。"
         ctx.reply("\n".join([head, *lines]))

@@ -276,7 +276,7 @@ COMMANDS = (
     Command(
         name="登记", aliases=("登记农户", "建户"), summary="登记本村农户并关联家庭成员",
         usage="#登记 [@成员 …] 户 户名", example="#登记 @张三 户 张三家",
-        parse=parse_register, run=run_register, roles=(ADMIN, CADRE),
+        parse=parse_register, run=run_register, roles=(ADMIN, CADRE), levels=("村",),
         detail="不用智能手机的农户可只登记户名：#登记 户 王五家；多位家庭成员可一起@。",
     ),
 )  # fmt: skip

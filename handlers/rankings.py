@@ -180,14 +180,14 @@ def run_points_rank(ctx: Ctx, args: NoArgs) -> None:
 
 COMMANDS = (
     Command(
-        name="排名", aliases=("排行", "进度排名", "排行榜"), summary="下级各单位的进度排名（附图）",
+        name="排名", aliases=("排行", "进度排名", "排行榜"), summary="下级各单位的进度排名（附图）", levels=RANKING_LEVELS,
         usage="#排名 [任务]", example="#排名 危房改造", parse=parse_rank, run=run_rank,
         detail="按超前/滞后序时进度的百分点排名，相同时比完成率；滞后的单位标“滞后”，最后一名标“末位”。"
                "不写任务：只有一项任务就排这一项，有几项就给综合排名（各项平均）。"
                "在市、县、乡的群里使用。",
     ),
     Command(
-        name="积分排名", aliases=("村积分排名", "各村积分排名", "积分排名榜"), summary="各村本月户均加分排名（附图）",
+        name="积分排名", aliases=("村积分排名", "各村积分排名", "积分排名榜"), summary="各村本月户均加分排名（附图）", levels=RANKING_LEVELS,
         usage="#积分排名", example="#积分排名", parse=parse_points_rank, run=run_points_rank,
         detail="按本月每户平均加到的爱心积分给下面各村排名。在市、县、乡的群里使用。",
     ),

@@ -28,6 +28,7 @@ from bot.org import rooms_of
 from bot.progress import (
     day,
     describe,
+    has_any_target,
     measure,
     unit_figures,
     unreported_text,
@@ -53,6 +54,8 @@ def run_chase(ctx: JobCtx) -> None:
         select(OrgUnit).where(col(OrgUnit.parent_id).is_(None)).order_by(col(OrgUnit.id))
     ).all()
     for root in roots:
+        if not has_any_target(s, root):
+            continue  # nothing to report on yet: no chase, no empty list for HQ
         items = unreported_units(s, root, ctx.now, ctx.zone)
         for item in items:
             tasks = "、".join(item.tasks)
