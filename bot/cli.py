@@ -309,5 +309,23 @@ def export_bulletin_cmd(
                f"{villages} villages → {path}")
 
 
+@cli.command()
+def commands() -> None:
+    """Print the command reference (docs/commands.md) as Markdown."""
+    typer.echo(reference_text(), nl=False)
+
+
+def reference_text() -> str:
+    from bot.reference import markdown
+    from handlers import ALL
+
+    titles = {"help": "帮助", "org": "组织与人员", "progress": "目标与进度",
+              "points": "爱心积分与爱心超市", "reminders": "例会与提醒", "notices": "通知与回执",
+              "rankings": "排名与通报"}  # fmt: skip
+    families = [(titles.get(m.__name__.rsplit(".", 1)[-1], m.__name__), list(m.COMMANDS))
+                for m in ALL]  # fmt: skip
+    return markdown([c for _, cs in families for c in cs], families)
+
+
 def main() -> None:
     cli()

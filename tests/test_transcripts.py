@@ -86,3 +86,12 @@ def test_cli_console_answers_piped_help() -> None:
     p = _cli("console", "--db", "sqlite://", stdin="#帮助\n")
     assert p.returncode == 0, p.stderr
     assert "可用的命令" in p.stdout and "#绑定" in p.stdout
+
+
+def test_command_reference_is_current() -> None:
+    from bot.cli import reference_text
+
+    doc = Path(__file__).parents[1] / "docs" / "commands.md"
+    assert doc.read_text(encoding="utf-8") == reference_text(), (
+        "docs/commands.md is out of date: villagebot commands > docs/commands.md"
+    )
