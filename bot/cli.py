@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from bot.config import ConfigError, load_config
+from bot.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from bot.tabular import Row
+
+T = TypeVar("T")
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="villagebot: 村务助手")
 
@@ -41,7 +50,7 @@ def replay(
     cfg = _config(config)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
-        src = sys.stdin if str(transcript) == "-" else transcript.open(encoding="utf-8")
+        src = sys.stdin.buffer if str(transcript) == "-" else transcript.open("rb")
     except OSError as e:
         typer.echo(f"{transcript}: {e.strerror}", err=True)
         raise typer.Exit(2) from None
@@ -154,14 +163,23 @@ def import_targets_cmd(
     db: DbOpt = None,
 ) -> None:
     """Set targets from a file; a file with any bad row changes nothing."""
-    from datetime import UTC, datetime
-
-    from bot.db import Database
-    from bot.io_progress import ImportFailed, import_targets, read_table
+    from bot.io_progress import import_targets, read_table
 
     cfg = _config(config)
+    r = _import_file(path, cfg, db, read_table, lambda s, rows, now: import_targets(s, cfg, rows, now),
+                     "目标")  # fmt: skip
+    typer.echo(f"导入 {r.created + r.replaced} 个目标（新设 {r.created}，替换 {r.replaced}）")
+
+
+def _import_file(path: Path, cfg: Config, db: str | None, read: Callable[[Path], list[Row]],
+                 run: Callable[[Session, list[Row], datetime], T], what: str) -> T:  # fmt: skip
+    """Read a table, then import it in one transaction; a bad file or row exits 1 with
+    the reasons, an unreadable one 2."""
+    from bot.db import Database
+    from bot.tabular import ImportFailed
+
     try:
-        rows = read_table(path)
+        rows = read(path)
     except OSError as e:
         typer.echo(f"{path}: {e.strerror}", err=True)
         raise typer.Exit(2) from None
@@ -172,13 +190,12 @@ def import_targets_cmd(
     try:
         database.create_schema()
         now = datetime.now(UTC)
-        result = database.run_sync(lambda s: import_targets(s, cfg, rows, now))
+        return database.run_sync(lambda s: run(s, rows, now))
     except ImportFailed as e:
-        typer.echo(f"{path}: 有 {len(e.errors)} 行有错，没有导入任何目标：\n{e}", err=True)
+        typer.echo(f"{path}: 有 {len(e.errors)} 行有错，没有导入任何{what}：\n{e}", err=True)
         raise typer.Exit(1) from None
     finally:
         database.close()
-    typer.echo(f"导入 {result.created + result.replaced} 个目标（新设 {result.created}，替换 {result.replaced}）")
 
 
 @export_cli.command("progress")
@@ -189,7 +206,6 @@ def export_progress_cmd(
     on: Annotated[str | None, typer.Option("--on", help="the date measured on (default today)")] = None,
 ) -> None:
     """Per unit and task: done, target, completion, 序时进度 and lead, as the chat shows."""
-    from datetime import UTC, datetime
 
     from bot.db import Database
     from bot.io_progress import export_progress
@@ -217,30 +233,9 @@ def import_households_cmd(
     db: DbOpt = None,
 ) -> None:
     """Register households and link members by contact id; any bad row changes nothing."""
-    from datetime import UTC, datetime
+    from bot.points_files import import_households, read_table
 
-    from bot.db import Database
-    from bot.points_files import ImportFailed, import_households, read_table
-
-    cfg = _config(config)
-    try:
-        rows = read_table(path)
-    except OSError as e:
-        typer.echo(f"{path}: {e.strerror}", err=True)
-        raise typer.Exit(2) from None
-    except ImportFailed as e:
-        typer.echo(f"{path}:\n{e}", err=True)
-        raise typer.Exit(1) from None
-    database = Database(db or cfg.database.url)
-    try:
-        database.create_schema()
-        now = datetime.now(UTC)
-        r = database.run_sync(lambda s: import_households(s, rows, now))
-    except ImportFailed as e:
-        typer.echo(f"{path}: 有 {len(e.errors)} 行有错，没有导入任何农户：\n{e}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        database.close()
+    r = _import_file(path, _config(config), db, read_table, import_households, "农户")
     note = f"，{r.names_only} 位成员没有联系人id、未关联" if r.names_only else ""
     typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{note}")
 
@@ -253,7 +248,6 @@ def export_ledger_cmd(
     unit: Annotated[str | None, typer.Option("--unit", help="only this unit's villages")] = None,
 ) -> None:
     """The points ledger, one row per entry, oldest first."""
-    from datetime import UTC, datetime
 
     from bot.db import Database
     from bot.org import OrgError, find_unit
@@ -286,7 +280,7 @@ def export_bulletin_cmd(
     db: DbOpt = None,
 ) -> None:
     """A month's bulletin: rankings, weekly bulletin records, villages' points."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from bot.db import Database
     from bot.rankings_export import export_bulletin, parse_month

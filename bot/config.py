@@ -203,6 +203,7 @@ class SimulatorSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8600, ge=0, le=65535)
     token: str = ""
+    dashboard_in_run: bool = False
 
 
 class TransportsSection(_Section):
@@ -262,6 +263,10 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file") from None
+    except OSError as e:  # a directory, no permission …
+        raise ConfigError(f"{p}: cannot be read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
     return _validate(_merge(base, data), str(p))

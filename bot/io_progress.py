@@ -10,10 +10,7 @@ row number in the file (the header is row 1).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from bot import tabular
 from bot.config import Config
 from bot.models.core import AuditEntry, OrgUnit
 from bot.org import find_units, parent_name
@@ -34,6 +32,7 @@ from bot.progress import (
     tasks_with_targets,
     unit_figures,
 )
+from bot.tabular import ImportFailed, Row, cell_text
 from bot.text import parse_int, simplify
 
 COLUMNS = {
@@ -47,75 +46,15 @@ COLUMNS = {
 REQUIRED = ("unit", "task", "amount", "deadline")
 
 
-class ImportFailed(Exception):
-    """The file cannot be imported; `errors` are the lines to show, row numbers first."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
-
-
 @dataclass(frozen=True)
 class ImportResult:
     created: int
     replaced: int
 
 
-Row = tuple[int, dict[str, Any]]  # (row number in the file, column → cell value)
-
-
-def _column(header: Any) -> str | None:
-    h = simplify(str(header or "")).lower().replace(" ", "")
-    return next((key for key, names in COLUMNS.items() if h in names), None)
-
-
-def _rows(table: Iterable[Iterable[Any]]) -> list[Row]:
-    it = iter(table)
-    header = next(it, None)
-    if header is None:
-        raise ImportFailed(["文件是空的"])
-    keys = [_column(h) for h in header]
-    missing = [k for k in REQUIRED if k not in keys]
-    if missing:
-        raise ImportFailed([
-            "第1行（表头）缺少列：" + "、".join(f"{k}（{COLUMNS[k][1]}）" for k in missing)
-        ])  # fmt: skip
-    out: list[Row] = []
-    for n, cells in enumerate(it, start=2):
-        row = {k: v for k, v in zip(keys, cells, strict=False) if k is not None}
-        if all(v is None or str(v).strip() == "" for v in row.values()):
-            continue  # blank line
-        out.append((n, row))
-    return out
-
-
 def read_table(path: Path) -> list[Row]:
-    """The data rows of a CSV or XLSX file, keyed by column name."""
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        try:
-            return _rows(wb.worksheets[0].iter_rows(values_only=True))
-        finally:
-            wb.close()
-    if suffix == ".csv":
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("gb18030")
-        return _rows(csv.reader(io.StringIO(text)))
-    raise ImportFailed([f"不支持的文件类型“{path.suffix}”：请用 .csv 或 .xlsx"])
-
-
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    return str(v).strip()
+    """The data rows of a CSV or XLSX target file, keyed by column name."""
+    return tabular.read_table(path, COLUMNS, REQUIRED)
 
 
 def _date(v: Any, today: date) -> date | None:
@@ -123,7 +62,7 @@ def _date(v: Any, today: date) -> date | None:
         return v.date()
     if isinstance(v, date):
         return v
-    return parse_day(_text(v), today)
+    return parse_day(cell_text(v), today)
 
 
 def _unit(session: Session, name: str, parent: str) -> OrgUnit:
@@ -153,23 +92,23 @@ def import_targets(
     for n, row in rows:
         try:
             unit = _unit(
-                session, simplify(_text(row.get("unit"))), simplify(_text(row.get("parent")))
+                session, simplify(cell_text(row.get("unit"))), simplify(cell_text(row.get("parent")))
             )
-            word = _text(row.get("task"))
+            word = cell_text(row.get("task"))
             task = find_task(config, word)
             if task is None:
                 raise ProgressError(f"没有“{word}”这项任务（任务有：{task_names(config)}）")
-            amount = parse_int(_text(row.get("amount")))
+            amount = parse_int(cell_text(row.get("amount")))
             if amount is None:
-                raise ProgressError(f"目标数“{_text(row.get('amount'))}”不是整数")
+                raise ProgressError(f"目标数“{cell_text(row.get('amount'))}”不是整数")
             deadline = _date(row.get("deadline"), today)
             if deadline is None:
-                raise ProgressError(f"看不懂截止日期“{_text(row.get('deadline'))}”")
+                raise ProgressError(f"看不懂截止日期“{cell_text(row.get('deadline'))}”")
             start = None
-            if _text(row.get("start")):
+            if cell_text(row.get("start")):
                 start = _date(row.get("start"), today)
                 if start is None:
-                    raise ProgressError(f"看不懂开始日期“{_text(row.get('start'))}”")
+                    raise ProgressError(f"看不懂开始日期“{cell_text(row.get('start'))}”")
             key = (unit.id or 0, task.name)
             if key in seen:
                 raise ProgressError(f"与第{seen[key]}行重复（{unit.name} {task.name}）")

@@ -37,6 +37,8 @@ PROMPT = '请回复"收到"'
 CHASE_KIND = "notice_chase"
 # A notice is refused beyond this many messages per group.
 MAX_PARTS = 10
+# The same text to the same scope again within this time is taken as a slip, not sent.
+RESEND_WINDOW = timedelta(minutes=30)
 
 
 class NoticeError(Exception):
@@ -247,6 +249,19 @@ def create_notice(
         session.add(NoticeTarget(notice_id=notice.id, room_id=room.id, unit_id=unit.id))
     session.flush()
     return notice
+
+
+def recent_same(session: Session, author_id: str, scope: Scope, text: str, now: datetime
+                ) -> Notice | None:  # fmt: skip
+    """The author's notice with this text to this scope sent within `RESEND_WINDOW`, if
+    any: the same notice pasted twice (a new message id, so the journal cannot tell) must
+    not reach every group twice."""
+    rows = session.exec(
+        select(Notice).where(Notice.author_id == author_id, Notice.scope == scope.label,
+                             col(Notice.created_at) > now - RESEND_WINDOW)
+    )  # fmt: skip
+    flat = " ".join(text.split())
+    return next((n for n in rows if " ".join(n.text.split()) == flat), None)
 
 
 def chase_times(since: datetime, config: Config) -> list[datetime]:

@@ -244,8 +244,9 @@ def touch_person(
     Upserts, so that a person's first two messages handled at once by two database
     workers do not collide.
     """
-    insert_ignore(session, Person, {"id": person_id, "name": simplify(name), "updated_at": now},
-                  ["id"])  # fmt: skip
+    # A person first seen without a display name is shown by their id until they have one.
+    insert_ignore(session, Person, {"id": person_id, "name": simplify(name) or person_id,
+                                    "updated_at": now}, ["id"])  # fmt: skip
     person = session.get(Person, person_id)
     assert person is not None
     if name and person.name != simplify(name):
@@ -271,7 +272,7 @@ def resolve_person(
             person = Person(id=mention.id, name=simplify(mention.name), updated_at=now)
             session.add(person)
             session.flush()
-        elif mention.name and not person.name:
+        elif mention.name and person.name in ("", person.id):
             person.name = simplify(mention.name)
         return person
     name = simplify(mention.name)

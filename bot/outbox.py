@@ -111,6 +111,37 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 2 ** max(attempts, 1)))
 
 
+# How long one sending attempt holds its row (longer than the slowest send: WeCom's own
+# rate-limit waits). A sender that dies mid-send leaves the row to be retried after it.
+CLAIM = timedelta(minutes=15)
+
+
+def claim(session: Session, msg_id: int, now: datetime) -> bool:
+    """Take a due row for one sending attempt, so that another sender on the same
+    database (a second bot process) does not send it too. False: it is not free."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == msg_id,
+            col(OutboxMessage.sent_at).is_(None),
+            col(OutboxMessage.failed).is_(False),
+            col(OutboxMessage.merged_into).is_(None),
+            or_(col(OutboxMessage.next_try_at).is_(None), col(OutboxMessage.next_try_at) <= now),
+        )
+        .values(next_try_at=now + CLAIM)
+    )
+    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def release(session: Session, msg_id: int) -> None:
+    """Give a claimed row back untried (the transport was down): due again at once."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == msg_id, col(OutboxMessage.sent_at).is_(None))
+        .values(next_try_at=None)
+    )
+
+
 def mark_sent(session: Session, ids: Sequence[int], when: datetime) -> int:
     """Mark rows sent, once: a row already marked is not touched again."""
     if not ids:
@@ -182,7 +213,8 @@ def merge_stale(
         made = []
         for i, body in enumerate(parts, start=1):
             n = f" {i}/{len(parts)}" if len(parts) > 1 else ""
-            header = f"【补发{n}】连接中断期间未送达的 {len(group)} 条消息："
+            # A backlog comes from an outage or from yesterday's daily cap: say neither.
+            header = f"【补发{n}】此前未能及时发出的 {len(group)} 条消息："
             text = f"{header}\n{body}"
             row = OutboxMessage(
                 transport=transport, room_id=room_id, to_id=to_id,

@@ -564,6 +564,9 @@ def reverse(session: Session, entry_id: int, actor: Person, msg_id: str | None,
         entry.status = CANCELLED
         _drop_expiry_job(session, entry, now)
         return entry, None
+    if entry.kind == DEDUCT and actor.household_id == entry.household_id:
+        # Giving back a deduction is an award: not to one's own household.
+        raise PointsError(f"第{entry_id}条是扣您自己家的分，需要另一位评议员或管理员撤销")
     return entry, _reversal(session, entry, actor.id, msg_id, now)
 
 
@@ -585,6 +588,13 @@ def object_to(session: Session, entry_id: int, person: Person, reason: str,
     done = reversals_of(session, [entry_id])
     if done:
         raise PointsError(f"第{entry_id}条已被第{done[entry_id]}条撤销")
+    decided = session.exec(
+        select(PointObjection).where(PointObjection.entry_id == entry_id,
+                                     col(PointObjection.decision).is_not(None))
+    ).first()  # fmt: skip
+    if decided is not None:
+        # A review is final: otherwise one villager could keep an entry frozen for ever.
+        raise PointsError(f"第{entry_id}条已复核（{decided.decision}），不能再提异议")
     entry.status = FROZEN
     session.add(PointObjection(entry_id=entry_id, person_id=person.id, reason=simplify(reason)[:200],
                                created_at=now, msg_id=msg_id))  # fmt: skip
@@ -602,6 +612,8 @@ def review(session: Session, entry_id: int, actor: Person, is_admin: bool, decis
         raise PointsError(f"第{entry_id}条没有待复核的异议")
     if not is_admin and entry.actor_id == actor.id:
         raise PointsError(f"第{entry_id}条是您登记的，需要另一位评议员或管理员复核")
+    if actor.household_id == entry.household_id:
+        raise PointsError(f"第{entry_id}条是您自己家的记录，需要另一位评议员或管理员复核")
     objection = session.exec(
         select(PointObjection).where(PointObjection.entry_id == entry_id,
                                      col(PointObjection.decision).is_(None))

@@ -11,10 +11,7 @@ changes nothing, and each bad row is reported with its row number (the header is
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,11 +19,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot import tabular
 from bot.config import Config
 from bot.models.core import AuditEntry, Household, OrgUnit, Person
 from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
 from bot.org import find_units, parent_name, register_household
 from bot.points import status_label, what
+from bot.tabular import ImportFailed, cell_text
 from bot.text import simplify
 
 COLUMNS = {
@@ -39,66 +38,13 @@ COLUMNS = {
 REQUIRED = ("village", "household")
 
 
-class ImportFailed(Exception):
-    """The file cannot be imported; `errors` are the lines to show, row numbers first."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
-
-
 Row = tuple[int, dict[str, str]]
 
 
-def _column(header: Any) -> str | None:
-    h = simplify(str(header or "")).lower().replace(" ", "")
-    return next((key for key, names in COLUMNS.items() if h in names), None)
-
-
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    return str(v).strip()
-
-
-def _rows(table: Iterable[Iterable[Any]]) -> list[Row]:
-    it = iter(table)
-    header = next(it, None)
-    if header is None:
-        raise ImportFailed(["文件是空的"])
-    keys = [_column(h) for h in header]
-    missing = [k for k in REQUIRED if k not in keys]
-    if missing:
-        raise ImportFailed(["第1行（表头）缺少列：" + "、".join(f"{k}（{COLUMNS[k][1]}）" for k in missing)])
-    out: list[Row] = []
-    for n, cells in enumerate(it, start=2):
-        row = {k: _text(v) for k, v in zip(keys, cells, strict=False) if k is not None}
-        if any(row.values()):
-            out.append((n, row))
-    return out
-
-
 def read_table(path: Path) -> list[Row]:
-    """The data rows of a CSV or XLSX file, keyed by column name."""
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        try:
-            return _rows(wb.worksheets[0].iter_rows(values_only=True))
-        finally:
-            wb.close()
-    if suffix == ".csv":
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("gb18030")
-        return _rows(csv.reader(io.StringIO(text)))
-    raise ImportFailed([f"不支持的文件类型“{path.suffix}”：请用 .csv 或 .xlsx"])
+    """The data rows of a CSV or XLSX household file, keyed by column name, as text."""
+    return [(n, {k: cell_text(v) for k, v in row.items()})
+            for n, row in tabular.read_table(path, COLUMNS, REQUIRED)]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from bot.calendar import week_start
 from bot.config import Config, TaskConfig
 from bot.models.core import OrgUnit, Room
 from bot.models.progress import Report, Target
-from bot.org import CADRE, HQ, ancestor_ids, people_with_role, rooms_of
+from bot.org import CADRE, HQ, ancestor_ids, people_with_role
 from bot.text import numerals_to_digits, parse_date, simplify
 
 WITHDRAW_WINDOW = timedelta(hours=24)
@@ -98,17 +98,16 @@ def pct(x: Fraction) -> int:
 class Figures:
     """A unit's progress on one task on one date.
 
-    `completion` and `schedule` are fractions (0.84 is 84 %; completion may exceed 1);
-    `lead` is completion − schedule in percentage points (exact). The `*_pct` fields
-    are what the chat shows: whole percentages rounded half up, and
-    `lead_pct = completion_pct − schedule_pct`.
+    `exact_completion` and `exact_schedule` are exact fractions (84/100 is 84 %;
+    completion may exceed 1); `completion`, `schedule` and `lead` (completion − schedule
+    in percentage points) are them as floats. The `*_pct` fields are what the chat
+    shows: whole percentages rounded half up, and `lead_pct = completion_pct − schedule_pct`.
     """
 
     done: int
     target: int
-    completion: float
-    schedule: float
-    lead: float
+    exact_completion: Fraction
+    exact_schedule: Fraction
     completion_pct: int
     schedule_pct: int
     lead_pct: int
@@ -118,6 +117,18 @@ class Figures:
     reported_on: date | None  # the newest report counted, if any
     units: int  # reporting units counted (1 for a village)
     reported_units: int  # of them, those with a report by `on`
+
+    @property
+    def completion(self) -> float:
+        return float(self.exact_completion)
+
+    @property
+    def schedule(self) -> float:
+        return float(self.exact_schedule)
+
+    @property
+    def lead(self) -> float:
+        return float((self.exact_completion - self.exact_schedule) * 100)
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,8 @@ def _aggregate(leaves: Sequence[_Leaf], on: date) -> Figures | None:
     reported = [leaf.reported_on for leaf in leaves if leaf.reported_on is not None]
     c, s = pct(completion), pct(schedule)
     return Figures(
-        done=done, target=target, completion=float(completion), schedule=float(schedule),
-        lead=float((completion - schedule) * 100), completion_pct=c, schedule_pct=s,
+        done=done, target=target, exact_completion=completion, exact_schedule=schedule,
+        completion_pct=c, schedule_pct=s,
         lead_pct=c - s, start=min(leaf.start for leaf in leaves),
         deadline=max(leaf.deadline for leaf in leaves), on=on,
         reported_on=max(reported) if reported else None, units=len(leaves),
@@ -605,11 +616,15 @@ def describe(task: str, unit_word: str, fig: Figures) -> str:
 
 
 def supervising_rooms(session: Session, unit: OrgUnit) -> list[Room]:
-    """The groups bound to the unit's parent: where its data-quality flags go."""
-    if unit.parent_id is None:
-        return []
-    parent = session.get(OrgUnit, unit.parent_id)
-    return rooms_of(session, [parent]) if parent is not None else []
+    """Where the unit's data-quality flags go: the groups of its parent, or of the
+    nearest unit above it that has a group."""
+    for uid in reversed(ancestor_ids(unit)[:-1]):
+        rooms = list(session.exec(
+            select(Room).where(Room.unit_id == uid).order_by(col(Room.id))
+        ).all())  # fmt: skip
+        if rooms:
+            return rooms
+    return []
 
 
 def unit_label(unit: OrgUnit, names: dict[int, str], below: OrgUnit) -> str:

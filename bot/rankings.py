@@ -124,12 +124,16 @@ def composite_ranking(session: Session, scope: OrgUnit, tasks: Sequence[str], on
         for u, f in sub_unit_figures(session, scope, task, on):
             figs[u.id or 0].append(f)
             units[u.id or 0] = u
-    entries = []
-    for uid, fs in figs.items():
-        c = pct(sum((Fraction(min(f.completion, 1.0)) for f in fs), Fraction(0)) / len(fs))
-        s = pct(sum((Fraction(f.schedule) for f in fs), Fraction(0)) / len(fs))
-        entries.append(Entry(units[uid], c, s, c - s, None, len(fs)))
-    return rank(entries)
+    return rank(composite_entry(units[uid], fs) for uid, fs in figs.items())
+
+
+def composite_entry(unit: OrgUnit, figs: Sequence[Figures]) -> Entry:
+    """The unit's completion (each task capped at 100 %) and schedule averaged over its
+    tasks, exactly, then rounded like any other percentage."""
+    n = len(figs)
+    c = pct(sum((min(f.exact_completion, Fraction(1)) for f in figs), Fraction(0)) / n)
+    s = pct(sum((f.exact_schedule for f in figs), Fraction(0)) / n)
+    return Entry(unit, c, s, c - s, None, n)
 
 
 # -- forecasts ---------------------------------------------------------------------

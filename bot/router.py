@@ -143,7 +143,7 @@ class Router:
         self._by_name: dict[str, Command] = {}
         for c in self.commands:
             for n in c.names:
-                key = simplify(n)
+                key = simplify(n).lower()
                 if key in self._by_name:
                     raise ValueError(f"command name {n!r} declared twice")
                 self._by_name[key] = c
@@ -154,7 +154,11 @@ class Router:
         self.bot_id = bot_id
 
     def lookup(self, name: str) -> Command | None:
-        return self._by_name.get(simplify(name).lstrip("#"))
+        return self._by_name.get(simplify(name).lstrip("#").lower())
+
+    def _name_at_start(self, text: str) -> str | None:
+        """The longest command name `text` starts with (ASCII names in any case)."""
+        return next((n for n in self._names if text[: len(n)].lower() == n), None)
 
     def parse(self, msg: Inbound) -> Parsed | None:
         """The command in a message, or None for ordinary chat (which gets no reply)."""
@@ -166,12 +170,20 @@ class Router:
             addressed = True
         else:
             at_bot = f"@{self.bot_name}"
-            if text.startswith(at_bot):
-                text = text[len(at_bot) :].lstrip()
+            rest = text[len(at_bot) :]
+            # "@村务助手小王" is someone else: the bot's name must end there (WeChat puts
+            # a space after a mention), unless a command follows at once.
+            if text.startswith(at_bot) and (
+                not rest or not rest[0].isalnum() or self._name_at_start(rest) is not None
+            ):
+                text = rest.lstrip(" \t\n,:;、")
                 addressed = True
-                # Without a configured bot id: one mention more than '@'s left is the bot's.
+                # Without a configured bot id: one mention more than '@'s left is the
+                # bot's: the one with its name, else the first.
                 if len(mentions) > text.count("@"):
-                    mentions = mentions[1:]
+                    bot = next((m for m in mentions if simplify(m.name) == self.bot_name),
+                               mentions[0])  # fmt: skip
+                    mentions = tuple(m for m in mentions if m is not bot)
             elif msg.mentions_bot:
                 addressed = True
             text = _PREFIX.sub("", text, count=1)
@@ -183,7 +195,7 @@ class Router:
             return None
         if not text:
             return Parsed(self.lookup("帮助"), "帮助", Args((), ""))
-        name = next((n for n in self._names if text.startswith(n)), None)
+        name = self._name_at_start(text)
         if name is None:
             word = text.split()[0]
             return Parsed(None, word, Args((), text))

@@ -24,6 +24,7 @@ from bot.messages import Inbound
 from bot.outbox import relay_notices
 from bot.sender import OutboxSender, Pacer
 from bot.transports import Sender
+from bot.transports.simulator import ChatLog, Server, is_loopback, make_dashboard_app, serve_app
 from bot.transports.wechaty import NAME as WECHATY
 from bot.transports.wechaty import Health, WechatyTransport
 from bot.transports.wecom import NAME as WECOM
@@ -56,6 +57,10 @@ def check_config(config: Config) -> None:
         elif t.wecom.alerts not in t.wecom.webhooks:
             problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
                             f"not one of the webhooks {sorted(t.wecom.webhooks)}")  # fmt: skip
+    sim = t.simulator
+    if sim.dashboard_in_run and not is_loopback(sim.host) and not sim.token:
+        problems.append(f"transports.simulator.host = {sim.host!r} is not a loopback address: "
+                        "set transports.simulator.token to serve the dashboard there")  # fmt: skip
     if problems:
         raise ConfigError("\n".join(problems))
 
@@ -139,6 +144,7 @@ class Runner:
         self.wecom: WecomTransport | None = None
         self.watch: ConnectionWatch | None = None
         self.timer: Any = None
+        self.dashboard: Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._sender_task: asyncio.Task[Any] | None = None
 
@@ -161,7 +167,7 @@ class Runner:
         self.sender = OutboxSender(
             app.db, transports, app.clock, cfg.outbox.max_attempts, pacing=pacing,
             traditional=cfg.bot.reply_script == "traditional",
-            merge_max_chars=cfg.notices.max_chars, on_cap=self._on_cap,
+            merge_max_chars=cfg.notices.max_chars, on_cap=self._on_cap, shared=True,
         )  # fmt: skip
         app.on_commit.append(self.sender.notify)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox")
@@ -172,8 +178,24 @@ class Runner:
             self._tasks.append(asyncio.create_task(self.wechaty.run(), name="wechaty"))
             self._tasks.append(asyncio.create_task(self.watch.run(), name="watch"))
         self.timer = start_timer(app)
+        if cfg.transports.simulator.dashboard_in_run:
+            await self._serve_dashboard(app)
         log.info("villagebot running: %s", ", ".join(transports) or "no transports")
         return app
+
+    async def _serve_dashboard(self, app: App) -> None:
+        """The read-only dashboard (no simulator), refreshed live after each commit."""
+        sim = self.config.transports.simulator
+        changes = ChatLog()
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:  # commits happen in database threads: hand it to the loop
+            loop.call_soon_threadsafe(changes.publish, {"type": "changed"})
+
+        app.on_commit.append(changed)
+        self.dashboard = await serve_app(make_dashboard_app(app, changes, sim.token),
+                                         sim.host, sim.port, sim.token)  # fmt: skip
+        log.info("dashboard at %sdashboard", self.dashboard.url.split("?")[0])
 
     async def _deliver(self, msg: Inbound) -> None:
         assert self.app is not None
@@ -207,6 +229,8 @@ class Runner:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.dashboard is not None:
+            await self.dashboard.close()
         if self.wecom is not None:
             await self.wecom.aclose()
         if self.app is not None:
@@ -221,8 +245,8 @@ async def run_bot(config: Config, db_url: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await runner.start()
     try:
+        await runner.start()
         await stop.wait()
         log.info("stopping: finishing the message in hand")
     finally:

@@ -26,12 +26,22 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.db import Database
 from bot.messages import Outgoing
-from bot.outbox import mark_failed, mark_sent, merge_stale, pending, sent_since, unsent
+from bot.outbox import (
+    claim,
+    mark_failed,
+    mark_sent,
+    merge_stale,
+    pending,
+    release,
+    sent_since,
+    unsent,
+)
 from bot.transports import Sender, TransportDown
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+SENT, UNSENT, TAKEN = "sent", "unsent", "taken"  # what came of one message
 MINUTE = timedelta(minutes=1)
 
 
@@ -121,7 +131,10 @@ class OutboxSender:
         traditional: bool = False,
         merge_max_chars: int = 1500,
         on_cap: Callable[[str], None] | None = None,
+        shared: bool = False,
     ) -> None:
+        """`shared`: other processes may deliver from this database too (`villagebot
+        run`), so each row is claimed before it is sent; one in-process chat need not."""
         self.db = db
         self.transports = dict(transports)
         self.clock = clock
@@ -131,6 +144,7 @@ class OutboxSender:
         self.traditional = traditional
         self.merge_max_chars = merge_max_chars
         self.on_cap = on_cap
+        self.shared = shared
         self.wake = asyncio.Event()
         self._wakes: list[asyncio.Event] = [self.wake]
         self._stop = asyncio.Event()
@@ -183,20 +197,26 @@ class OutboxSender:
                 if not batch:
                     return sent
                 for out in batch:
-                    if not await self._send(out):
+                    result = await self._send(out)
+                    if result == UNSENT:
                         return sent
-                    sent += 1
+                    sent += result == SENT
                     if self._stop.is_set():
                         break
         return sent
 
-    async def _send(self, out: Outgoing) -> bool:
-        """One message through its transport; False if it was not sent."""
+    async def _send(self, out: Outgoing) -> str:
+        """One message through its transport: SENT, UNSENT (failed or down: it waits), or
+        TAKEN (another sender on the database has it)."""
+        if self.shared and not await self.db.run(partial(claim, msg_id=out.id, now=self.clock.now())):
+            return TAKEN
         try:
             await self.transports[out.transport].send(out)
         except TransportDown as e:
             log.info("%s is down; outbox %s waits: %s", out.transport, out.id, e)
-            return False
+            if self.shared:
+                await self.db.run(partial(release, msg_id=out.id))
+            return UNSENT
         except Exception as e:  # the transport's failure: keep the row, retry later
             log.warning("sending outbox %s via %s failed: %r", out.id, out.transport, e)
             now = self.clock.now()
@@ -206,9 +226,9 @@ class OutboxSender:
                     mark_failed, msg_id=out.id, error=error, max_attempts=self.max_attempts, now=now
                 )  # fmt: skip
             )
-            return False
+            return UNSENT
         await self.db.run(partial(mark_sent, ids=[out.id], when=self.clock.now()))
-        return True
+        return SENT
 
     # -- paced: one account at a time --------------------------------------------
 
@@ -251,10 +271,11 @@ class OutboxSender:
                         return sent
                     await self._pause(wait)
                     continue
-                if await self._send(out):
+                result = await self._send(out)
+                if result == SENT:
                     pacer.sent(_key(out), self.clock.now())
                     sent += 1
-                elif not _available(transport):
+                elif result == UNSENT and not _available(transport):
                     return sent
         return sent
 

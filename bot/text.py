@@ -104,9 +104,10 @@ def split_words(text: str) -> list[str]:
 def tokenize(text: str, mentions: tuple[Mention, ...]) -> tuple[str | Mention, ...]:
     """Split on separators; '@name' becomes the next Mention the transport reported.
 
-    A mention's name may contain spaces: known names are matched first, longest first.
-    An '@name' with no reported id left becomes Mention('', name): a bare name to be
-    resolved among the unit's people.
+    A mention's name may contain spaces: known names are matched first, longest first,
+    and take that mention's id whatever its place in the transport's list. An '@name'
+    with no reported id left becomes Mention('', name): a bare name to be resolved among
+    the unit's people.
     """
     out: list[str | Mention] = []
     pending = list(mentions)
@@ -129,8 +130,16 @@ def tokenize(text: str, mentions: tuple[Mention, ...]) -> tuple[str | Mention, .
                 m = re.match(r"[^\s,，、;；:：@]+", rest)
                 name = m.group(0) if m else ""
             i += 1 + len(name)
-            if pending:
-                known = pending.pop(0)
+            # Paired by name where the transport gave names (its list need not follow
+            # the text's order); otherwise in order.
+            same = [m for m in mentions if m.name and simplify(m.name) == name]
+            if same:
+                known = next((m for m in pending if m in same), same[0])  # named twice
+            else:
+                known = next((m for m in pending if not m.name), pending[0] if pending else None)
+            if known is not None:
+                if known in pending:
+                    pending.remove(known)
                 out.append(Mention(known.id, name or known.name))
             elif name:
                 out.append(Mention("", name))

@@ -110,6 +110,10 @@ def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
     targets = notices.target_rooms(ctx.session, scope.units, ctx.msg.room)
     if not targets:
         raise Refusal(f"{scope.label}没有其他绑定的群，通知没有发出")
+    same = notices.recent_same(ctx.session, ctx.person.id, scope, text, ctx.now)
+    if same is not None:
+        raise Refusal(f"同样的通知已于 {_when(ctx, same.created_at)} 发往{same.scope}（通知 {same.id}），"
+                      f"没有重发。发送 #回执 {same.id} 查看确认情况")  # fmt: skip
     max_chars = ctx.config.notices.max_chars
     notice = notices.create_notice(ctx.session, ctx.person.id, ctx.msg.room, scope, text,
                                    targets, ctx.now, ctx.msg.id)  # fmt: skip

@@ -41,8 +41,8 @@ def parse_bind(args: Args) -> BindArgs:
     level = level_name(words[0]) if words else None
     if level and len(words) > 1:
         words = words[1:]
-    else:
-        level = None
+    elif level:
+        raise Usage(f"“{words[0]}”后面要写单位名称")
     parent = None
     if "上级" in words:
         i = words.index("上级")
@@ -113,6 +113,10 @@ def run_bind(ctx: Ctx, args: BindArgs) -> None:
         unit = create_unit(ctx.session, args.name, args.level, parent, ctx.now)
         created = True
     previous = room.unit_id
+    if previous not in (None, unit.id) and not ctx.roles.has(ADMIN):
+        # `ctx.roles` are those on the unit the group is bound to now.
+        old = ctx.session.get(OrgUnit, previous)
+        raise Refusal(f"本群已绑定 {old.name if old else '其他单位'}，改绑需要它的管理员权限")
     room.unit_id, room.bound_by, room.bound_at = unit.id, ctx.person.id, ctx.now
     ctx.unit = unit
     ctx.audit("bind", room=room.id, unit=unit.id, name=unit.name, created=created,
@@ -155,7 +159,7 @@ def parse_role(args: Args) -> RoleArgs:
     others = [w for w in words if role_name(w) is None]
     if not people and others:
         # A bare name without '@': resolved among the group's people.
-        people = tuple(Mention("", w) for w in others[:-1] or others)
+        people = tuple(Mention("", w) for w in others)
         others = []
     if not people:
         raise Usage("请@要任命的人")

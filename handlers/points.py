@@ -124,26 +124,29 @@ class AwardArgs:
     rule: str | None
     amount: int | None
     reason: str
+    sign: str = ""  # "+" or "-" when the amount was written with one
 
 
-_AMOUNT = re.compile(r"^[+-]?(\d+)(?:分|积分)?$")
+_AMOUNT = re.compile(r"^([+-]?)(\d+)(?:分|积分)?$")
 
 
 def _amount(word: str) -> int | None:
     m = _AMOUNT.match(word)
-    return int(m.group(1)) if m else None
+    return int(m.group(2)) if m else None
 
 
 def parse_award(args: Args) -> AwardArgs:
     mentions: list[Target] = list(args.mentions())
     words = args.words()
     idx = next((i for i, w in enumerate(words) if _amount(w) is not None), None)
+    sign = ""
     if idx is None:
         if not words:
             raise Usage("请写规则名称，或分数和事由")
         names, rule, amount, reason = words[:-1], words[-1], None, ""
     else:
         amount = _amount(words[idx])
+        sign = words[idx][0] if words[idx][0] in "+-" else ""
         if idx == len(words) - 1 and (idx >= 2 or (idx == 1 and mentions)):
             names, reason = words[: idx - 1], words[idx - 1]  # "… 防汛值班 20"
         else:
@@ -156,7 +159,7 @@ def parse_award(args: Args) -> AwardArgs:
     targets = (*mentions, *names)
     if not targets:
         raise Usage("请@要加扣分的人，或写户名")
-    return AwardArgs(targets, rule, amount, reason)
+    return AwardArgs(targets, rule, amount, reason, sign)
 
 
 def _record_all(ctx: Ctx, args: AwardArgs, kind: str) -> None:
@@ -175,6 +178,9 @@ def _record_all(ctx: Ctx, args: AwardArgs, kind: str) -> None:
     else:
         rule = pts.find_rule(pol, args.reason) if args.reason in _rule_words(pol) else None
     verb = "加分" if kind == AWARD else "扣分"
+    if args.sign == ("-" if kind == AWARD else "+"):
+        other = "扣分" if kind == AWARD else "加分"
+        raise Usage(f"#{verb} 的分数不带“{args.sign}”号；要{other}请用 #{other}")
     done: list[tuple[pts.PointEntry, Household]] = []
     failed: list[str] = []
     reasons: list[str] = []
@@ -377,7 +383,7 @@ def _balance_lines(ctx: Ctx, hh: Household) -> list[str]:
     return lines
 
 
-def _entry_lines(ctx: Ctx, entries: list[PointEntry], *, with_date: bool = True) -> list[str]:
+def _entry_lines(ctx: Ctx, entries: list[PointEntry]) -> list[str]:
     rev = pts.reversals_of(ctx.session, [e.id for e in entries])
     return [pts.entry_line(e, ctx.now, ctx.zone, _expiry(ctx), reversed_by=rev.get(e.id or 0))
             for e in entries]  # fmt: skip
@@ -693,6 +699,8 @@ def parse_redeem(args: Args) -> RedeemArgs:
             wants.append(pts.Want(last.name, int(c.group(1)), c.group(2) or None))
             continue
         g = _WANT_GLUED.match(w)
+        if g and g.group(1) in ("-", "+"):
+            raise Usage("数量只写数字，不带正负号")
         if g:
             wants.append(pts.Want(simplify(g.group(1)), int(g.group(2)), g.group(3) or None))
         else:

@@ -47,6 +47,15 @@ def _amount(text: str) -> re.Match[str] | None:
     return _AMOUNT.match(numerals_to_digits(text))
 
 
+def _joined(words: list[str], prefix: str, what: str) -> str:
+    """The amount's words as one ('42 / 50 处' → '42/50处'); two numbers side by side
+    ('42 50') are refused rather than read as 4250."""
+    for a, b in zip(words, words[1:], strict=False):
+        if a[-1:].isdigit() and b[:1].isdigit():
+            raise Usage(f"{prefix}“{a} {b}”是两个数，{what}只写一个，如 42 或 42/50")
+    return "".join(words)
+
+
 def _unknown_task(ctx: Ctx, word: str) -> str:
     return f"没有“{word}”这项任务。任务有：{task_names(ctx.config)}"
 
@@ -100,7 +109,7 @@ def parse_report_line(text: str, prefix: str = "") -> ReportLine:
         raise Usage(f"{prefix}请写任务和累计完成数")
     if _amount(words[0]) and len(words) > 1:  # '42 危房改造'
         words = [*words[1:], words[0]]
-    task, rest = words[0], "".join(words[1:])
+    task, rest = words[0], _joined(words[1:], prefix, "完成数")
     if _amount(task):
         raise Usage(f"{prefix}请先写任务名称")
     if not rest:  # '危房改造四十二处': the shortest task name followed by an amount
@@ -158,6 +167,8 @@ def run_report(ctx: Ctx, args: ReportArgs) -> None:
         prefix = f"第{i}行：" if many else ""
         task = find_task(ctx.config, line.task)
         if task is None:
+            if not many:
+                raise Usage(_unknown_task(ctx, line.task))  # the reply shows an example
             errors.append(prefix + _unknown_task(ctx, line.task))
             continue
         try:
@@ -245,7 +256,7 @@ def parse_target(args: Args) -> TargetArgs:
         i += used
     if not rest:
         raise Usage("请写任务、目标数和截止日期")
-    task, amount_text = rest[0], "".join(rest[1:])
+    task, amount_text = rest[0], _joined(rest[1:], "", "目标数")
     if not amount_text:  # '危房改造50处'
         for j in range(1, len(task)):
             if not any(ch.isdigit() for ch in task[:j]) and _amount(task[j:]):

@@ -9,6 +9,14 @@ Both are built-in singletons seeded by `seed()`:
   09:00; a holiday moves it to the next working day): the previous month's rankings,
   measured on its last day, the units that must explain themselves at the monthly
   meeting, and the villages' points activity in that month.
+
+An occurrence of either does not draw the bulletins itself: it queues one one-off
+`bulletin_scope` job per HQ or county unit, keyed by bulletin, period and unit, and
+each of those builds, draws and sends one group's bulletin in its own transaction.
+Drawing a chart takes a few tenths of a second, so the write lock (SQLite) is held for
+one chart at a time rather than for all of them, and one scope that fails does not
+stop the others. Exactly once still holds: the occurrence runs once (the engine), a
+key that exists already is never queued again, and each one-off job runs once.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from sqlmodel import Session, select
 from bot.calendar import next_monthly, next_weekly, week_start
 from bot.chart import ChartError
 from bot.config import Config, parse_hhmm, parse_weekly
-from bot.jobs import JobCtx, JobKind, upsert_job
+from bot.jobs import LATE_MARK, JobCtx, JobKind, upsert_job
+from bot.models.core import OrgUnit
 from bot.models.jobs import Job
 from bot.models.rankings import MONTH, WEEK
 from bot.org import rooms_of
@@ -32,6 +41,7 @@ log = logging.getLogger(__name__)
 
 WEEKLY_KEY = "builtin:bulletin_weekly"
 MONTHLY_KEY = "builtin:bulletin_monthly"
+SCOPE_KIND = "bulletin_scope"
 
 
 def _weekly_next(job: Job | None, after: datetime, config: Config) -> datetime:
@@ -47,20 +57,40 @@ def _monthly_next(job: Job | None, after: datetime, config: Config) -> datetime:
 
 
 def _publish(ctx: JobCtx, kind: str, period: date, on: date) -> None:
+    """Queue one `bulletin_scope` job per scope, due now (each runs once, in order)."""
     s = ctx.session
-    traditional = ctx.config.bot.reply_script == "traditional"
+    payload = {"kind": kind, "period": period.isoformat(), "on": on.isoformat(),
+               "late": ctx.late}  # fmt: skip
     for scope in bulletin_scopes(s):
-        b = build_bulletin(s, ctx.config, scope, kind, period, on, ctx.now)
-        if b is None:
-            continue
-        text = bulletin_text(s, b)
-        try:
-            png: bytes | None = bulletin_chart(b, traditional)
-        except ChartError:
-            log.exception("bulletin chart for %s not drawn", scope.name)
-            png = None
-        for room in rooms_of(s, [scope]):
-            ctx.send(room.id, text, kind="bulletin", image=png)
+        key = f"bulletin:{kind}:{period.isoformat()}:{scope.id}"
+        if s.exec(select(Job.id).where(Job.key == key)).first() is None:
+            upsert_job(s, key, SCOPE_KIND, ctx.now, ctx.now, unit_id=scope.id, payload=payload)
+
+
+def run_scope(ctx: JobCtx) -> None:
+    """One group's bulletin: build (storing the outcome for streaks), draw, send."""
+    s, p = ctx.session, ctx.payload
+    scope = s.get(OrgUnit, ctx.job.unit_id) if ctx.job.unit_id is not None else None
+    if scope is None:
+        return
+    kind, period, on = p["kind"], date.fromisoformat(p["period"]), date.fromisoformat(p["on"])
+    b = build_bulletin(s, ctx.config, scope, kind, period, on, ctx.now)
+    if b is None:
+        return
+    text = bulletin_text(s, b)
+    if p.get("late") and not ctx.late:
+        text += LATE_MARK  # the occurrence that queued it was a 补发
+    try:
+        png: bytes | None = bulletin_chart(b, ctx.config.bot.reply_script == "traditional")
+    except ChartError:
+        log.exception("bulletin chart for %s not drawn", scope.name)
+        png = None
+    for room in rooms_of(s, [scope]):
+        ctx.send(room.id, text, kind="bulletin", image=png)
+
+
+def _once(job: Job, after: datetime, config: Config) -> datetime | None:
+    return None
 
 
 def run_weekly(ctx: JobCtx) -> None:
@@ -78,6 +108,7 @@ def run_monthly(ctx: JobCtx) -> None:
 KINDS = (
     JobKind("bulletin_weekly", run_weekly, _weekly_next),
     JobKind("bulletin_monthly", run_monthly, _monthly_next),
+    JobKind(SCOPE_KIND, run_scope, _once),
 )
 
 

@@ -9,16 +9,19 @@ Both are built-in singletons seeded by `seed()`:
   the groups of each unit whose target's deadline is `deadline_reminder_days` (7, 3, 1)
   days away, with the unit's progress. One run a day (the engine runs each occurrence
   once), so each (target, days-before) reminder is sent once.
+Each job also notes in its payload the week (chase) or day (reminders) it has handled,
+so that moving its time in the config after it ran does not run it again that week/day.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.calendar import at_local, next_weekly
+from bot.calendar import at_local, next_weekly, week_start
 from bot.config import Config, parse_hhmm, parse_weekly
 from bot.jobs import JobCtx, JobKind, upsert_job
 from bot.models.core import OrgUnit
@@ -35,6 +38,8 @@ from bot.progress import (
     unreported_units,
 )
 
+log = logging.getLogger(__name__)
+
 CHASE_KEY = "builtin:progress_chase"
 DEADLINE_KEY = "builtin:progress_deadline"
 
@@ -48,7 +53,20 @@ def _chase_next(job: Job, after: datetime, config: Config) -> datetime:
                        shift="earlier")  # fmt: skip
 
 
+def _first_time(ctx: JobCtx, period: date) -> bool:
+    """Whether the job has not yet handled `period` (a week or a day); notes it."""
+    done = period.isoformat()
+    if ctx.payload.get("done") == done:
+        log.warning("%s: %s handled already (its time was moved); not run again",
+                    ctx.job.kind, done)  # fmt: skip
+        return False
+    ctx.set_payload({**ctx.payload, "done": done})
+    return True
+
+
 def run_chase(ctx: JobCtx) -> None:
+    if not _first_time(ctx, week_start(ctx.due_at, ctx.zone).date()):
+        return
     s = ctx.session
     roots = s.exec(
         select(OrgUnit).where(col(OrgUnit.parent_id).is_(None)).order_by(col(OrgUnit.id))
@@ -96,6 +114,8 @@ def deadline_text(config: Config, unit: OrgUnit, task: str, days: int, deadline:
 def run_deadlines(ctx: JobCtx) -> None:
     s = ctx.session
     today = ctx.due_at.astimezone(ctx.zone).date()
+    if not _first_time(ctx, today):
+        return
     for days in sorted(set(ctx.config.schedules.deadline_reminder_days), reverse=True):
         deadline = today + timedelta(days=days)
         targets = s.exec(
@@ -126,6 +146,8 @@ def seed(session: Session, config: Config, now: datetime) -> None:
     )  # fmt: skip
     for key, kind, spec, nxt in specs:
         job = session.exec(select(Job).where(Job.key == key)).first()
-        if job is not None and job.active and json.loads(job.payload or "{}").get("spec") == spec:
+        old = json.loads(job.payload or "{}") if job is not None else {}
+        if job is not None and job.active and old.get("spec") == spec:
             continue
-        upsert_job(session, key, kind, nxt(job, now, config), now, payload={"spec": spec})  # type: ignore[arg-type]
+        upsert_job(session, key, kind, nxt(job, now, config), now,  # type: ignore[arg-type]
+                   payload={**old, "spec": spec})  # fmt: skip

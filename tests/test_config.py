@@ -57,6 +57,11 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(p)
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path)  # a directory
+    p.write_bytes("[bot]\nname = '村务助手'\n".encode("gbk"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(p)
 
 
 def test_traditional_replies(tmp_path: Path) -> None:

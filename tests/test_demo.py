@@ -174,8 +174,11 @@ async def test_api_say_clock_and_state(sim: Simulator) -> None:
             assert r.json()["now"].startswith("2019-05-07T08:30")
             r = await http.post("/api/clock", json={"until": "2019-05-01T08:00"})
             assert r.status_code == 400 and "往前" in r.json()["error"]
-            r = await http.post("/api/clock", json={"until": "next tuesday"})
-            assert r.status_code == 400
+            for nonsense in ({"until": "next tuesday"}, {"days": 1e12}, {"hours": "x"}):
+                r = await http.post("/api/clock", json=nonsense)
+                assert r.status_code == 400 and "例：" in r.json()["error"], nonsense
+            assert (await http.get("/api/messages?since=x")).status_code == 400
+            assert (await http.get("/api/image/x")).status_code == 404
             assert (await http.post("/api/say", json={"text": "", "sender": "x"})).status_code == 400
             # Ordinary chat is logged but gets no reply.
             r = await http.post("/api/say", json={"text": "大家好", "sender": "wxid_jiajiangang",

@@ -98,7 +98,7 @@ async def test_scopes(chat, app) -> None:  # type: ignore[no-untyped-def]
     assert "已发往全体 9 个群" in sent[0].text
     assert rooms(sent[1:]) == Counter(ALL_BUT_CITY)
     # Several units, with 、 or commas; short aliases; Traditional script.
-    for text in ["#通知 浑源县、阳高县 内容", "#通知 渾源縣，陽高縣：内容", "#通知 浑源 阳高 内容"]:
+    for text in ["#通知 浑源县、阳高县 内容一", "#通知 渾源縣，陽高縣：内容二", "#通知 浑源 阳高 内容三"]:
         sent = await notify(chat, text)
         assert "发往浑源县、阳高县 6 个群" in sent[0].text, (text, sent[0].text)
         assert rooms(sent[1:]) == Counter(HUNYUAN | {"r_yg", "r_wgt", "r_ps"})
@@ -107,7 +107,7 @@ async def test_scopes(chat, app) -> None:  # type: ignore[no-untyped-def]
     assert sent[1].text.startswith("【通知 5】吴城乡 王乡长明天来县里")
     assert rooms(sent[1:]) == Counter(HUNYUAN)
     # Overlapping units: each group once.
-    sent = await notify(chat, "#通知 浑源县、吴城乡 内容")
+    sent = await notify(chat, "#通知 浑源县、吴城乡 内容四")
     assert rooms(sent[1:]) == Counter(HUNYUAN)
     # A single village.
     sent = await notify(chat, "＃通知　皇叔洼村　内容")
@@ -155,7 +155,7 @@ async def test_permissions(chat, app) -> None:  # type: ignore[no-untyped-def]
     sent = await notify(chat, "#通知 浑源县 内容", sender=HY_CADRE, room="r_hy")
     assert "发往浑源县 2 个群" in sent[0].text
     assert rooms(sent[1:]) == Counter({"r_wc", "r_hsw"})
-    sent = await notify(chat, "#通知 本县 内容", sender=HY_CADRE, room="r_hsw")
+    sent = await notify(chat, "#通知 本县 另一条", sender=HY_CADRE, room="r_hsw")
     assert rooms(sent[1:]) == Counter({"r_hy", "r_wc"})
     sent = await notify(chat, "#通知 皇叔洼村 内容", sender=HY_CADRE, room="r_hy")
     assert rooms(sent[1:]) == Counter({"r_hsw"})
@@ -403,6 +403,19 @@ async def test_duplicate_delivery_of_the_command(chat, app) -> None:  # type: ig
     again = await notify(chat, "#通知 浑源县 内容", msg_id="wx-123")
     assert len(first) == 4 and again == []
     assert count(app, Notice) == 1 and count(app, NoticeTarget) == 3
+
+
+async def test_the_same_notice_pasted_twice_is_sent_once(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_city(chat)
+    await notify(chat, "#通知 浑源县 明天上午9点开会", msg_id="wx-1")
+    again = await notify(chat, "#通知 浑源县  明天上午9点开会 ", msg_id="wx-2")
+    assert texts(again) == ["同样的通知已于 6月3日 09:00 发往浑源县（通知 1），没有重发。发送 #回执 1 查看确认情况"]
+    assert count(app, Notice) == 1 and count(app, NoticeTarget) == 3
+    # Another text, another scope, or the same text later: a new notice.
+    assert len(await notify(chat, "#通知 浑源县 明天上午10点开会")) == 4
+    assert len(await notify(chat, "#通知 皇叔洼村 明天上午9点开会")) == 2
+    chat.app.clock.set(at(0, 9, 31))
+    assert len(await notify(chat, "#通知 浑源县 明天上午9点开会")) == 4
 
 
 def _post_counts(app: App) -> Counter[str | None]:

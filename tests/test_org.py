@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import func, select
 
-from bot.models.core import AuditEntry, Household, OrgUnit, Person, RoleGrant
+from bot.models.core import AuditEntry, Household, OrgUnit, Person, RoleGrant, Room
 from tests.conftest import texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 
@@ -152,3 +152,62 @@ async def test_rate_limit_warns_once(chat, app) -> None:  # type: ignore[no-unty
         replies += await chat.say("#帮助", sender="wxid_fast", room=room)
     assert len(replies) == app.config.limits.burst + 1
     assert replies[-1].text.startswith("您发送命令太快了")
+
+
+async def test_several_bare_names_are_all_appointed(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    room, _ = ROOMS["village"]
+    await chat.say("#帮助", sender="wxid_zs", name="张三", room=room)
+    await chat.say("#帮助", sender="wxid_ls", name="李四", room=room)
+    sent = await chat.say("#任命 张三 李四 评议员", sender=ADMIN, room=room)
+    assert texts(sent) == ["已任命 张三 为 皇叔洼村评议员\n已任命 李四 为 皇叔洼村评议员"]
+
+
+async def test_bind_a_level_without_a_name(chat, app) -> None:  # type: ignore[no-untyped-def]
+    sent = await chat.say("#绑定 县", sender=ADMIN, room="r_new")
+    assert texts(sent) == ["“县”后面要写单位名称。例：#绑定 村 皇叔洼村 上级 吴城乡"]
+    assert count(app, OrgUnit) == 0
+
+
+async def test_command_words_and_the_bots_name(chat, app) -> None:  # type: ignore[no-untyped-def]
+    room = "r_words"
+    help_text = (await chat.say("#帮助", sender="wxid_v", room=room))[0].text
+    # ASCII aliases in any case.
+    assert texts(await chat.say("#HELP", sender="wxid_v", room=room)) == [help_text]
+    assert "例：#任命 @刘伟 干部" in (await chat.say("#Help 任命", sender="wxid_v", room=room))[0].text
+    # '@' + a name that only begins with the bot's is someone else: ordinary chat.
+    assert await chat.say("@村务助手小王 明天几点开会", sender="wxid_v", room=room) == []
+    # The bot's name followed by a space, punctuation or a command word is the bot.
+    for text in ("@村务助手 帮助", "@村务助手，帮助", "@村务助手帮助"):
+        assert texts(await chat.say(text, sender="wxid_v", room=room)) == [help_text], text
+
+
+async def test_a_person_first_seen_without_a_name_keeps_a_later_one(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await chat.say("#帮助", sender="wxid_anon", room="r1")
+    assert app.db.run_sync(lambda s: s.get(Person, "wxid_anon").name) == "wxid_anon"
+    await chat.say("#帮助", sender="wxid_anon", name="赵六", room="r1")
+    await chat.say("#帮助", sender="wxid_anon", room="r1")
+    assert app.db.run_sync(lambda s: s.get(Person, "wxid_anon").name) == "赵六"
+
+
+async def test_bot_mentioned_anywhere_in_the_transports_list(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    room, _ = ROOMS["village"]
+    sent = await chat.say("@村务助手 任命 @刘伟 干部", sender=ADMIN, room=room,
+                          mentions=(("wxid_liuwei", "刘伟"), ("wxid_bot", "村务助手")))  # fmt: skip
+    assert texts(sent) == ["已任命 刘伟 为 皇叔洼村干部"]
+    grants = app.db.run_sync(lambda s: s.exec(select(RoleGrant.person_id)).all())
+    assert grants == ["wxid_liuwei"]
+
+
+async def test_rebinding_needs_admin_of_the_current_unit(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    await chat.say("#绑定 乡 官儿乡 上级 浑源县", sender=ADMIN, room="r_town2")
+    await appoint(chat, "town", "wxid_town_admin", "乡管理员", "管理员")
+    # An admin of 吴城乡 may bind a new group to it, but not take over 官儿乡's group.
+    sent = await chat.say("#绑定 吴城乡", sender="wxid_town_admin", room="r_other")
+    assert texts(sent) == ["已绑定：本群 → 吴城乡（乡，上级 浑源县）"]
+    sent = await chat.say("#绑定 吴城乡", sender="wxid_town_admin", room="r_town2")
+    assert texts(sent) == ["本群已绑定 官儿乡，改绑需要它的管理员权限"]
+    unit = app.db.run_sync(lambda s: s.get(OrgUnit, s.get(Room, "r_town2").unit_id).name)
+    assert unit == "官儿乡"

@@ -87,9 +87,10 @@ def rows(app) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
 
 
 def make_sender(app, live: Live, fake: FakeTime, **kw: Any) -> OutboxSender:  # type: ignore[no-untyped-def]
+    """A sender as `villagebot run` builds it: paced, sharing the database."""
     p = kw.pop("pace", None) or pacer()
     return OutboxSender(app.db, {"live": live}, app.clock, kw.pop("max_attempts", 8),
-                        pacing={"live": p}, sleep=fake.sleep, **kw)  # fmt: skip
+                        pacing={"live": p}, sleep=fake.sleep, shared=True, **kw)  # fmt: skip
 
 
 async def test_minimum_gap_with_jitter_between_messages(lite, clock) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +143,7 @@ async def test_daily_cap_holds_the_rest_until_the_next_day(app, clock) -> None: 
     # By then the two held back are stale: they go as one merged message.
     assert await sender.flush() == 1
     assert live.texts()[:3] == ["m0", "m1", "m2"]
-    assert live.texts()[3].endswith("\n[6月3日 09:00] m3\n[6月3日 09:00] m4")
+    assert live.texts()[3] == "【补发】此前未能及时发出的 2 条消息：\n[6月3日 09:00] m3\n[6月3日 09:00] m4"
 
 
 async def test_retry_with_backoff_keeps_the_group_order(app, clock) -> None:  # type: ignore[no-untyped-def]
@@ -221,7 +222,7 @@ async def test_stale_backlog_is_merged_into_one_message_per_group(app, clock) ->
     merged, single = by_room["r1"], by_room["r2"]
     assert merged.room == "r1" and merged.kind == "merged"
     assert merged.text == (
-        "【补发】连接中断期间未送达的 3 条消息：\n"
+        "【补发】此前未能及时发出的 3 条消息：\n"
         "[09:00] 【通知 1】周五报送材料\n[09:20] 本周排名\n[11:00] 刚刚的回复"
     )
     assert merged.image == chart
@@ -243,7 +244,7 @@ def test_merge_splits_only_past_max_chars(app, clock) -> None:  # type: ignore[n
     n = len(merged)
     assert n > 1 and all(len(r.text) <= 1500 for r in merged)
     assert merged[0].text.startswith(
-        f"【补发 1/{n}】连接中断期间未送达的 30 条消息：\n[6月3日 09:00] 第0条"
+        f"【补发 1/{n}】此前未能及时发出的 30 条消息：\n[6月3日 09:00] 第0条"
     )
     joined = "\n".join(r.text for r in merged)
     assert all(f"第{i}条" in joined for i in range(30))
@@ -362,3 +363,19 @@ def test_run_refuses_a_config_it_cannot_run(config) -> None:  # type: ignore[no-
         check_config(bad)
     text = str(e.value)
     assert "endpoint = 'nowhere'" in text and "token" in text and "alerts = 'admins'" in text
+
+
+@pytest.mark.parametrize("paced", [False, True])
+async def test_two_senders_on_one_database_send_each_message_once(app, clock, paced) -> None:  # type: ignore[no-untyped-def]
+    """Two bot processes on one database each run a sender: a message goes out once."""
+    live, fake = Live(clock), FakeTime(clock)
+    queue(app, "r1", *[f"m{i}" for i in range(6)])
+    queue(app, "r2", *[f"n{i}" for i in range(6)])
+    pace = {"live": pacer(min_gap=0, jitter=0, per_group_per_minute=100)} if paced else {}
+    one, two = (OutboxSender(app.db, {"live": live}, clock, pacing=pace, sleep=fake.sleep,
+                             shared=True) for _ in range(2))  # fmt: skip
+    counts = await asyncio.gather(one.flush(), two.flush(), one.flush(), two.flush())
+    assert sum(counts) == 12
+    assert sorted(live.texts()) == sorted([f"m{i}" for i in range(6)] + [f"n{i}" for i in range(6)])
+    assert [o.text for _, o in live.sent if o.room == "r1"] == [f"m{i}" for i in range(6)]
+    assert all(r.sent_at is not None and r.attempts == 0 for r in rows(app))

@@ -314,6 +314,41 @@ async def test_objection_freezes_until_review(chat, app) -> None:  # type: ignor
     assert await one(chat, "wxid_stranger", "#异议 3 不对") == "只有皇叔洼村的村民可以提异议（请先登记到户）"
 
 
+async def test_a_review_is_final(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await setup_village(chat)
+    await one(chat, EVAL, "#加分 张三家 红白事")
+    await one(chat, LS, "#异议 1 他家办酒席摆了二十桌")
+    assert (await one(chat, EVAL2, "#复核 1 维持")).startswith("复核 #1：维持")
+    # Objecting again after the decision would freeze the entry for ever: refused.
+    assert await one(chat, LS, "#异议 1 还是不服") == "第1条已复核（维持），不能再提异议"
+    assert [e.status for e in entries(app)] == ["active"]
+
+
+async def test_no_one_gives_points_back_to_their_own_household(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await setup_village(chat)
+    await one(chat, EVAL2, "#扣分 田家 破坏公共环境")
+    await one(chat, EVAL2, "#扣分 田家 打架斗殴")
+    # Reversing a deduction of one's own household is an award to it.
+    assert await one(chat, EVAL, "#撤销 1") == "第1条是扣您自己家的分，需要另一位评议员或管理员撤销"
+    # Nor may an evaluator decide an objection about their own household.
+    await one(chat, ZS, "#异议 2 看错人了")
+    assert await one(chat, EVAL, "#复核 2 撤销") == "第2条是您自己家的记录，需要另一位评议员或管理员复核"
+    assert [(e.delta, e.status) for e in entries(app)] == [(-10, "active"), (-20, "frozen")]
+    assert (await one(chat, ADMIN, "#复核 2 撤销")).startswith("复核 #2：撤销")
+    assert (await one(chat, ADMIN, "#撤销 1")).startswith("已撤销 #1")
+
+
+async def test_a_signed_amount_must_agree_with_the_command(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await setup_village(chat)
+    assert await one(chat, EVAL, "#加分 @张三 -20 乱倒垃圾", ZS) == (
+        "#加分 的分数不带“-”号；要扣分请用 #扣分。例：#加分 @张三 六净六有")
+    assert await one(chat, EVAL, "#扣分 张三家 +20 乱倒垃圾") == (
+        "#扣分 的分数不带“+”号；要加分请用 #加分。例：#扣分 @李四 打架斗殴")
+    assert entries(app) == []
+    assert (await one(chat, EVAL, "#扣分 张三家 -20 乱倒垃圾")).startswith("已扣分：#1 张三家 -20")
+    assert (await one(chat, EVAL, "#加分 张三家 +20 修路")).startswith("已加分：#2 张三家 +20")
+
+
 # -- goods and redemption ----------------------------------------------------------------------
 
 

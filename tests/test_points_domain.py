@@ -63,7 +63,8 @@ def test_parse_award_forms() -> None:
     a = parse_award(args("@张三 二十分 防汛 值班", "张三"))
     assert (a.amount, a.reason, a.rule) == (20, "防汛 值班", None)
     a = parse_award(args("王五家 帮助孤寡老人 +15"))
-    assert (a.targets, a.amount, a.reason) == (("王五家",), 15, "帮助孤寡老人")
+    assert (a.targets, a.amount, a.reason, a.sign) == (("王五家",), 15, "帮助孤寡老人", "+")
+    assert parse_award(args("@张三 -20 乱倒垃圾", "张三")).sign == "-"
     for bad, why in [("", "请写规则名称"), ("@张三 0 无", "分数要大于0"), ("张三家 20", "写明事由"),
                      ("六净六有", "请@要加扣分的人")]:  # fmt: skip
         with pytest.raises(Usage, match=why):
@@ -91,6 +92,8 @@ def test_parse_redeem_ids_review_slip() -> None:
     for bad in ["", "张三家", "张三家 10 粽子"]:
         with pytest.raises(Usage):
             parse_redeem(args(bad))
+    with pytest.raises(Usage, match="不带正负号"):
+        parse_redeem(args("张三家 粽子 -10"))
     assert parse_ids(args("第17条 18号 #19 17")).ids == (17, 18, 19)
     assert parse_ids(args("17 写错了")).reason == "写错了"
     assert parse_review(args("17 撤销 核实无此事")).decision == "撤销"

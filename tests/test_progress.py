@@ -191,7 +191,9 @@ async def test_report_refusals_change_nothing(chat, app) -> None:  # type: ignor
          "完成数不能是负数；如上次报多了，请加“更正”重报，如 #进度 危房改造 30 更正。例：#进度 危房改造 42"),
         (CADRE, "#进度 危房改造 很多", "看不懂“很多”：完成数要写整数，如 42、+5 或 42/50。例：#进度 危房改造 42"),
         (CADRE, "#进度", "请写任务和累计完成数。例：#进度 危房改造 42"),
-        (CADRE, "#进度 修路 5", "没有“修路”这项任务。任务有：危房改造、易地搬迁、产业扶贫、贫困村提升、光伏扶贫"),
+        (CADRE, "#进度 修路 5", "没有“修路”这项任务。任务有：危房改造、易地搬迁、产业扶贫、贫困村提升、光伏扶贫。"
+         "例：#进度 危房改造 42"),
+        (CADRE, "#进度 危房改造 42 50", "“42 50”是两个数，完成数只写一个，如 42 或 42/50。例：#进度 危房改造 42"),
         # One bad line: the whole message is left unrecorded.
         (CADRE, "#进度\n危房改造 20\n光伏 5",
          "第2行：皇叔洼村还没有光伏扶贫的目标，请指挥部或上级单位的干部（如 赵主任、王乡长）先在本群设定，"
@@ -241,6 +243,23 @@ async def test_corrections_and_data_quality_flags(chat, app) -> None:  # type: i
         [],
         [(TOWN, "【数据核实】东坪村 危房改造 连续 3 次报送都是 12 处，没有进展")],
         [],
+    ]
+
+
+async def test_flags_go_to_the_nearest_group_above(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await setup(chat)
+    # 官儿乡 has no group of its own (its room was bound elsewhere): its village's flags
+    # go to the county's group.
+    for room, text in (("r_tmp", "#绑定 乡 官儿乡 上级 浑源县"), ("r_new", "#绑定 村 新村 上级 官儿乡"),
+                       ("r_tmp", "#绑定 乡 大磁窑镇 上级 浑源县")):  # fmt: skip
+        assert "绑" in (await say(chat, text, ADMIN, room))[0]
+    assert (await say(chat, "#目标 危房改造 10 截止 6月30日", HQ_ID, "r_new"))[0].startswith("已设定")
+    sent = await chat.say("#任命 @新干部 干部", sender=ADMIN, room="r_new",
+                          mentions=(("wxid_new", "新干部"),))  # fmt: skip
+    assert "已任命" in sent[0].text, sent
+    sent = await chat.say("#进度 危房改造 12", sender="wxid_new", name="新干部", room="r_new")
+    assert [(o.room, o.text) for o in sent][1:] == [
+        (COUNTY, "【数据核实】新村 危房改造 报 12 处，超过目标 10 处（新干部报）"),
     ]
 
 
@@ -448,3 +467,30 @@ async def test_deadline_reminders(chat, app, config, clock, db_url) -> None:  # 
     ]  # fmt: skip
     sent = await chat.advance(clock.now() + timedelta(days=30))
     assert [o.text for o in sent if "截止提醒" in o.text] == []
+
+
+async def test_moving_a_jobs_time_after_it_ran_does_not_repeat_it(chat, app, config, clock,
+                                                                  db_url) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    await setup(chat)
+    await targets(chat)
+    sent = await chat.advance(at(6, 28, 17, 30))  # the Friday chase ran at 17:00
+    assert len([o for o in sent if "进度提醒" in o.text and o.at == at(6, 28, 17)]) == 2
+    app.close()
+
+    async def restart(overrides: dict[str, str], until: datetime) -> list[str]:
+        again = build_app(config.with_overrides(schedules=overrides), clock=clock, db_url=db_url,
+                          admins=[ADMIN])  # fmt: skip
+        try:
+            return [o.text for o in await MemoryChat(again).advance(until) if "提醒" in o.text]
+        finally:
+            again.close()
+
+    # The operator moves the chase later the same day and restarts: it is not repeated.
+    assert await restart({"report_due": "周五 18:00"}, at(6, 28, 19)) == []
+    late = {"report_due": "周五 18:00", "deadline_reminder_time": "18:00"}
+    # Nor the deadline reminders of a day (sent at 09:00 as before, then moved to 18:00).
+    sent = await restart({"report_due": "周五 18:00"}, at(6, 29, 9, 30))
+    assert len([t for t in sent if "还有 1 天截止" in t]) == 2
+    assert await restart(late, at(6, 29, 19)) == []
+    # The next week's chase comes at the new time.
+    assert len([t for t in await restart(late, at(7, 5, 19)) if "进度提醒" in t]) == 2

@@ -150,6 +150,9 @@ def test_several_lines_and_repeated_command_word() -> None:
         ("危房改造 4.5", "看不懂“4.5”"),
         ("42", "请先写任务名称"),
         ("危房改造 42\n易地搬迁", "第2行：“易地搬迁”后面要写累计完成数"),
+        ("危房改造 42 50", "“42 50”是两个数"),  # not 4250
+        ("危房改造 四十二 五十", "“42 50”是两个数"),
+        ("42 危房改造 50", "“50 42”是两个数"),
     ],
 )
 def test_report_parser_rejects(text: str, reason: str) -> None:
@@ -231,6 +234,7 @@ def test_target_forms(text: str, task: str, amount: int, deadline: str, start: s
         ("危房改造 50 截止 6月31日", "看不懂截止日期“6月31日”"),
         ("危房改造 50 截止", "“截止”后面要写截止日期"),
         ("截止 6月30日", "请写任务、目标数和截止日期"),
+        ("危房改造 50 30 截止 6月30日", "“50 30”是两个数"),  # not 5030
     ],
 )
 def test_target_parser_rejects(text: str, reason: str) -> None:

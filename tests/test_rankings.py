@@ -4,6 +4,7 @@ the stored bulletin outcomes that streaks are counted from (on SQLite and Postgr
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from fractions import Fraction
 
 from bot.db import Database
 from bot.models.core import OrgUnit
@@ -13,6 +14,7 @@ from bot.rankings import (
     Entry,
     Forecast,
     cn_number,
+    composite_entry,
     figure_on,
     forecast,
     forecast_text,
@@ -100,6 +102,20 @@ def test_rank_line_wording() -> None:
     assert streak_mark(MONTH, 2) == "连续2个月末位" and streak_mark(WEEK, 1) == "末位"
 
 
+def test_a_composite_of_one_task_shows_that_tasks_figures() -> None:
+    # 169/200 is 84.5 % exactly: 85 on the task's line, and 85 in the composite too
+    # (a float 0.845 is a hair below it and would round to 84).
+    day = date(2019, 6, 10)
+    fig = figures(done=169, target=200, start=MAY1, deadline=date(2019, 6, 30), on=day,
+                  completion=85, schedule=67)  # fmt: skip
+    e = composite_entry(unit(2, "甲乡"), [fig])
+    assert (e.completion_pct, e.schedule_pct, e.lead_pct, e.tasks) == (85, 67, 18, 1)
+    over = figures(done=90, target=50, start=MAY1, deadline=date(2019, 6, 30), on=day,
+                   completion=180, schedule=67)  # fmt: skip
+    both = composite_entry(unit(2, "甲乡"), [fig, over])  # (84.5 + 100) / 2, capped
+    assert (both.completion_pct, both.tasks) == (92, 2)
+
+
 def test_cn_number() -> None:
     assert [cn_number(n) for n in (1, 5, 10, 11, 20, 23, 120)] == [
         "一", "五", "十", "十一", "二十", "二十三", "120",
@@ -112,8 +128,8 @@ def test_cn_number() -> None:
 def figures(*, done: int, target: int, start: date, deadline: date, on: date,
             completion: int = 0, schedule: int = 0, reported: bool = True) -> Figures:  # fmt: skip
     return Figures(
-        done=done, target=target, completion=done / target, schedule=schedule / 100,
-        lead=completion - schedule, completion_pct=completion, schedule_pct=schedule,
+        done=done, target=target, exact_completion=Fraction(done, target),
+        exact_schedule=Fraction(schedule, 100), completion_pct=completion, schedule_pct=schedule,
         lead_pct=completion - schedule, start=start, deadline=deadline, on=on,
         reported_on=on if reported else None, units=1, reported_units=1 if reported else 0,
     )  # fmt: skip

@@ -8,12 +8,14 @@ from datetime import datetime
 from pathlib import Path
 
 from openpyxl import load_workbook
+from sqlmodel import col, func, select
 from typer.testing import CliRunner
 
 from bot.app import build_app
 from bot.cli import cli
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.models.jobs import Job, JobRun
 from bot.transports.memory import MemoryChat
 from schedules.bulletins import _monthly_next, _weekly_next
 from tests.conftest import SHANGHAI, texts
@@ -288,6 +290,36 @@ async def test_a_missed_bulletin_is_sent_once_marked_late(db_url, config) -> Non
         got = bulletins(sent)
         assert sorted(got) == [CITY, COUNTY] and all(len(v) == 1 for v in got.values())
         assert got[COUNTY][0].text.endswith("（补发）")
+    finally:
+        app.close()
+
+
+async def test_each_groups_bulletin_is_its_own_job_and_a_week_is_published_once(
+        db_url, config) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    clock = VirtualClock(at(6, 3, 9))
+    app = build_app(config, clock=clock, db_url=db_url, admins=[ADMIN])
+    try:
+        chat = MemoryChat(app)
+        await setup(chat)
+        await report(chat, {TOWN: 40, TOWN2: 30, TOWN3: 20})
+        got = bulletins(await chat.advance(at(6, 10, 9)))
+        assert sorted(got) == [CITY, COUNTY] and all(len(v) == 1 for v in got.values())
+        # One one-off job per group's scope (each its own transaction), each run once.
+        runs = app.db.run_sync(lambda s: s.exec(
+            select(Job.key, func.count(col(JobRun.id)))
+            .join(JobRun, col(JobRun.job_id) == col(Job.id))
+            .where(col(Job.key).startswith("bulletin:week:2019-06-10:"))
+            .group_by(col(Job.key))
+        ).all())  # fmt: skip
+        assert len(runs) == 2 and all(n == 1 for _, n in runs)
+    finally:
+        app.close()
+    # The operator moves the weekly bulletin to 10:00 and restarts at 09:30: this week's
+    # bulletins are out already and are not sent again.
+    later = config.with_overrides(schedules={"weekly_bulletin": "周一 10:00"})
+    app = build_app(later, clock=VirtualClock(at(6, 10, 9, 30)), db_url=db_url, admins=[ADMIN])
+    try:
+        assert bulletins(await MemoryChat(app).advance(at(6, 10, 11))) == {}
     finally:
         app.close()
 

@@ -63,6 +63,30 @@ def test_cli_replay_malformed_line_exits_2(tmp_path: Path) -> None:
     t.write_text("not json\n", encoding="utf-8")
     p = _cli("replay", str(t))
     assert p.returncode == 2 and "line 1: not valid JSON" in p.stderr
+    good = '{"at": "2019-06-03T09:00:00+08:00", "room": "r1", "from": "u1", "text": "#帮助", "id": "a"}\n'
+    t.write_bytes(good.encode("utf-8") + "#帮助\n".encode("gbk"))
+    p = _cli("replay", str(t))
+    assert p.returncode == 2 and "line 2: not UTF-8 text" in p.stderr
+    # A byte-order mark (as Windows editors write) is not an error.
+    t.write_text(good, encoding="utf-8-sig")
+    p = _cli("replay", str(t))
+    assert p.returncode == 0 and json.loads(p.stdout)["reply_to"] == "a"
+
+
+def test_replay_without_ids_is_deterministic_and_keeps_names(tmp_path: Path) -> None:
+    t = tmp_path / "t.jsonl"
+    t.write_text(
+        '{"at": "2019-06-03T09:00:00+08:00", "room": "r1", "from": "wxid_admin", "text": "#绑定 市 大同市"}\n'
+        '{"at": "2019-06-03T09:01:00+08:00", "room": "r1", "from": "u1", "name": "刘伟", "text": "#帮助"}\n'
+        '{"at": "2019-06-03T09:02:00+08:00", "room": "r1", "from": "u1", "text": "#帮助"}\n'
+        '{"at": "2019-06-03T09:03:00+08:00", "room": "r1", "from": "wxid_admin", "text": "#任命 刘伟 干部"}\n',
+        encoding="utf-8",
+    )
+    first, second = run(t), run(t)
+    assert first == second
+    assert len({o["reply_to"] for o in first}) == 4
+    # The name given on line 2 survives line 3, which has none.
+    assert first[-1]["text"] == "已任命 刘伟 为 大同市干部"
 
 
 def test_cli_replay_db_keeps_state_across_runs(tmp_path: Path) -> None:

@@ -12,21 +12,26 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from sqlmodel import select
 
 from bot.clock import VirtualClock
+from bot.config import ConfigError, load_config
 from bot.messages import Outgoing
 from bot.models.core import OutboxMessage
+from bot.runner import Runner
 from bot.sender import OutboxSender
+from bot.transports.memory import MemoryChat
 from bot.transports.wecom import WecomError, WecomTransport, split_bytes
-from tests.conftest import START
+from tests.conftest import ADMIN, START
+from tests.helpers import build_tree
 
 
 class FakeWecom:
     """Records each POST (path, JSON body, virtual time) and answers from a script:
-    each answer is a JSON object, an HTTP status (int), or ("slow", seconds)."""
+    each answer is a JSON object, an HTTP status (int), or ("slow", seconds): no answer, the connection held open that long."""
 
     def __init__(self, clock: VirtualClock | None = None) -> None:
         self.clock = clock
@@ -45,7 +50,8 @@ class FakeWecom:
                     answer = fake.script.pop(0) if fake.script else {"errcode": 0, "errmsg": "ok"}
                 if isinstance(answer, tuple):
                     time.sleep(answer[1])
-                    answer = {"errcode": 0, "errmsg": "ok"}
+                    # The client has given up by now (its timeout): nothing to answer.
+                    return
                 if isinstance(answer, int):
                     self.send_response(answer)
                     self.end_headers()
@@ -176,8 +182,9 @@ async def test_other_errcodes_fail_without_retry(wecom, clock) -> None:  # type:
 
 
 async def test_server_errors_and_timeouts_are_retried_with_backoff(wecom, clock) -> None:  # type: ignore[no-untyped-def]
-    t, fake = transport(wecom, clock, timeout=0.3, retries=3)
-    wecom.script = [502, ("slow", 1.0), 503]
+    # The slow answer comes well after the timeout, so a loaded machine cannot blur them.
+    t, fake = transport(wecom, clock, timeout=1.0, retries=3)
+    wecom.script = [502, ("slow", 2.0), 503]
     await t.text("hq", "终于送达")
     assert fake.slept == [1.0, 2.0, 4.0]
     assert len(wecom.requests) == 4
@@ -232,3 +239,41 @@ async def test_through_the_outbox_failed_then_sent_once(app, wecom, clock) -> No
     row = app.db.run_sync(lambda s: s.exec(select(OutboxMessage)).one())
     assert row.sent_at == clock.now()
     assert [b["text"]["content"] for b in wecom.bodies()] == ["【通知 1】明早九点开会"] * 2
+
+
+async def test_run_with_only_wecom_serves_the_read_only_dashboard(db_url: str) -> None:
+    """`villagebot run` with WeCom only (nothing comes in): the schedules' and the
+    dashboard's process. The dashboard is the only page, read-only, and live."""
+    with FakeWecom() as server:
+        cfg = load_config().with_overrides(
+            bot={"admins": [ADMIN]},
+            transports={"wecom": {"enabled": True, "webhooks": {"hq": server.url("k-hq")}},
+                        "simulator": {"port": 0, "dashboard_in_run": True}},
+        )  # fmt: skip
+        runner = Runner(cfg, db_url=db_url)
+        app = await runner.start()
+        try:
+            assert runner.dashboard is not None and runner.wechaty is None
+            base = runner.dashboard.url
+            async with httpx.AsyncClient(base_url=base) as http:
+                home = await http.get("/")
+                assert home.status_code == 302 and home.headers["location"] == "/dashboard"
+                assert "看板" in (await http.get("/dashboard")).text
+                for path in ("/api/state", "/api/messages"):
+                    assert (await http.get(path)).status_code == 404  # no simulator here
+                said = await http.post("/api/say", json={"text": "#帮助", "sender": ADMIN})
+                assert said.status_code == 404
+                board = (await http.get("/api/dashboard")).json()
+                assert board["simulator"] is False and set(board["sections"]) >= {"progress"}
+            # A commit tells a watching page to reload its figures.
+            async with aiohttp.ClientSession() as web, web.ws_connect(f"{base}api/ws") as ws:
+                await build_tree(MemoryChat(app))
+                assert (await ws.receive_json(timeout=10)) == {"type": "changed"}
+        finally:
+            await runner.stop()
+    exposed = load_config().with_overrides(
+        transports={"wecom": {"enabled": True, "webhooks": {"hq": "http://127.0.0.1:1/"}},
+                    "simulator": {"host": "0.0.0.0", "dashboard_in_run": True}},
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="simulator.token"):
+        Runner(exposed)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,24 +108,32 @@ def parse_line(raw: str, n: int) -> Inbound | ClockMove | None:
     mentions = obj.get("mentions", [])
     if not isinstance(mentions, list) or not all(isinstance(m, str) and m for m in mentions):
         raise TranscriptError(n, "'mentions' must be a list of contact ids")
-    msg_id = _str(obj, "id", n) or f"replay-{uuid.uuid4().hex}"
+    # Without an id: one made from the line, so that the output (its reply_to) is the
+    # same every run; the same line replayed onto the same --db is a duplicate delivery.
+    msg_id = _str(obj, "id", n) or f"line{n}-{hashlib.sha1(raw.strip().encode()).hexdigest()[:10]}"
     assert sender is not None
     return Inbound(
-        transport=NAME, id=msg_id, sender=sender, sender_name=_str(obj, "name", n) or sender,
+        # No name: the one the sender had is kept, not replaced by the id.
+        transport=NAME, id=msg_id, sender=sender, sender_name=_str(obj, "name", n) or "",
         text=text, at=at, room=_str(obj, "room", n), topic=_str(obj, "topic", n),
         mentions=tuple(Mention(m) for m in mentions),
     )  # fmt: skip
 
 
-def _lines(source: Iterable[str]) -> Iterator[tuple[int, Inbound | ClockMove]]:
+def _lines(source: Iterable[str | bytes]) -> Iterator[tuple[int, Inbound | ClockMove]]:
     for n, raw in enumerate(source, start=1):
-        item = parse_line(raw, n)
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise TranscriptError(n, "not UTF-8 text") from None
+        item = parse_line(raw.removeprefix("\ufeff") if n == 1 else raw, n)
         if item is not None:
             yield n, item
 
 
 async def replay(
-    source: Iterable[str],
+    source: Iterable[str | bytes],
     out: TextIO,
     config: Config,
     db_url: str = "sqlite://",

@@ -348,21 +348,11 @@ class Server:
 
 def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = None) -> web.Application:
     """The aiohttp application: pages, static files, JSON API and the live socket."""
-    if dashboard is None:
-        from bot.dashboard import collect
-
-        dashboard = collect
-    board: Dashboard = dashboard
-
     routes = web.RouteTableDef()
 
     @routes.get("/")
     async def index(_: web.Request) -> web.StreamResponse:
         return web.FileResponse(WEB / "index.html")
-
-    @routes.get("/dashboard")
-    async def dashboard_page(_: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB / "dashboard.html")
 
     @routes.get("/api/state")
     async def state(_: web.Request) -> web.Response:
@@ -370,10 +360,12 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
 
     @routes.get("/api/messages")
     async def messages(request: web.Request) -> web.Response:
-        since = int(request.query.get("since", "0") or 0)
-        return _json({"messages": [e for e in sim.log.events if e["id"] > since]})
+        since = request.query.get("since", "0") or "0"
+        if not since.isdigit():
+            raise web.HTTPBadRequest(text="since must be a message number")
+        return _json({"messages": [e for e in sim.log.events if e["id"] > int(since)]})
 
-    @routes.get("/api/image/{id}")
+    @routes.get(r"/api/image/{id:\d+}")
     async def image(request: web.Request) -> web.Response:
         data = sim.log.images.get(int(request.match_info["id"]))
         if data is None:
@@ -413,7 +405,7 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
                 until = now + timedelta(minutes=float(body.get("minutes", 0)),
                                         hours=float(body.get("hours", 0)),
                                         days=float(body.get("days", 0)))  # fmt: skip
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return _json({"error": "时间格式不对，例：2019-06-07T17:00"}, 400)
         if until < now:
             return _json({"error": "虚拟时间只能往前拨"}, 400)
@@ -425,33 +417,67 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
                                    f"{sim.local(sim.clock.now()):%Y-%m-%d %H:%M}"}, 500)  # fmt: skip
         return _json({"now": sim.local(sim.clock.now()).isoformat(), "sent": len(sent)})
 
+    _dashboard_routes(routes, sim.app, sim.clock, sim.log, dashboard)
+    return _web_app(routes, token)
+
+
+def make_dashboard_app(app: App, changes: ChatLog, token: str = "",
+                       dashboard: Dashboard | None = None) -> web.Application:  # fmt: skip
+    """Only the read-only dashboard, for `villagebot run`: its page, its figures, and a
+    live socket that tells the page when a commit may have changed them (`changes`)."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/")
+    async def index(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(request.rel_url.with_path("/dashboard"))
+
+    _dashboard_routes(routes, app, app.clock, changes, dashboard, simulator=False)
+    return _web_app(routes, token)
+
+
+def _dashboard_routes(routes: web.RouteTableDef, app: App, clock: Clock, events: ChatLog,
+                      dashboard: Dashboard | None, simulator: bool = True) -> None:  # fmt: skip
+    if dashboard is None:
+        from bot.dashboard import collect
+
+        dashboard = collect
+    board: Dashboard = dashboard
+
+    @routes.get("/dashboard")
+    async def dashboard_page(_: web.Request) -> web.StreamResponse:
+        return web.FileResponse(WEB / "dashboard.html")
+
     @routes.get("/api/dashboard")
     async def dashboard_data(_: web.Request) -> web.Response:
-        data = await sim.app.db.run(lambda s: board(s, sim.app.config, sim.clock.now()))
-        return _json(data)
+        data = await app.db.run(lambda s: board(s, app.config, clock.now()))
+        return _json({**data, "simulator": simulator})
 
     @routes.get("/api/ws")
     async def ws(request: web.Request) -> web.WebSocketResponse:
         sock = web.WebSocketResponse(heartbeat=30)
-        await sock.prepare(request)
-        q = sim.log.subscribe()
+        q = events.subscribe()  # before the page hears that it is connected
 
         async def pump() -> None:
             while True:
                 await sock.send_json(await q.get(), dumps=_dumps)
 
-        task = asyncio.create_task(pump())
+        task: asyncio.Task[None] | None = None
         try:
+            await sock.prepare(request)
+            task = asyncio.create_task(pump())
             async for msg in sock:  # the page only listens; drain until it closes
                 if msg.type == WSMsgType.ERROR:
                     break
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await task
-            sim.log.unsubscribe(q)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                    await task
+            events.unsubscribe(q)
         return sock
 
+
+def _web_app(routes: web.RouteTableDef, token: str) -> web.Application:
     app = web.Application(middlewares=[_auth(token)] if token else [])
     app.add_routes(routes)
     app.router.add_static("/static/", WEB, show_index=False)
@@ -486,8 +512,12 @@ def _same(a: str, b: str) -> bool:
 async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0, token: str = "",
                 dashboard: Dashboard | None = None) -> Server:  # fmt: skip
     """Start listening (port 0: any free port); the address is in `Server.url`."""
+    return await serve_app(make_web_app(sim, token, dashboard), host, port, token)
+
+
+async def serve_app(app: web.Application, host: str, port: int, token: str) -> Server:
     check_exposure(host, token)
-    runner = web.AppRunner(make_web_app(sim, token, dashboard), access_log=None)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

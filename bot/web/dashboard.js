@@ -67,6 +67,8 @@
 
   function render(data) {
     VB.setZone(data.zone);
+    // Served by `villagebot run`: there is no simulator to go back to.
+    if (data.simulator === false) document.querySelector(".topbar nav")?.remove();
     document.getElementById("clock").textContent = VB.fmtFull(data.now);
     for (const [key, sec] of Object.entries(data.sections)) {
       const el = document.querySelector(`#${key} .body`);
@@ -85,5 +87,8 @@
 
   load();
   // Read-only, but live: whatever the bot says may have changed a figure.
-  VB.live((ev) => { if (ev.type === "clock" || (ev.type === "message" && ev.message.dir === "out")) soon(); });
+  // Reloaded on (re)connecting too: what changed before the socket was up is not missed.
+  VB.live((ev) => {
+    if (ev.type === "clock" || ev.type === "changed" || (ev.type === "message" && ev.message.dir === "out")) soon();
+  }, soon);
 })();
