@@ -178,28 +178,26 @@ class App:
         each occurrence that queued messages (`run_due` calls them itself, in the loop).
         """
         results: list[RunResult] = []
-        while True:
-            job_id: int | None = None
-            try:
-                result = self._run_next_due(until, advance)
-            except _Poisoned as e:
-                job_id = e.job_id
-            if job_id is not None:
-                # Not the kind's run (that is caught and recorded) but its timing or its
-                # data: it would block every job after it. Switch it off, loudly.
-                log.error("job %s cannot be run and is switched off", job_id)
-                with self.db.transaction() as session:
-                    self.jobs.disable(session, job_id)
-                continue
-            if result is _DONE:
-                break
-            if result is None:
-                continue  # it changed (another process ran it, or it was switched off)
-            assert isinstance(result, RunResult)
-            results.append(result)
-            if notify and result.outcome in ("ran", "late"):
-                self._committed()
+        while (result := self._due_step(until, advance)) is not _DONE:
+            if isinstance(result, RunResult):
+                results.append(result)
+                if notify and result.outcome in ("ran", "late"):
+                    self._committed()
         return results
+
+    def _due_step(self, until: datetime, advance: Callable[[datetime], None] | None
+                  ) -> RunResult | object | None:  # fmt: skip
+        """One due occurrence; None if there was nothing to run after all (another process
+        ran it, or it was switched off); `_DONE` when nothing more is due by `until`."""
+        try:
+            return self._run_next_due(until, advance)
+        except _Poisoned as e:
+            # Not the kind's run (that is caught and recorded) but its timing or its
+            # data: it would block every job after it. Switch it off, loudly.
+            log.error("job %s cannot be run and is switched off", e.job_id)
+            with self.db.transaction() as session:
+                self.jobs.disable(session, e.job_id)
+            return None
 
     def _run_next_due(self, until: datetime, advance: Callable[[datetime], None] | None
                       ) -> RunResult | object | None:  # fmt: skip
@@ -239,11 +237,15 @@ class App:
 
     async def run_due(self, until: datetime, advance: Callable[[datetime], None] | None = None
                       ) -> list[RunResult]:  # fmt: skip
-        # The hooks (the sender's wake-up) are asyncio objects: call them here, on the
-        # event loop, not from the database thread.
-        results = await self.db.call(lambda: self.run_due_sync(until, advance, notify=False))
-        if any(r.outcome in ("ran", "late") for r in results):
-            self._committed()
+        """`run_due_sync` with one hop into the database thread per occurrence, so that
+        messages arriving meanwhile are not held up behind a burst of due jobs. The hooks
+        (the sender's wake-up) are asyncio objects: they are called here, on the loop."""
+        results: list[RunResult] = []
+        while (result := await self.db.call(lambda: self._due_step(until, advance))) is not _DONE:
+            if isinstance(result, RunResult):
+                results.append(result)
+                if result.outcome in ("ran", "late"):
+                    self._committed()
         return results
 
     # -- plumbing ------------------------------------------------------------------
