@@ -60,8 +60,12 @@ def roots(session: Session) -> list[OrgUnit]:
 
 
 def _fig(fig: Any) -> dict[str, Any]:
-    return {"done": fig.done, "target": fig.target, "completion": fig.completion,
-            "schedule": fig.schedule, "lead": fig.lead_pct / 100,
+    from bot.progress import pct
+
+    # The same whole percentages the chat shows (rounded half up), as fractions.
+    return {"done": fig.done, "target": fig.target,
+            "completion": pct(fig.exact_completion) / 100,
+            "schedule": pct(fig.exact_schedule) / 100, "lead": fig.lead_pct / 100,
             "reported": _md(fig.reported_on) if fig.reported_on else None}  # fmt: skip
 
 
@@ -101,7 +105,7 @@ def progress_section(session: Session, config: Config, now: datetime) -> Section
         base = root.path.count("/")
         columns = [col_("unit", "单位", indent=True)]
         for task in tasks:
-            scheds = {round(f[task].schedule * 100) for f in figures.values() if task in f}
+            scheds = {P.pct(f[task].exact_schedule) for f in figures.values() if task in f}
             label = f"{task}（{P.measure(config, task)}）"
             if len(scheds) == 1:
                 label += f" 序时 {scheds.pop()}%"
