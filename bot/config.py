@@ -194,6 +194,9 @@ class WecomSection(_Section):
     enabled: bool = False
     # Group-robot webhook URLs by name; "alerts" is the backup channel for admins.
     webhooks: dict[str, str] = {}
+    # Webhooks that stand for a unit's group (webhook name → unit name): they receive
+    # what the unit's groups receive — notices, bulletins, reminders — but cannot answer.
+    units: dict[str, str] = {}
     alerts: str = ""
     per_minute: int = Field(20, ge=1)
     timeout_seconds: float = Field(10, gt=0)

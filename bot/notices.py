@@ -201,22 +201,24 @@ def _prompt(text: str) -> str:
     return f"\n— {PROMPT}" if "\n" in text else f" — {PROMPT}"
 
 
-def format_parts(notice_id: int, text: str, max_chars: int) -> list[str]:
+def format_parts(notice_id: int, text: str, max_chars: int, prompt: bool = True) -> list[str]:
     """The messages a notice is posted as: `【通知 12】内容 — 请回复"收到"`, or numbered
-    parts `【通知 12】(1/3) …` each at most `max_chars` long, the prompt on the last."""
-    single = f"【通知 {notice_id}】{text}{_prompt(text)}"
+    parts `【通知 12】(1/3) …` each at most `max_chars` long, the prompt on the last.
+    Without `prompt` (a group that cannot reply) the same, without asking for 收到."""
+    ask = _prompt if prompt else (lambda _t: "")
+    single = f"【通知 {notice_id}】{text}{ask(text)}"
     if len(single) <= max_chars:
         return [single]
     n = 2
     while True:
         header = len(f"【通知 {notice_id}】({n}/{n}) ")
-        chunks = split_text(text, max_chars - header - len(_prompt("\n")))
+        chunks = split_text(text, max_chars - header - len(ask("\n")))
         if len(str(len(chunks))) <= len(str(n)):
             break
         n = len(chunks)
     total = len(chunks)
     return [
-        f"【通知 {notice_id}】({i}/{total}) {c}" + (_prompt(c) if i == total else "")
+        f"【通知 {notice_id}】({i}/{total}) {c}" + (ask(c) if i == total else "")
         for i, c in enumerate(chunks, start=1)
     ]
 

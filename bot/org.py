@@ -145,6 +145,36 @@ def add_alias(session: Session, unit: OrgUnit, alias: str) -> None:
         session.add(UnitAlias(unit_id=unit.id, alias=a))  # type: ignore[arg-type]
 
 
+def bind_send_only_rooms(
+    session: Session, transport: str, units: dict[str, str], now: datetime
+) -> list[str]:
+    """Make a room of `transport` for each name in `units`, bound to the named unit;
+    unbind its other rooms. Returns the problems (a unit not found or ambiguous)."""
+    problems = []
+    for name, unit_name in units.items():
+        try:
+            unit = find_unit(session, unit_name)
+        except OrgError as e:
+            problems.append(f"transports.{transport}.units.{name} = {unit_name!r}: {e}")
+            continue
+        insert_ignore(session, Room, {"id": name, "transport": transport}, ["id"])
+        room = session.get(Room, name)
+        assert room is not None
+        if room.transport != transport:
+            problems.append(f"transports.{transport}.units.{name}: the name is a {room.transport} room")
+            continue
+        if room.unit_id != unit.id:
+            room.unit_id, room.bound_by, room.bound_at = unit.id, "config", now
+        room.topic = f"企业微信·{unit.name}"
+    stale = session.exec(
+        select(Room).where(Room.transport == transport, col(Room.unit_id).is_not(None))
+    ).all()
+    for room in stale:
+        if room.id not in units:
+            room.unit_id = None
+    return problems
+
+
 def room_unit(session: Session, room_id: str | None) -> OrgUnit | None:
     if room_id is None:
         return None

@@ -21,6 +21,7 @@ from bot.app import App, build_app
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.messages import Inbound
+from bot.org import bind_send_only_rooms
 from bot.outbox import relay_notices
 from bot.sender import OutboxSender, Pacer
 from bot.transports import Sender
@@ -57,6 +58,10 @@ def check_config(config: Config) -> None:
         elif t.wecom.alerts not in t.wecom.webhooks:
             problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
                             f"not one of the webhooks {sorted(t.wecom.webhooks)}")  # fmt: skip
+    for name in t.wecom.units:
+        if name not in t.wecom.webhooks:
+            problems.append(f"transports.wecom.units.{name}: not one of the webhooks "
+                            f"{sorted(t.wecom.webhooks)}")  # fmt: skip
     sim = t.simulator
     if sim.dashboard_in_run and not is_loopback(sim.host) and not sim.token:
         problems.append(f"transports.simulator.host = {sim.host!r} is not a loopback address: "
@@ -156,6 +161,11 @@ class Runner:
         if cfg.transports.wecom.enabled:
             self.wecom = WecomTransport.from_config(cfg.transports.wecom, clock=app.clock)
             transports[WECOM] = self.wecom
+        units = cfg.transports.wecom.units if cfg.transports.wecom.enabled else {}
+        problems = app.db.run_sync(
+            lambda s: bind_send_only_rooms(s, WECOM, units, app.clock.now()))
+        if problems:
+            raise ConfigError("\n".join(problems))
         pacing = {}
         if cfg.transports.wechaty.enabled:
             self.wechaty = WechatyTransport.from_config(

@@ -17,6 +17,7 @@ from bot.notices import NoticeError
 from bot.org import CADRE, HQ, find_units, is_within
 from bot.router import Command, Ctx, Refusal, Usage
 from bot.text import Args, normalize, parse_int, simplify
+from bot.transports import SEND_ONLY
 
 # -- #通知 -------------------------------------------------------------------------
 
@@ -115,10 +116,13 @@ def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
         raise Refusal(f"同样的通知已于 {_when(ctx, same.created_at)} 发往{same.scope}（通知 {same.id}），"
                       f"没有重发。发送 #回执 {same.id} 查看确认情况")  # fmt: skip
     max_chars = ctx.config.notices.max_chars
+    # Webhook groups get the notice too, but cannot answer: only the others are waited for.
+    waited = [(room, unit) for room, unit in targets if room.transport not in SEND_ONLY]
     notice = notices.create_notice(ctx.session, ctx.person.id, ctx.msg.room, scope, text,
-                                   targets, ctx.now, ctx.msg.id)  # fmt: skip
+                                   waited, ctx.now, ctx.msg.id)  # fmt: skip
     assert notice.id is not None
     parts = notices.format_parts(notice.id, text, max_chars)
+    plain = notices.format_parts(notice.id, text, max_chars, prompt=False)
     if len(parts) > notices.MAX_PARTS:
         raise Refusal(f"通知太长了（要分{len(parts)}条发），请精简到{notices.MAX_PARTS}条以内")
     notice.parts = len(parts)
@@ -126,7 +130,7 @@ def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
     ctx.reply(f"通知 {notice.id} 已发往{scope.label} {len(targets)} 个群{split}。"
               f"发送 #回执 {notice.id} 查看确认情况")  # fmt: skip
     for room, _unit in targets:
-        for part in parts:
+        for part in plain if room.transport in SEND_ONLY else parts:
             ctx.send(room.id, part, kind="notice")
     times = notices.chase_times(ctx.now, ctx.config)
     if ctx.config.notices.ack_chase_max > 0:
