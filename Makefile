@@ -33,6 +33,7 @@ gateway: $(GATEWAY)/node_modules/.package-lock.json
 
 test: $(STAMP) browser gateway
 	$(BIN)/ruff check bot handlers schedules tests bench
+	$(BIN)/mypy bot handlers schedules
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -85,7 +85,7 @@ def subtree(session: Session, unit: OrgUnit, level: str | None = None) -> Sequen
 
 def children(session: Session, unit: OrgUnit) -> Sequence[OrgUnit]:
     return session.exec(
-        select(OrgUnit).where(OrgUnit.parent_id == unit.id).order_by(OrgUnit.id)
+        select(OrgUnit).where(OrgUnit.parent_id == unit.id).order_by(col(OrgUnit.id))
     ).all()
 
 
@@ -93,10 +93,10 @@ def find_units(session: Session, name: str, level: str | None = None) -> list[Or
     """Units called `name` by name or alias (Traditional or Simplified), any parent."""
     n = simplify(name)
     alias_ids = select(UnitAlias.unit_id).where(UnitAlias.alias == n)
-    q = select(OrgUnit).where(or_(OrgUnit.name == n, col(OrgUnit.id).in_(alias_ids)))
+    q = select(OrgUnit).where(or_(col(OrgUnit.name) == n, col(OrgUnit.id).in_(alias_ids)))
     if level:
         q = q.where(OrgUnit.level == level)
-    return list(session.exec(q.order_by(OrgUnit.id)).all())
+    return list(session.exec(q.order_by(col(OrgUnit.id))).all())
 
 
 def find_unit(

@@ -133,6 +133,7 @@ def tokenize(text: str, mentions: tuple[Mention, ...]) -> tuple[str | Mention, .
             # Paired by name where the transport gave names (its list need not follow
             # the text's order); otherwise in order.
             same = [m for m in mentions if m.name and simplify(m.name) == name]
+            known: Mention | None
             if same:
                 known = next((m for m in pending if m in same), same[0])  # named twice
             else:

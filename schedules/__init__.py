@@ -6,6 +6,7 @@ built-in jobs the config asks for; it is idempotent (jobs are keyed).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from schedules import bulletins, notices, points, progress, reminders
@@ -18,7 +19,8 @@ ALL = (reminders, progress, points, notices, bulletins)
 
 def install(app: App) -> None:
     """Seed the built-in jobs of every module that has any."""
+    now = app.clock.now()
     for module in ALL:
         seed = getattr(module, "seed", None)
         if seed is not None:
-            app.db.run_sync(lambda s, seed=seed: seed(s, app.config, app.clock.now()))
+            app.db.run_sync(partial(seed, config=app.config, now=now))
