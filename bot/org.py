@@ -100,14 +100,16 @@ def find_units(session: Session, name: str, level: str | None = None) -> list[Or
 
 
 def find_unit(
-    session: Session, name: str, level: str | None = None, within: OrgUnit | None = None
+    session: Session, name: str, level: str | None = None, within: OrgUnit | None = None,
+    what: str = "",
 ) -> OrgUnit:
-    """Exactly one unit by name; OrgError with the question to ask otherwise."""
+    """Exactly one unit by name; OrgError with the question to ask otherwise. `what`
+    names the unit's part in the message ("上级": 找不到上级单位“…”)."""
     found = find_units(session, name, level)
     if within is not None:
         found = [u for u in found if is_within(u, within)]
     if not found:
-        raise OrgError(f"找不到单位“{simplify(name)}”")
+        raise OrgError(f"找不到{what}单位“{simplify(name)}”")
     if len(found) > 1:
         places = "、".join(f"{parent_name(session, u)}的{u.name}" for u in found)
         raise OrgError(f"有{len(found)}个“{simplify(name)}”（{places}），请写明上级")

@@ -13,6 +13,7 @@ from bot.org import (
     CADRE,
     HQ,
     create_unit,
+    find_unit,
     find_units,
     grant_role,
     level_index,
@@ -84,7 +85,7 @@ def run_bind(ctx: Ctx, args: BindArgs) -> None:
     assert room is not None
     parent: OrgUnit | None = None
     if args.parent is not None:
-        parent = _one(ctx, args.parent, None, "上级")
+        parent = find_unit(ctx.session, args.parent, what="上级")  # OrgError: the reply
     candidates = find_units(ctx.session, args.name, args.level)
     if parent is not None:
         candidates = [u for u in candidates if u.parent_id == parent.id]
@@ -131,16 +132,6 @@ def run_bind(ctx: Ctx, args: BindArgs) -> None:
         ctx.reply(f"本群已从 {old.name if old else '原单位'} 改绑到 {where}")
     else:
         ctx.reply(f"{'已新建并绑定' if created else '已绑定'}：本群 → {where}")
-
-
-def _one(ctx: Ctx, name: str, level: str | None, what: str) -> OrgUnit:
-    found = find_units(ctx.session, name, level)
-    if not found:
-        raise Refusal(f"找不到{what}单位“{simplify(name)}”，请先在它的群里 #绑定")
-    if len(found) > 1:
-        places = "、".join(f"{parent_name(ctx.session, u)}的{u.name}" for u in found)
-        raise Refusal(f"有{len(found)}个“{simplify(name)}”（{places}），请换个写法")
-    return found[0]
 
 
 # -- #任命 / #免职 ----------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from bot.clock import VirtualClock
 from bot.transports.memory import MemoryChat
 
 ADMIN = "wxid_admin"
@@ -32,3 +35,15 @@ async def appoint(chat: MemoryChat, room_key: str, person: str, name: str, role:
     sent = await chat.say(f"#任命 @{name} {role}", sender=ADMIN, name="管理员", room=room,
                           mentions=((person, name),))  # fmt: skip
     assert "已任命" in sent[0].text, sent
+
+
+class FakeTime:
+    """A sleep that moves the virtual clock instead of waiting."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.set(self.clock.now() + timedelta(seconds=seconds))

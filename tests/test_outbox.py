@@ -22,6 +22,7 @@ from bot.sender import OutboxSender, Pacer
 from bot.transports import TransportDown
 from bot.transports.wechaty import Health
 from tests.conftest import SHANGHAI, START
+from tests.helpers import FakeTime
 
 
 class Live:
@@ -47,16 +48,6 @@ class Live:
 
     def texts(self) -> list[str]:
         return [o.text for _, o in self.sent]
-
-
-class FakeTime:
-    def __init__(self, clock: VirtualClock) -> None:
-        self.clock = clock
-        self.slept: list[float] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.clock.set(self.clock.now() + timedelta(seconds=seconds))
 
 
 @pytest.fixture

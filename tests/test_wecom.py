@@ -26,7 +26,7 @@ from bot.sender import OutboxSender
 from bot.transports.memory import MemoryChat
 from bot.transports.wecom import WecomError, WecomTransport, split_bytes
 from tests.conftest import ADMIN, START
-from tests.helpers import build_tree
+from tests.helpers import FakeTime, build_tree
 
 
 class FakeWecom:
@@ -83,18 +83,6 @@ class FakeWecom:
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-class FakeTime:
-    """A sleep that moves the virtual clock instead of waiting."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self.clock = clock
-        self.slept: list[float] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.clock.set(self.clock.now() + timedelta(seconds=seconds))
 
 
 @pytest.fixture
