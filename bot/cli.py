@@ -36,6 +36,19 @@ def _config(path: Path | None):  # type: ignore[no-untyped-def]
         raise typer.Exit(2) from None
 
 
+def _in_db(cfg: Config, db: str | None, fn: Callable[[Session], T]) -> T:
+    """`fn(session)` as one transaction on the configured (or given) database, its
+    schema brought up to date first."""
+    from bot.db import Database
+
+    database = Database(db or cfg.database.url)
+    try:
+        database.create_schema()
+        return database.run_sync(fn)
+    finally:
+        database.close()
+
+
 @cli.command()
 def replay(
     transcript: Annotated[Path, typer.Argument(help="JSON lines; '-' for standard input")],
@@ -139,16 +152,10 @@ def export_notices_cmd(
     db: DbOpt = None,
 ) -> None:
     """Every notice, and per group when and by whom it was acknowledged."""
-    from bot.db import Database
     from bot.notices_export import export_notices
 
     cfg = _config(config)
-    database = Database(db or cfg.database.url)
-    try:
-        database.create_schema()
-        notices, rows = database.run_sync(lambda s: export_notices(s, path, cfg.zone))
-    finally:
-        database.close()
+    notices, rows = _in_db(cfg, db, lambda s: export_notices(s, path, cfg.zone))
     typer.echo(f"{notices} notices, {rows} group rows → {path}")
 
 
@@ -175,7 +182,6 @@ def _import_file(path: Path, cfg: Config, db: str | None, read: Callable[[Path],
                  run: Callable[[Session, list[Row], datetime], T], what: str) -> T:  # fmt: skip
     """Read a table, then import it in one transaction; a bad file or row exits 1 with
     the reasons, an unreadable one 2."""
-    from bot.db import Database
     from bot.tabular import ImportFailed
 
     try:
@@ -186,16 +192,12 @@ def _import_file(path: Path, cfg: Config, db: str | None, read: Callable[[Path],
     except ImportFailed as e:
         typer.echo(f"{path}:\n{e}", err=True)
         raise typer.Exit(1) from None
-    database = Database(db or cfg.database.url)
+    now = datetime.now(UTC)
     try:
-        database.create_schema()
-        now = datetime.now(UTC)
-        return database.run_sync(lambda s: run(s, rows, now))
+        return _in_db(cfg, db, lambda s: run(s, rows, now))
     except ImportFailed as e:
         typer.echo(f"{path}: 有 {len(e.errors)} 行有错，没有导入任何{what}：\n{e}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        database.close()
 
 
 @export_cli.command("progress")
@@ -207,7 +209,6 @@ def export_progress_cmd(
 ) -> None:
     """Per unit and task: done, target, completion, 序时进度 and lead, as the chat shows."""
 
-    from bot.db import Database
     from bot.io_progress import export_progress
     from bot.progress import parse_day
 
@@ -217,12 +218,7 @@ def export_progress_cmd(
     if day is None:
         typer.echo(f"--on: not a date: {on!r}", err=True)
         raise typer.Exit(2)
-    database = Database(db or cfg.database.url)
-    try:
-        database.create_schema()
-        n = database.run_sync(lambda s: export_progress(s, cfg, path, day))
-    finally:
-        database.close()
+    n = _in_db(cfg, db, lambda s: export_progress(s, cfg, path, day))
     typer.echo(f"{n} rows → {path}")
 
 
@@ -249,26 +245,21 @@ def export_ledger_cmd(
 ) -> None:
     """The points ledger, one row per entry, oldest first."""
 
-    from bot.db import Database
     from bot.org import OrgError, find_unit
     from bot.points_files import export_ledger
 
     cfg = _config(config)
-    database = Database(db or cfg.database.url)
+    now = datetime.now(UTC)
+
+    def run(s):  # type: ignore[no-untyped-def]
+        scope = find_unit(s, unit) if unit else None
+        return export_ledger(s, cfg, path, now, scope)
+
     try:
-        database.create_schema()
-        now = datetime.now(UTC)
-
-        def run(s):  # type: ignore[no-untyped-def]
-            scope = find_unit(s, unit) if unit else None
-            return export_ledger(s, cfg, path, now, scope)
-
-        n = database.run_sync(run)
+        n = _in_db(cfg, db, run)
     except OrgError as e:
         typer.echo(f"--unit: {e}", err=True)
         raise typer.Exit(2) from None
-    finally:
-        database.close()
     typer.echo(f"{n} rows → {path}")
 
 
@@ -282,7 +273,6 @@ def export_bulletin_cmd(
     """A month's bulletin: rankings, weekly bulletin records, villages' points."""
     from datetime import timedelta
 
-    from bot.db import Database
     from bot.rankings_export import export_bulletin, parse_month
 
     cfg = _config(config)
@@ -292,13 +282,7 @@ def export_bulletin_cmd(
     if first is None:
         typer.echo(f"--month: expected YYYY-MM, e.g. 2019-06, got {month!r}", err=True)
         raise typer.Exit(2)
-    database = Database(db or cfg.database.url)
-    try:
-        database.create_schema()
-        ranks, weeks, villages = database.run_sync(
-            lambda s: export_bulletin(s, cfg, path, first, now))
-    finally:
-        database.close()
+    ranks, weeks, villages = _in_db(cfg, db, lambda s: export_bulletin(s, cfg, path, first, now))
     typer.echo(f"{first:%Y-%m}: {ranks} ranking rows, {weeks} weekly rows, "
                f"{villages} villages → {path}")
 
