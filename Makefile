@@ -32,13 +32,13 @@ $(GATEWAY)/node_modules/.package-lock.json: $(GATEWAY)/package.json $(GATEWAY)/p
 gateway: $(GATEWAY)/node_modules/.package-lock.json
 
 test: $(STAMP) browser gateway
-	$(BIN)/ruff check bot handlers schedules tests bench
-	$(BIN)/mypy bot handlers schedules
+	$(BIN)/ruff check bot tests bench
+	$(BIN)/mypy bot
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot handlers schedules tests bench
-	$(BIN)/mypy bot handlers schedules
+	$(BIN)/ruff check bot tests bench
+	$(BIN)/mypy bot
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -273,13 +273,13 @@ def usage_reply(command: Command, reason: str) -> str:
 
 
 def all_commands() -> list[Command]:
-    from handlers import ALL
+    from bot.handlers import ALL
 
     return [c for module in ALL for c in module.COMMANDS]
 
 
 def all_job_kinds() -> list[JobKind]:
-    from schedules import ALL
+    from bot.schedules import ALL
 
     return [k for module in ALL for k in module.KINDS]
 
@@ -309,7 +309,7 @@ def build_app(
     services["router"] = router
     app = App(config=config, clock=clock, db=db, router=router, writer=writer, jobs=jobs,
               limiter=limiter, services=services)  # fmt: skip
-    from schedules import install
+    from bot.schedules import install
 
     install(app)
     return app

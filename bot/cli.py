@@ -294,8 +294,8 @@ def commands() -> None:
 
 
 def reference_text() -> str:
+    from bot.handlers import ALL
     from bot.reference import markdown
-    from handlers import ALL
 
     titles = {"help": "帮助", "org": "组织与人员", "progress": "目标与进度",
               "points": "爱心积分与爱心超市", "reminders": "例会与提醒", "notices": "通知与回执",

@@ -1,7 +1,7 @@
 """The job engine: what is due, run once, in order.
 
 The database is the source of truth (`Job.next_at`); whatever keeps time (APScheduler
-in `villagebot run`, see `schedules/timer.py`; the virtual clock in `villagebot replay`)
+in `villagebot run`, see `bot/schedules/timer.py`; the virtual clock in `villagebot replay`)
 only calls `App.run_due`. Each occurrence runs in one transaction that locks the job's
 row, records a `JobRun` row with a unique (job, due time) key, runs the kind, queues its
 messages in the outbox and moves `next_at` on. So an occurrence happens once: not twice
@@ -319,3 +319,54 @@ def upsert_job(
         job.next_at, job.active = next_at, True
     session.flush()
     return job
+
+
+# -- the scheduling API every area uses (never `Job` rows directly) -------------------
+
+
+def schedule(
+    session: Session,
+    key: str,
+    kind: str,
+    at: datetime,
+    now: datetime,
+    *,
+    room_id: str | None = None,
+    unit_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    created_by: str | None = None,
+) -> Job:
+    """Make the job with this key due at `at` (created, or re-timed and re-activated).
+    `payload=None` keeps an existing job's payload."""
+    return upsert_job(session, key, kind, at, now, room_id=room_id, unit_id=unit_id,
+                      payload=payload, created_by=created_by)
+
+
+def cancel(session: Session, key: str) -> bool:
+    """Switch off the job with this key; False if there was no active one."""
+    job = session.exec(select(Job).where(Job.key == key)).first()
+    if job is None or not job.active:
+        return False
+    job.active = False
+    session.flush()
+    return True
+
+
+def seed_builtin(
+    session: Session,
+    key: str,
+    kind: str,
+    spec: str,
+    next_at: Callable[[Job | None], datetime | None],
+    now: datetime,
+) -> Job | None:
+    """A built-in job seeded at start-up from the config. `spec` is the config's timing
+    for it: while it is unchanged an active job keeps its next run (a run missed while
+    the bot was down is still handled by the engine's rules: 补发 or skipped); when it
+    changed, the job takes `next_at(job)`. The payload is merged, never replaced, so
+    what a job remembers between runs (the 公示's `last_id`) survives a restart."""
+    job = session.exec(select(Job).where(Job.key == key)).first()
+    old = json.loads(job.payload or "{}") if job is not None else {}
+    if job is not None and job.active and old.get("spec") == spec:
+        return job
+    return upsert_job(session, key, kind, next_at(job), now, payload={**old, "spec": spec})

@@ -2,7 +2,7 @@
 
 Plain functions over a session; they never commit. A notice is one `Notice` row and one
 `NoticeTarget` row per group it went to; a group's first 收到 is its acknowledgement.
-The chases are a job per notice (`schedules/notices.py`), keyed `notice:<id>`.
+The chases are a job per notice (`bot/schedules/notices.py`), keyed `notice:<id>`.
 
 For the dashboard: `open_notices(session, now)` lists the notices still waiting for
 acknowledgements, `receipts(session, notice_id)` gives one notice's acknowledged and
@@ -33,7 +33,7 @@ WHOLE = frozenset({"全体", "全市", "全部", "所有", "所有群", "全体�
 LOCAL = {"全县": "县", "本县": "县", "全区": "县", "本区": "县",
          "全乡": "乡", "本乡": "乡", "全镇": "乡", "本镇": "乡"}  # fmt: skip
 PROMPT = '请回复"收到"'
-# The job kind that chases a notice (schedules/notices.py).
+# The job kind that chases a notice (bot/schedules/notices.py).
 CHASE_KIND = "notice_chase"
 # A notice is refused beyond this many messages per group.
 MAX_PARTS = 10

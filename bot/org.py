@@ -72,6 +72,41 @@ def ancestor_ids(unit: OrgUnit) -> list[int]:
     return [int(p) for p in unit.path.strip("/").split("/") if p]
 
 
+def ancestor_ids_of_path(path: str) -> list[int]:
+    return [int(p) for p in path.strip("/").split("/") if p]
+
+
+# -- labels: a unit's name with the names above it -----------------------------------
+
+
+def supervising_rooms(session: Session, unit: OrgUnit) -> list[Room]:
+    """Where the unit's data-quality flags go: the groups of its parent, or of the
+    nearest unit above it that has a group."""
+    for uid in reversed(ancestor_ids(unit)[:-1]):
+        rooms = list(session.exec(
+            select(Room).where(Room.unit_id == uid).order_by(col(Room.id))
+        ).all())  # fmt: skip
+        if rooms:
+            return rooms
+    return []
+
+
+def unit_label(unit: OrgUnit, names: dict[int, str], below: OrgUnit) -> str:
+    """The unit's name with its ancestors under `below`: '吴城乡·皇叔洼村'."""
+    ids = ancestor_ids_of_path(unit.path)
+    depth = len(ancestor_ids_of_path(below.path))
+    return "·".join(names.get(i, "?") for i in ids[depth:])
+
+
+def names_of(session: Session, units: Iterable[OrgUnit]) -> dict[int, str]:
+    """Names of the units and all their ancestors, by id."""
+    ids = {a for u in units for a in ancestor_ids(u)}
+    if not ids:
+        return {}
+    rows = session.exec(select(OrgUnit.id, OrgUnit.name).where(col(OrgUnit.id).in_(ids))).all()
+    return {i: n for i, n in rows if i is not None}
+
+
 def is_within(unit: OrgUnit, ancestor: OrgUnit) -> bool:
     return unit.path.startswith(ancestor.path)
 

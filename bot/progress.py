@@ -41,9 +41,9 @@ from sqlmodel import Session, col, select
 
 from bot.calendar import week_start
 from bot.config import Config, TaskConfig
-from bot.models.core import OrgUnit, Room
+from bot.models.core import OrgUnit
 from bot.models.progress import Report, Target
-from bot.org import CADRE, HQ, ancestor_ids, people_with_role
+from bot.org import CADRE, HQ, names_of, people_with_role, unit_label
 from bot.text import numerals_to_digits, parse_date, simplify
 
 WITHDRAW_WINDOW = timedelta(hours=24)
@@ -613,34 +613,6 @@ def describe(task: str, unit_word: str, fig: Figures) -> str:
     name when `task` is empty)."""
     return (f"{task + ' ' if task else ''}{fig.done}/{fig.target} {unit_word}"
             f"（{fig.completion_pct}%），序时进度 {fig.schedule_pct}%，{lead_words(fig.lead_pct)}")  # fmt: skip
-
-
-def supervising_rooms(session: Session, unit: OrgUnit) -> list[Room]:
-    """Where the unit's data-quality flags go: the groups of its parent, or of the
-    nearest unit above it that has a group."""
-    for uid in reversed(ancestor_ids(unit)[:-1]):
-        rooms = list(session.exec(
-            select(Room).where(Room.unit_id == uid).order_by(col(Room.id))
-        ).all())  # fmt: skip
-        if rooms:
-            return rooms
-    return []
-
-
-def unit_label(unit: OrgUnit, names: dict[int, str], below: OrgUnit) -> str:
-    """The unit's name with its ancestors under `below`: '吴城乡·皇叔洼村'."""
-    ids = _path_ids(unit.path)
-    depth = len(_path_ids(below.path))
-    return "·".join(names.get(i, "?") for i in ids[depth:])
-
-
-def names_of(session: Session, units: Iterable[OrgUnit]) -> dict[int, str]:
-    """Names of the units and all their ancestors, by id."""
-    ids = {a for u in units for a in ancestor_ids(u)}
-    if not ids:
-        return {}
-    rows = session.exec(select(OrgUnit.id, OrgUnit.name).where(col(OrgUnit.id).in_(ids))).all()
-    return {i: n for i, n in rows if i is not None}
 
 
 def has_any_target(session: Session, unit: OrgUnit) -> bool:

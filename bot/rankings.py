@@ -37,18 +37,17 @@ from bot.calendar import at_local
 from bot.config import Config
 from bot.models.core import OrgUnit, Room
 from bot.models.rankings import MONTH, WEEK, BulletinRank
+from bot.org import names_of, unit_label
 from bot.points import VillageActivity, village_activity
 from bot.progress import (
     Figures,
     day,
     lead_words,
     measure,
-    names_of,
     pct,
     report_history,
     sub_unit_figures,
     tasks_with_targets,
-    unit_label,
 )
 
 # Levels whose groups get the bulletins, and where #排名 / #积分排名 work.

@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.models.core import OrgUnit
 from bot.models.rankings import MONTH, WEEK, BulletinRank
+from bot.org import names_of, unit_label
 from bot.points import village_activity
-from bot.progress import names_of, unit_label
 from bot.rankings import (
     build_bulletin,
     bulletin_scopes,

@@ -12,7 +12,7 @@ def markdown(commands: list[Command], families: list[tuple[str, list[Command]]])
     out = [
         "# Commands",
         "",
-        "Written by `villagebot commands` from the declarations in `handlers/`; a test keeps",
+        "Written by `villagebot commands` from the declarations in `bot/handlers/`; a test keeps",
         "this file equal to its output. A command starts with `#` (or `＃`) or an @mention of",
         "the bot; `收到` also works bare. Traditional characters, full-width digits and Chinese",
         "numerals are accepted everywhere.",

@@ -1,6 +1,6 @@
 """Commands: how they are declared, recognised, permitted, parsed and run.
 
-A command module (in `handlers/`) declares `COMMANDS`, a tuple of `Command`: its names,
+A command module (in `bot/handlers/`) declares `COMMANDS`, a tuple of `Command`: its names,
 the roles it needs, its usage line and example, a pure argument parser, and a function
 that calls the domain and queues its reply through `Ctx`. Nothing runs at import time.
 """

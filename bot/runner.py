@@ -23,6 +23,7 @@ from bot.config import Config, ConfigError
 from bot.messages import Inbound
 from bot.org import bind_send_only_rooms
 from bot.outbox import relay_notices
+from bot.schedules.timer import start_timer
 from bot.sender import OutboxSender, Pacer
 from bot.transports import Sender
 from bot.transports.simulator import ChatLog, Server, is_loopback, make_dashboard_app, serve_app
@@ -30,7 +31,6 @@ from bot.transports.wechaty import NAME as WECHATY
 from bot.transports.wechaty import Health, WechatyTransport
 from bot.transports.wecom import NAME as WECOM
 from bot.transports.wecom import WecomTransport
-from schedules.timer import start_timer
 
 log = logging.getLogger(__name__)
 

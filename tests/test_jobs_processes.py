@@ -18,8 +18,8 @@ from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.models.core import OutboxMessage, Room
+from bot.schedules.reminders import set_oneoff
 from bot.transports.memory import MemoryChat
-from schedules.reminders import set_oneoff
 from tests.conftest import ADMIN, SHANGHAI, START
 from tests.helpers import ROOMS, appoint, build_tree
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.handlers.notices import BARE_ACK, parse_ack, parse_notice
 from bot.notices import chase_times, format_parts, percent, split_text
 from bot.router import Usage
 from bot.text import Args, normalize
-from handlers.notices import BARE_ACK, parse_ack, parse_notice
 from tests.conftest import SHANGHAI
 
 _HEADER = re.compile(r"^【通知 \d+】(?:\(\d+/\d+\) )?")

@@ -15,6 +15,14 @@ from sqlmodel import Session
 
 from bot.config import load_config
 from bot.db import Database
+from bot.handlers.points import (
+    parse_award,
+    parse_ids,
+    parse_redeem,
+    parse_review,
+    parse_slip,
+    parse_stock,
+)
 from bot.messages import Mention
 from bot.models.core import OrgUnit, Person
 from bot.models.points import AWARD, DEDUCT
@@ -34,14 +42,6 @@ from bot.points import (
 )
 from bot.router import Usage
 from bot.text import Args, normalize, tokenize
-from handlers.points import (
-    parse_award,
-    parse_ids,
-    parse_redeem,
-    parse_review,
-    parse_slip,
-    parse_stock,
-)
 from tests.conftest import SHANGHAI, START
 
 CFG = load_config()

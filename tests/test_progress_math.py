@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import load_config
+from bot.handlers.progress import parse_report, parse_report_line, parse_target
 from bot.progress import _aggregate, _Leaf, find_task, lead_words, parse_day, pct, schedule_fraction
 from bot.router import Usage
 from bot.text import Args, normalize, to_traditional, tokenize
-from handlers.progress import parse_report, parse_report_line, parse_target
 
 START, DEADLINE = date(2019, 6, 3), date(2019, 6, 30)  # 27 planned days
 

@@ -16,8 +16,8 @@ from bot.cli import cli
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.models.jobs import Job, JobRun
+from bot.schedules.bulletins import _monthly_next, _weekly_next
 from bot.transports.memory import MemoryChat
-from schedules.bulletins import _monthly_next, _weekly_next
 from tests.conftest import SHANGHAI, texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 

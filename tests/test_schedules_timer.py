@@ -14,8 +14,8 @@ from bot.clock import SystemClock
 from bot.config import load_config
 from bot.models.core import OutboxMessage, Room
 from bot.models.jobs import Job, JobRun
-from schedules.reminders import ONEOFF, set_oneoff
-from schedules.timer import start_timer
+from bot.schedules.reminders import ONEOFF, set_oneoff
+from bot.schedules.timer import start_timer
 
 
 def _outbox(app: App) -> list[str]:

@@ -1,5 +1,5 @@
 """Command families, one module each. Every module declares `COMMANDS`."""
 
-from handlers import help, notices, org, points, progress, rankings, reminders
+from bot.handlers import help, notices, org, points, progress, rankings, reminders
 
 ALL = (help, org, progress, points, reminders, notices, rankings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from schedules import bulletins, notices, points, progress, reminders
+from bot.schedules import bulletins, notices, points, progress, reminders
 
 if TYPE_CHECKING:
     from bot.app import App

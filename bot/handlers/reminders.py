@@ -16,8 +16,7 @@ from bot.config import WEEKDAYS
 from bot.models.jobs import JobRun
 from bot.org import CADRE, HQ
 from bot.router import Command, Ctx, Refusal, Usage
-from bot.text import Args, parse_date, parse_int, parse_time, split_words
-from schedules.reminders import (
+from bot.schedules.reminders import (
     ASSESSED_LEVELS,
     DEFAULT_LEAD_MINUTES,
     MAX_LEAD_MINUTES,
@@ -33,6 +32,7 @@ from schedules.reminders import (
     set_meeting,
     set_oneoff,
 )
+from bot.text import Args, parse_date, parse_int, parse_time, split_words
 
 MAX_TITLE = 200
 _WEEKDAY = re.compile(r"(下)?(?:每个?)?(?:周|星期|礼拜)([一二三四五六日天1-7])")

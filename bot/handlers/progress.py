@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.models.core import OrgUnit
-from bot.org import CADRE, HQ, roles_at
+from bot.org import CADRE, HQ, roles_at, supervising_rooms
 from bot.progress import (
     ProgressError,
     Recorded,
@@ -22,7 +22,6 @@ from bot.progress import (
     record_report,
     set_target,
     sub_unit_figures,
-    supervising_rooms,
     task_names,
     tasks_with_targets,
     unit_figures,

@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.chart import ChartError
+from bot.org import names_of, unit_label
 from bot.progress import (
     day,
     find_task,
     measure,
-    names_of,
     task_names,
     tasks_with_targets,
-    unit_label,
 )
 from bot.rankings import (
     COMPOSITE,
