@@ -152,7 +152,7 @@ def export_notices_cmd(
     db: DbOpt = None,
 ) -> None:
     """Every notice, and per group when and by whom it was acknowledged."""
-    from bot.notices_export import export_notices
+    from bot.notices import export_notices
 
     cfg = _config(config)
     notices, rows = _in_db(cfg, db, lambda s: export_notices(s, path, cfg.zone))

@@ -492,7 +492,7 @@ async def test_restart_in_the_middle_of_delivery(config, db_url) -> None:  # typ
 async def test_export_notices_xlsx(chat, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from openpyxl import load_workbook
 
-    from bot.notices_export import export_notices
+    from bot.notices import export_notices
 
     await build_city(chat)
     await notify(chat, "#通知 浑源县 一")

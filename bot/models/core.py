@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 from bot.db import UTCDateTime
 
 LEVELS = ("市", "县", "乡", "村")
+# Transports that only send (group-robot webhooks): their groups cannot reply.
+SEND_ONLY_TRANSPORTS = frozenset({"wecom"})
 
 
 def utc_field(nullable: bool = False, index: bool = False) -> datetime:
@@ -53,6 +55,12 @@ class Room(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
     bound_by: str | None = Field(default=None, max_length=128)
     bound_at: datetime | None = utc_field(nullable=True)
+
+    @property
+    def send_only(self) -> bool:
+        """The group can only be sent to: a group-robot webhook (WeCom) stands for it, so
+        no one there can reply and nothing (a notice's 收到) is waited for from it."""
+        return self.transport in SEND_ONLY_TRANSPORTS
 
 
 class Household(SQLModel, table=True):

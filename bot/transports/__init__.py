@@ -7,10 +7,6 @@ from typing import Protocol
 
 from bot.messages import Outgoing
 
-# Transports that only send (group-robot webhooks): their rooms receive messages but no
-# one there can reply, so nothing is waited for from them (a notice's "收到").
-SEND_ONLY = frozenset({"wecom"})
-
 
 class TransportDown(Exception):
     """The transport cannot send now (e.g. WeChat logged out): the message waits in the

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.models.core import OrgUnit, Person, Room
 from bot.models.notices import Notice, NoticeTarget
-from bot.notices import percent
+from bot.notices.receipts import percent
 
 NOTICE_HEADER = ("通知编号", "发布时间", "发布人", "发布人ID", "范围", "内容", "群数", "已确认",
                  "未确认", "确认率%")  # fmt: skip

@@ -1,0 +1,148 @@
+"""Who has acknowledged a notice: its receipt (acknowledged and missing groups, also for
+the dashboard and #回执), and whether a group still has a notice waiting for 收到."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.models.core import OrgUnit, Person, Room
+from bot.models.notices import Notice, NoticeTarget
+from bot.notices.scope import NoticeError, path_key
+
+
+@dataclass(frozen=True)
+class GroupReceipt:
+    """One group a notice went to, and who acknowledged it when (None: not yet)."""
+
+    room_id: str
+    topic: str
+    unit_id: int | None
+    unit_name: str
+    acked_at: datetime | None
+    acked_by: str | None
+    acked_by_name: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A notice's acknowledgements: `acked` in the order they came, `missing` in tree
+    order."""
+
+    notice: Notice
+    author_name: str
+    acked: tuple[GroupReceipt, ...]
+    missing: tuple[GroupReceipt, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.acked) + len(self.missing)
+
+    @property
+    def percent(self) -> int:
+        return percent(len(self.acked), self.total)
+
+
+def percent(part: int, whole: int) -> int:
+    """A whole-number percentage, halves rounded up."""
+    return (200 * part + whole) // (2 * whole) if whole else 0
+
+
+def receipts(session: Session, notice_id: int) -> Receipt | None:
+    """The acknowledged and missing groups of a notice; None if there is no such notice."""
+    notice = session.get(Notice, notice_id)
+    if notice is None:
+        return None
+    rows = session.exec(
+        select(NoticeTarget, Room, OrgUnit, Person)
+        .join(Room, col(Room.id) == col(NoticeTarget.room_id))
+        .outerjoin(OrgUnit, col(OrgUnit.id) == col(NoticeTarget.unit_id))
+        .outerjoin(Person, col(Person.id) == col(NoticeTarget.acked_by))
+        .where(NoticeTarget.notice_id == notice_id)
+    ).all()
+    acked: list[GroupReceipt] = []
+    missing: list[GroupReceipt] = []
+    for t, room, unit, person in sorted(
+        rows, key=lambda r: (path_key(r[2].path) if r[2] else (), r[1].id)
+    ):
+        g = GroupReceipt(
+            room_id=room.id,
+            topic=room.topic,
+            unit_id=t.unit_id,
+            unit_name=unit.name if unit else "",
+            acked_at=t.acked_at,
+            acked_by=t.acked_by,
+            acked_by_name=(person.name or person.id) if person else (t.acked_by or ""),
+        )
+        (acked if t.acked_at else missing).append(g)
+    acked.sort(key=lambda g: (g.acked_at, g.room_id))
+    author = session.get(Person, notice.author_id)
+    author_name = (author.name if author else "") or notice.author_id
+    return Receipt(notice, author_name, tuple(acked), tuple(missing))
+
+
+# -- #回执 ---------------------------------------------------------------------------
+
+
+class NoNoticeNamed(NoticeError):
+    """No number given, and the person has sent no notice."""
+
+
+class UnknownNotice(NoticeError):
+    def __init__(self, notice_id: int) -> None:
+        super().__init__(notice_id)
+        self.notice_id = notice_id
+
+
+class NotYourNotice(UnknownNotice):
+    """Only the author and HQ see a notice's receipt."""
+
+
+def is_author(session: Session, person_id: str) -> bool:
+    """Whether the person has sent any notice (they may see its receipts)."""
+    return session.exec(select(Notice.id).where(Notice.author_id == person_id)).first() is not None
+
+
+def receipt_for(session: Session, person_id: str, notice_id: int | None, hq: bool) -> Receipt:
+    """The receipt #回执 shows: of the notice named, or of the person's newest notice.
+    Raises `NoNoticeNamed`, `UnknownNotice` or `NotYourNotice`."""
+    if notice_id is None:
+        notice_id = session.exec(
+            select(Notice.id)
+            .where(Notice.author_id == person_id)
+            .order_by(col(Notice.id).desc())
+            .limit(1)
+        ).first()
+        if notice_id is None:
+            raise NoNoticeNamed()
+    r = receipts(session, notice_id)
+    if r is None:
+        raise UnknownNotice(notice_id)
+    if r.notice.author_id != person_id and not hq:
+        raise NotYourNotice(notice_id)
+    return r
+
+
+# -- waiting for 收到 ----------------------------------------------------------------
+
+
+def is_waiting(session: Session, room_id: str, notice_id: int | None = None) -> bool:
+    """Whether a notice (any, or the one named) awaits this group's acknowledgement."""
+    q = select(NoticeTarget.id).where(
+        NoticeTarget.room_id == room_id, col(NoticeTarget.acked_at).is_(None)
+    )
+    if notice_id is not None:
+        q = q.where(NoticeTarget.notice_id == notice_id)
+    return session.exec(q.limit(1)).first() is not None
+
+
+def newest_waiting(session: Session, room_id: str) -> int | None:
+    """The notice a bare 收到 in this group would acknowledge."""
+    return session.exec(
+        select(NoticeTarget.notice_id)
+        .where(NoticeTarget.room_id == room_id, col(NoticeTarget.acked_at).is_(None))
+        .order_by(col(NoticeTarget.notice_id).desc())
+        .limit(1)
+    ).first()

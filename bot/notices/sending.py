@@ -1,0 +1,160 @@
+"""Sending a notice (#通知): check the scope against the sender's authority, record the
+notice and a target row per group that can answer, word its messages, and schedule its
+chases. The caller queues the messages (`Sent.deliveries`) in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from bot.config import Config
+from bot.models.core import OrgUnit, Room
+from bot.models.notices import Notice, NoticeTarget
+from bot.notices.chases import schedule_chases
+from bot.notices.scope import (
+    NoticeError,
+    Scope,
+    authority,
+    extend_scope,
+    may_notify,
+    resolve_scope,
+    target_rooms,
+)
+from bot.notices.wording import format_parts
+
+# A notice is refused beyond this many messages per group.
+MAX_PARTS = 10
+# The same text to the same scope again within this time is taken as a slip, not sent.
+RESEND_WINDOW = timedelta(minutes=30)
+
+
+class NotAllowed(NoticeError):
+    """Part of the scope is outside the sender's authority."""
+
+    def __init__(self, what: str, allowed: Sequence[str]) -> None:
+        super().__init__(what)
+        self.what = what  # the scope's label, or the units outside
+        self.allowed = tuple(allowed)
+
+
+class NoTargets(NoticeError):
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+class AlreadySent(NoticeError):
+    """The same text went to the same scope a moment ago."""
+
+    def __init__(self, notice: Notice) -> None:
+        super().__init__(notice.id)
+        self.notice = notice
+
+
+class TooLong(NoticeError):
+    def __init__(self, parts: int) -> None:
+        super().__init__(parts)
+        self.parts = parts
+        self.max_parts = MAX_PARTS
+
+
+@dataclass(frozen=True)
+class Sent:
+    notice_id: int
+    scope: str
+    groups: int
+    parts: int
+    # The messages to queue: per group, in tree order, its parts.
+    deliveries: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def send_notice(
+    session: Session,
+    author_id: str,
+    here: OrgUnit,
+    room_id: str | None,
+    words: Sequence[str],
+    text: str,
+    now: datetime,
+    config: Config,
+    msg_id: str | None = None,
+) -> Sent:
+    """#通知 from a group of `here`: `words` name the scope, `text` (as typed) may start
+    with more unit names. Raises `ScopeError`, `NotAllowed`, `NoTargets`, `AlreadySent`
+    or `TooLong` (after writing: the caller's savepoint undoes it)."""
+    allowed = authority(session, author_id, here)
+    scope = resolve_scope(session, words, here, allowed)
+    scope, text = extend_scope(session, scope, text, here, allowed)
+    outside = may_notify(scope.units, allowed)
+    if outside:
+        what = scope.label if scope.whole else "、".join(u.name for u in outside)
+        raise NotAllowed(what, [u.name for u in allowed])
+    targets = target_rooms(session, scope.units, room_id)
+    if not targets:
+        raise NoTargets(scope.label)
+    same = recent_same(session, author_id, scope, text, now)
+    if same is not None:
+        raise AlreadySent(same)
+    # Send-only groups get the notice too, but cannot answer: only the others are waited for.
+    waited = [(room, unit) for room, unit in targets if not room.send_only]
+    notice = create_notice(session, author_id, room_id, scope, text, waited, now, msg_id)
+    assert notice.id is not None
+    max_chars = config.notices.max_chars
+    parts = format_parts(notice.id, text, max_chars)
+    plain = format_parts(notice.id, text, max_chars, prompt=False)
+    if len(parts) > MAX_PARTS:
+        raise TooLong(len(parts))
+    notice.parts = len(parts)
+    schedule_chases(session, notice.id, room_id, here.id, author_id, now, config)
+    deliveries = tuple(
+        (room.id, tuple(plain if room.send_only else parts)) for room, _unit in targets
+    )
+    return Sent(notice.id, scope.label, len(targets), len(parts), deliveries)
+
+
+def create_notice(
+    session: Session,
+    author_id: str,
+    author_room_id: str | None,
+    scope: Scope,
+    text: str,
+    targets: Sequence[tuple[Room, OrgUnit]],
+    now: datetime,
+    msg_id: str | None = None,
+) -> Notice:
+    """The notice and a target row per group (the caller queues the posts)."""
+    notice = Notice(
+        author_id=author_id,
+        author_room_id=author_room_id,
+        scope=scope.label,
+        text=text,
+        msg_id=msg_id,
+        created_at=now,
+    )
+    session.add(notice)
+    session.flush()
+    assert notice.id is not None
+    for room, unit in targets:
+        session.add(NoticeTarget(notice_id=notice.id, room_id=room.id, unit_id=unit.id))
+    session.flush()
+    return notice
+
+
+def recent_same(
+    session: Session, author_id: str, scope: Scope, text: str, now: datetime
+) -> Notice | None:
+    """The author's notice with this text to this scope sent within `RESEND_WINDOW`, if
+    any: the same notice pasted twice (a new message id, so the journal cannot tell) must
+    not reach every group twice."""
+    rows = session.exec(
+        select(Notice).where(
+            Notice.author_id == author_id,
+            Notice.scope == scope.label,
+            col(Notice.created_at) > now - RESEND_WINDOW,
+        )
+    )
+    flat = " ".join(text.split())
+    return next((n for n in rows if " ".join(n.text.split()) == flat), None)
