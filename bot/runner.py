@@ -20,10 +20,10 @@ from typing import Any
 from bot.app import App, build_app
 from bot.clock import Clock
 from bot.config import Config, ConfigError
+from bot.jobs.timer import start_timer
 from bot.messages import Inbound
 from bot.org import bind_send_only_rooms
 from bot.outbox import relay_notices
-from bot.schedules.timer import start_timer
 from bot.sender import OutboxSender, Pacer
 from bot.transports import Sender
 from bot.transports.simulator import ChatLog, Server, is_loopback, make_dashboard_app, serve_app

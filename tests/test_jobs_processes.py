@@ -36,6 +36,7 @@ from datetime import datetime
 from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.jobs import run_due_sync
 url, start, until, go, mode = sys.argv[1:6]
 clock = VirtualClock(datetime.fromisoformat(start))
 app = build_app(load_config(), clock=clock, db_url=url)
@@ -43,7 +44,7 @@ open(go + ".ready." + str(os.getpid()), "w").close()
 while not os.path.exists(go):
     time.sleep(0.005)
 until = datetime.fromisoformat(until)
-results = app.run_due_sync(until, advance=clock.set if mode == "advance" else None)
+results = run_due_sync(app, until, advance=clock.set if mode == "advance" else None)
 app.close()
 print(json.dumps([[r.job_id, r.due_at.isoformat(), r.outcome] for r in results]))
 """

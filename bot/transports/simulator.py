@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 from bot.app import App
 from bot.clock import Clock, VirtualClock
 from bot.config import ConfigError
+from bot.jobs import run_due
 from bot.messages import Inbound, Mention, Outgoing
 from bot.models.core import Household, OrgUnit, Person, RoleGrant, Room, RoomMember
 from bot.sender import OutboxSender
@@ -164,7 +165,7 @@ class Simulator:
             sent: list[Outgoing] = []
             if until > clock.now():
                 try:
-                    await self.app.run_due(until, advance=self._moved)
+                    await run_due(self.app, until, advance=self._moved)
                 finally:
                     sent = await self._flush()
                 clock.set(until)
