@@ -13,7 +13,17 @@ from sqlmodel import col, func, select
 from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
-from bot.jobs import ON_TIME, JobCtx, JobKind, classify, run_due_sync, upsert_job
+from bot.jobs import (
+    ON_TIME,
+    JobCtx,
+    JobKind,
+    cancel,
+    classify,
+    once,
+    run_due_sync,
+    schedule,
+    upsert_job,
+)
 from bot.models.core import OutboxMessage, Room
 from bot.models.jobs import Job, JobRun
 from tests.conftest import START
@@ -42,7 +52,7 @@ def bad_timing(job: Job, after: datetime, config) -> datetime:  # type: ignore[n
 
 KINDS = [JobKind("hourly", say_due, hourly), JobKind("broken", explode, hourly),
          JobKind("once", say_due, lambda job, after, config: None),
-         JobKind("bad_timing", say_due, bad_timing)]  # fmt: skip
+         JobKind("bad_timing", say_due, bad_timing), JobKind("oneoff", say_due)]  # fmt: skip
 
 
 @pytest.fixture
@@ -163,6 +173,19 @@ def test_a_job_moved_back_onto_a_handled_time_is_not_rerun(engine_app, clock) ->
     assert [r.outcome for r in results] == ["taken"]
     assert outbox(app) == ["h 03 10:00"]
     assert app.db.run_sync(lambda s: s.get(Job, job).next_at) == START + 2 * HOUR
+
+
+def test_a_kind_without_next_after_runs_once(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+    assert KINDS[-1].next_after is once
+    job = app.db.run_sync(lambda s: schedule(s, "o", "oneoff", START + HOUR, START, room_id="r1").id)
+    app.db.run_sync(lambda s: schedule(s, "c", "oneoff", START + HOUR, START, room_id="r1"))
+    assert app.db.run_sync(lambda s: cancel(s, "c")) is True
+    assert app.db.run_sync(lambda s: cancel(s, "c")) is False  # already off
+    results = run_due_sync(app, START + 3 * HOUR, advance=clock.set)
+    assert [(r.job_id, r.outcome) for r in results] == [(job, "ran")]
+    assert outbox(app) == ["o 03 10:00"]
+    assert app.db.run_sync(lambda s: s.get(Job, job).active) is False
 
 
 def test_duplicate_kind_names_are_refused(db_url: str, clock: VirtualClock) -> None:
