@@ -1,8 +1,8 @@
 """The time phrase at the start of a reminder: "今晚8点", "6月28日 下午5点", "每周五 17:00".
 
 A hand-written strict grammar rather than a general parser (jionlp's parse_time): a
-general parser guesses (an unknown word becomes "today", "8点" silently becomes 08:00),
-is a heavy dependency, and its guesses cannot be refused; here every word of the phrase
+general parser guesses (unknown words dropped, "3点" taken as 03:00 or 15:00 by its own
+rule), is a heavy dependency (jieba, dictionaries), and its guesses cannot be refused; here every word of the phrase
 is read exactly or the whole command is refused with one correct example.
 
 The input is text after `bot.text.normalize` (digits mostly, but numerals after 晚/午/周
@@ -481,6 +481,9 @@ def parse_when(text: str, now: datetime) -> When:
             raise TimePhraseError(f"请把时间写在最前面。例：#提醒 {EX_DATE}")
         raise TimePhraseError(f"没写时间。例：#提醒 {EX_DATE}")
     # "明天9点 10点 开会": a second time right after a whole phrase is not content.
+    # "17:00前", "9点左右": the reminder needs one exact time.
+    if vague := re.match(r"之前|以前|前|左右|之后|以后|后", rest):
+        raise _refuse(phrase + vague.group(0), "提醒要写一个准点时间", EX_DATE)
     lead = rest.lstrip(_CONTENT_SEPS)
     second = re.match(r"\d", lead) and (_CLOCK.match(lead) or _LATER.match(lead))
     if not second and (pm := _PERIOD.match(lead)):
