@@ -152,6 +152,8 @@ _UNIT = re.compile(
     r"^[\u4e00-\u9fff0-9]{1,14}"
     r"(?:村|乡|镇|县|区|市|组|办|局|队|所|站|社|委|部|室|中心|处|科|股|街道|社区|委会|指挥部)$"
 )
+# 各村收到 / 请各组收到 address others: a request, not an acknowledgement.
+_ADDRESSEE = re.compile(r"^(?:请|各|全体|所有|全部)")
 # Common surnames: a 2–4 character "name" before 收到 must start with one (小王, 老张 too),
 # so that 快递收到了 / 东西收到了 stay chat.
 _SURNAMES = (
@@ -245,7 +247,9 @@ def classify_ack(text: str) -> Ack | None:
         nb = _NUM_BEFORE.match(b)
         if nb:
             notice_id, bad = _number(nb.group("n") or nb.group("m"))
-        elif _UNIT.match(b) or (_PERSON.match(b) and b not in _NOT_NAMES):
+        elif (_UNIT.match(b) and not _ADDRESSEE.match(b)) or (
+            _PERSON.match(b) and b not in _NOT_NAMES
+        ):
             name = b
         elif not _PRONOUN.match(b):
             return None
