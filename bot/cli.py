@@ -273,7 +273,7 @@ def export_bulletin_cmd(
     """A month's bulletin: rankings, weekly bulletin records, villages' points."""
     from datetime import timedelta
 
-    from bot.rankings_export import export_bulletin, parse_month
+    from bot.rankings.files import export_bulletin, parse_month
 
     cfg = _config(config)
     now = datetime.now(UTC)

@@ -84,17 +84,22 @@ class JobCtx:
         self.writer.put(self.session, self.mark(text), room_id=room_id, kind=kind, image=image)
 
 
+def once(job: Job, after: datetime, config: Config) -> datetime | None:
+    """The default next time: none, the job runs once."""
+    return None
+
+
 @dataclass(frozen=True)
 class JobKind:
     """What a kind of job does when due, and when it is due next.
 
     `next_after(job, after, config)` gives the first due time strictly after `after`,
-    or None when the job is done (a one-off reminder).
+    or None when the job is done (a one-off reminder); without it, the job runs once.
     """
 
     name: str
     run: Callable[[JobCtx], None]
-    next_after: Callable[[Job, datetime, Config], datetime | None]
+    next_after: Callable[[Job, datetime, Config], datetime | None] = once
 
 
 @dataclass
