@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import col, func, select
 
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.jobs import ON_TIME, JobCtx, JobKind, classify, upsert_job
 from bot.models.core import OutboxMessage, Room
 from bot.models.jobs import Job, JobRun
+from bot.wiring import build_app
 from tests.conftest import START
 
 HOUR = timedelta(hours=1)

@@ -11,14 +11,14 @@ from openpyxl import load_workbook
 from sqlmodel import col, func, select
 from typer.testing import CliRunner
 
-from bot.app import build_app
 from bot.cli import cli
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.drivers.memory import MemoryChat
 from bot.models.jobs import Job, JobRun
 from bot.rankings.kinds import monthly_next as _monthly_next
 from bot.rankings.kinds import weekly_next as _weekly_next
-from bot.transports.memory import MemoryChat
+from bot.wiring import build_app
 from tests.conftest import SHANGHAI, texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 
