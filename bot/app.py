@@ -23,6 +23,7 @@ from bot.config import Config, load_config
 from bot.db import Database, insert_ignore
 from bot.jobs import JobKind, JobRunner
 from bot.messages import Inbound
+from bot.migrate import create_schema
 from bot.models.core import InboundMessage, Room
 from bot.org import OrgError, roles_at, room_unit, touch_person
 from bot.outbox import OutboxWriter
@@ -179,44 +180,36 @@ def usage_reply(command: Command, reason: str) -> str:
     return f"{reason}。例：{command.example}" if reason else f"格式：{command.usage}。例：{command.example}"
 
 
-def all_commands() -> list[Command]:
-    from bot.handlers import ALL
-
-    return [c for module in ALL for c in module.COMMANDS]
-
-
-def all_job_kinds() -> list[JobKind]:
-    from bot.schedules import ALL
-
-    return [k for module in ALL for k in module.KINDS]
-
-
 def build_app(
     config: Config | None = None,
     *,
+    commands: Iterable[Command],
+    kinds: Iterable[JobKind],
+    seed: Callable[[App], None] | None = None,
     clock: Clock | None = None,
     db_url: str | None = None,
     admins: Iterable[str] = (),
-    commands: Iterable[Command] | None = None,
-    kinds: Iterable[JobKind] | None = None,
 ) -> App:
-    """Everything the bot needs, wired once. Opens (and migrates) the database."""
+    """Everything the bot needs, wired once. Opens (and migrates) the database.
+
+    The commands, the job kinds and `seed` (which puts the built-in jobs in place) are
+    given by the caller: `bot.wiring` has the defaults, so that this module needs no
+    command or schedule module.
+    """
     config = config or load_config()
     if admins:
         config = config.with_overrides(bot={"admins": [*config.bot.admins, *admins]})
     clock = clock or SystemClock()
     db = Database(db_url or config.database.url, config.database.workers)
-    db.create_schema()
+    create_schema(db.engine)
     writer = OutboxWriter(config, clock)
     services: dict[str, Any] = {}
-    router = Router(all_commands() if commands is None else commands, config.bot.name,
-                    config.bot.contact_id)  # fmt: skip
-    jobs = JobRunner(all_job_kinds() if kinds is None else kinds, config, clock, writer, services)
+    router = Router(commands, config.bot.name, config.bot.contact_id)
+    jobs = JobRunner(kinds, config, clock, writer, services)
     limiter = RateLimiter(config.limits.burst, config.limits.per_minute)
     services["router"] = router
     app = App(config=config, clock=clock, db=db, router=router, writer=writer, jobs=jobs,
               limiter=limiter, services=services)  # fmt: skip
-    from bot.schedules import install
-
-    install(app)
+    if seed is not None:
+        seed(app)
     return app

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import col, func, select
 
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.jobs import (
@@ -26,6 +25,7 @@ from bot.jobs import (
 )
 from bot.models.core import OutboxMessage, Room
 from bot.models.jobs import Job, JobRun
+from bot.wiring import build_app
 from tests.conftest import START
 
 HOUR = timedelta(hours=1)

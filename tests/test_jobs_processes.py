@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.drivers.memory import MemoryChat
 from bot.models.core import OutboxMessage, Room
 from bot.schedules.reminders import set_oneoff
-from bot.transports.memory import MemoryChat
+from bot.wiring import build_app
 from tests.conftest import ADMIN, SHANGHAI, START
 from tests.helpers import ROOMS, appoint, build_tree
 
@@ -33,7 +33,7 @@ MINE = ("【例会提醒】", "【提醒】", "【月度考核提醒】")
 DRIVER = """
 import json, os, sys, time
 from datetime import datetime
-from bot.app import build_app
+from bot.wiring import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.jobs import run_due_sync

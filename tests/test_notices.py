@@ -8,16 +8,17 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import Config, load_config
+from bot.drivers.memory import MemoryChat, MemoryTransport
 from bot.jobs import run_due
 from bot.messages import Outgoing
 from bot.models.core import InboundMessage, OutboxMessage
 from bot.models.jobs import Job
 from bot.models.notices import Notice, NoticeTarget
 from bot.notices import open_notices, receipts
-from bot.transports.memory import MemoryChat, MemoryTransport
+from bot.wiring import build_app
 from tests.conftest import SHANGHAI, START, texts
 
 ADMIN = "wxid_admin"

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import Config
 from bot.jobs import run_due
 from bot.messages import Inbound, Mention, Outgoing
 from bot.sender import OutboxSender
+from bot.wiring import build_app
 
 NAME = "replay"
 
