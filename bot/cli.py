@@ -170,7 +170,7 @@ def import_targets_cmd(
     db: DbOpt = None,
 ) -> None:
     """Set targets from a file; a file with any bad row changes nothing."""
-    from bot.io_progress import import_targets, read_table
+    from bot.progress.files import import_targets, read_table
 
     cfg = _config(config)
     r = _import_file(path, cfg, db, read_table, lambda s, rows, now: import_targets(s, cfg, rows, now),
@@ -209,8 +209,8 @@ def export_progress_cmd(
 ) -> None:
     """Per unit and task: done, target, completion, 序时进度 and lead, as the chat shows."""
 
-    from bot.io_progress import export_progress
     from bot.progress import parse_day
+    from bot.progress.files import export_progress
 
     cfg = _config(config)
     today = datetime.now(UTC).astimezone(cfg.zone).date()

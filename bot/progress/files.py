@@ -21,17 +21,10 @@ from sqlmodel import Session, select
 from bot import tabular
 from bot.config import Config
 from bot.models.core import AuditEntry, OrgUnit
-from bot.org import find_units, parent_name
-from bot.progress import (
-    ProgressError,
-    find_task,
-    measure,
-    parse_day,
-    set_target,
-    task_names,
-    tasks_with_targets,
-    unit_figures,
-)
+from bot.org import ancestor_ids_of_path, find_units, parent_name
+from bot.progress.errors import ProgressError
+from bot.progress.rollup import tasks_with_targets, unit_figures
+from bot.progress.targets import find_task, measure, parse_day, set_target, task_names
 from bot.tabular import ImportFailed, Row, cell_text
 from bot.text import parse_int, simplify
 
@@ -142,14 +135,13 @@ EXPORT_HEADER = ("单位", "级别", "上级", "任务", "完成", "目标", "�
 
 def progress_rows(session: Session, config: Config, on: date) -> list[tuple[Any, ...]]:
     """Per unit (every level, tree order) and task: the figures the chat shows on `on`."""
-    units = sorted(session.exec(select(OrgUnit)).all(),
-                   key=lambda u: [int(p) for p in u.path.strip("/").split("/") if p])  # fmt: skip
+    units = sorted(session.exec(select(OrgUnit)).all(), key=lambda u: ancestor_ids_of_path(u.path))
     names = {u.id: u.name for u in units}
     rows: list[tuple[Any, ...]] = []
     roots = [u for u in units if u.parent_id is None]
     tasks = {r.id: tasks_with_targets(session, r, config) for r in roots}
     for u in units:
-        root_id = int(u.path.strip("/").split("/")[0])
+        root_id = ancestor_ids_of_path(u.path)[0]
         for task in tasks.get(root_id, []):
             fig = unit_figures(session, u, task, on)
             if fig is None:
