@@ -108,7 +108,7 @@ def import_targets(
             seen[key] = n
             with session.begin_nested():
                 change = set_target(session, unit, task.name, amount, start, deadline, actor,
-                                    now, config.zone)  # fmt: skip
+                                    now, config.zone)
         except ProgressError as e:
             errors.append(f"第{n}行：{e}")
             continue
@@ -118,9 +118,9 @@ def import_targets(
             replaced += 1
         t = change.target
         detail = {"unit": unit.id, "task": task.name, "amount": t.amount, "start": t.start,
-                  "deadline": t.deadline, "previous": change.previous, "file_row": n}  # fmt: skip
+                  "deadline": t.deadline, "previous": change.previous, "file_row": n}
         session.add(AuditEntry(at=now, actor_id=actor, action="target", msg_id=None,
-                               detail=json.dumps(detail, ensure_ascii=False, default=str)))  # fmt: skip
+                               detail=json.dumps(detail, ensure_ascii=False, default=str)))
     if errors:
         raise ImportFailed(errors)
     return ImportResult(created, replaced)
@@ -130,7 +130,7 @@ def import_targets(
 
 EXPORT_HEADER = ("单位", "级别", "上级", "任务", "完成", "目标", "计量单位", "完成率%",
                  "序时进度%", "超前(+)/滞后(-)百分点", "开始", "截止", "最近报送",
-                 "报送单位/应报单位")  # fmt: skip
+                 "报送单位/应报单位")
 
 
 def progress_rows(session: Session, config: Config, on: date) -> list[tuple[Any, ...]]:
@@ -151,7 +151,7 @@ def progress_rows(session: Session, config: Config, on: date) -> list[tuple[Any,
                 fig.done, fig.target, measure(config, task), fig.completion_pct,
                 fig.schedule_pct, fig.lead_pct, fig.start, fig.deadline, fig.reported_on,
                 f"{fig.reported_units}/{fig.units}",
-            ))  # fmt: skip
+            ))
     return rows
 
 
@@ -176,7 +176,7 @@ def export_progress(session: Session, config: Config, path: Path, on: date) -> i
                 cell.number_format = "yyyy-mm-dd"
     ws.freeze_panes = "A2"
     for letter, width in zip("ABCDEFGHIJKLMN", (14, 6, 12, 12, 8, 8, 8, 8, 10, 12, 12, 12, 12, 10),
-                             strict=True):  # fmt: skip
+                             strict=True):
         ws.column_dimensions[letter].width = width
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)

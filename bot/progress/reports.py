@@ -86,7 +86,7 @@ def record_report(
     session: Session, unit: OrgUnit, task: TaskConfig, *, value: int, add: bool,
     of: int | None, correction: bool, reporter: str, reporter_name: str,
     room_id: str | None, msg_id: str | None, now: datetime, zone: ZoneInfo,
-) -> Recorded:  # fmt: skip
+) -> Recorded:
     """Record the unit's cumulative figure (`value`, or the last figure + `value` with
     `add`); ProgressError when it cannot be accepted."""
     name, m = task.name, task.unit
@@ -121,12 +121,12 @@ def record_report(
     today = now.astimezone(zone).date()
     report = Report(unit_id=unit.id or 0, task=name, figure=figure, report_date=today,
                     correction=correction and previous is not None and figure < previous,
-                    reported_at=now, reporter_id=reporter, room_id=room_id, msg_id=msg_id)  # fmt: skip
+                    reported_at=now, reporter_id=reporter, room_id=room_id, msg_id=msg_id)
     session.add(report)
     session.flush()
     # A reporting unit's figures are its own: this report against its target.
     leaf = Leaf(unit.id or 0, unit.path, target.amount, target.start, target.deadline,
-                figure, today)  # fmt: skip
+                figure, today)
     figures = aggregate([leaf], today)
     assert figures is not None
     who = reporter_name or reporter
@@ -155,7 +155,7 @@ def _recent_figures(session: Session, unit_id: int, task: str) -> list[int]:
             .order_by(col(Report.id).desc())
             .limit(UNCHANGED_RUN)
         ).all()
-    )  # fmt: skip
+    )
 
 
 def _run_length(figures: Sequence[int]) -> int:
@@ -181,7 +181,7 @@ def record_reports(
     session: Session, config: Config, unit: OrgUnit, lines: Sequence[ReportLine], *,
     reporter: str, reporter_name: str, room_id: str | None, msg_id: str | None,
     now: datetime, zone: ZoneInfo,
-) -> ReportBatch:  # fmt: skip
+) -> ReportBatch:
     """Record every line of one message. One message is one report: if any line is bad,
     ReportRefused names every bad line and the caller rolls the whole message back, so
     that sending it again, corrected, records each line once."""
@@ -194,7 +194,7 @@ def record_reports(
                 session, unit, task, value=line.value, add=line.add, of=line.of,
                 correction=line.correction, reporter=reporter, reporter_name=reporter_name,
                 room_id=room_id, msg_id=msg_id, now=now, zone=zone,
-            ))  # fmt: skip
+            ))
         except ProgressError as e:
             refused.append((i, e))
     if refused:
@@ -207,7 +207,7 @@ def record_reports(
 
 
 def withdraw_last(session: Session, unit: OrgUnit, person_id: str, now: datetime,
-                  zone: ZoneInfo) -> list[Report]:  # fmt: skip
+                  zone: ZoneInfo) -> list[Report]:
     """Withdraw the person's newest report in this unit (every line of that message),
     if it is less than 24 hours old. Returns the withdrawn reports."""
     last = session.exec(
@@ -216,7 +216,7 @@ def withdraw_last(session: Session, unit: OrgUnit, person_id: str, now: datetime
                col(Report.withdrawn_at).is_(None))
         .order_by(col(Report.id).desc())
         .limit(1)
-    ).first()  # fmt: skip
+    ).first()
     if last is None:
         raise ProgressError("您在本群没有可撤回的进度报送")
     if now - last.reported_at > WITHDRAW_WINDOW:
@@ -231,7 +231,7 @@ def withdraw_last(session: Session, unit: OrgUnit, person_id: str, now: datetime
             .where(Report.reporter_id == person_id, Report.unit_id == unit.id,
                    Report.msg_id == last.msg_id, col(Report.withdrawn_at).is_(None))
             .order_by(col(Report.id))
-        ).all())  # fmt: skip
+        ).all())
     for r in batch:
         r.withdrawn_at = now
     session.flush()
@@ -254,7 +254,7 @@ class Withdrawn:
 def withdraw(
     session: Session, config: Config, unit: OrgUnit, person_id: str, now: datetime,
     zone: ZoneInfo,
-) -> Withdrawn:  # fmt: skip
+) -> Withdrawn:
     """#撤回: `withdraw_last`, and where the unit stands on each task afterwards."""
     reports = withdraw_last(session, unit, person_id, now, zone)
     today = now.astimezone(zone).date()
@@ -313,7 +313,7 @@ class Unreported:
 
 
 def unreported_units(session: Session, root: OrgUnit, now: datetime, zone: ZoneInfo
-                     ) -> list[Unreported]:  # fmt: skip
+                     ) -> list[Unreported]:
     """Reporting units in `root`'s subtree with a task not reported in the current week
     (from Monday 00:00 in `zone`). A target that has not started yet, or whose newest
     figure already meets it, is not chased. In tree order."""
@@ -330,7 +330,7 @@ def unreported_units(session: Session, root: OrgUnit, now: datetime, zone: ZoneI
                    col(Report.reported_at) <= now, col(Report.withdrawn_at).is_(None))
             .distinct()
         ).all()
-    )  # fmt: skip
+    )
     missing: dict[int, list[str]] = defaultdict(list)
     paths: dict[int, str] = {}
     for t in targets:
@@ -369,7 +369,7 @@ class UnreportedList:
 def unreported(
     session: Session, config: Config, root: OrgUnit, now: datetime, zone: ZoneInfo,
     task_word: str | None = None,
-) -> UnreportedList:  # fmt: skip
+) -> UnreportedList:
     """#未报 and the weekly chase: the units below `root` (or `root` itself) that have
     not reported this week, on `task_word` only if given (UnknownTask if not
     configured), with the labels to show them by."""

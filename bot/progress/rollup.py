@@ -49,7 +49,7 @@ def targets_in(session: Session, unit: OrgUnit, task: str | None) -> list[Target
                   col(Target.start), col(Target.deadline), col(OrgUnit.path))
         .join(OrgUnit, col(OrgUnit.id) == col(Target.unit_id))
         .where(col(OrgUnit.path).startswith(unit.path))
-    )  # fmt: skip
+    )
     if task is not None:
         q = q.where(col(Target.task) == task)
     return [TargetRow(*row) for row in session.execute(q.order_by(col(Target.id))).all()]
@@ -170,7 +170,7 @@ def has_targets_below(session: Session, unit: OrgUnit, task: str) -> bool:
         .where(Target.task == task, col(OrgUnit.path).startswith(unit.path),
                OrgUnit.id != unit.id)
         .limit(1)
-    )  # fmt: skip
+    )
     return session.exec(q).first() is not None
 
 
@@ -186,7 +186,7 @@ def report_history(session: Session, unit: OrgUnit, task_name: str) -> list[tupl
         .where(in_subtree(Report.unit_id, unit), Report.task == task_name,
                col(Report.withdrawn_at).is_(None))
         .order_by(col(Report.id))
-    ).all()  # fmt: skip
+    ).all()
     current: dict[int, int] = {}
     history: dict[date, int] = {}
     for unit_id, day, figure in rows:

@@ -102,7 +102,7 @@ class TargetChange:
 def set_target(
     session: Session, unit: OrgUnit, task: str, amount: int, start: date | None,
     deadline: date, by: str, now: datetime, zone: ZoneInfo,
-) -> TargetChange:  # fmt: skip
+) -> TargetChange:
     """Set or replace the unit's target. Without a start: today for a new target; a
     replaced target whose deadline has not passed keeps its start (an amendment)."""
     today = now.astimezone(zone).date()
@@ -118,7 +118,7 @@ def set_target(
         raise ProgressError(f"截止日期（{day(deadline)}）要晚于开始日期（{day(start)}）")
     if existing is None:
         target = Target(unit_id=unit.id or 0, task=task, amount=amount, start=start,
-                        deadline=deadline, set_by=by, set_at=now)  # fmt: skip
+                        deadline=deadline, set_by=by, set_at=now)
         session.add(target)
         session.flush()
         return TargetChange(target, None)
@@ -144,7 +144,7 @@ class TargetSet:
 def set_unit_target(
     session: Session, config: Config, unit: OrgUnit, task_word: str, amount: int,
     start_word: str | None, deadline_word: str, by: str, now: datetime, zone: ZoneInfo,
-) -> TargetSet:  # fmt: skip
+) -> TargetSet:
     """#目标: the task and dates as typed, resolved against the config and the group's
     today. UnknownTask, BadDate, or ProgressError when the target cannot be set."""
     task = task_named(config, task_word).name

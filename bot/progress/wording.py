@@ -46,7 +46,7 @@ def describe(task: str, unit_word: str, fig: Figures) -> str:
     """'危房改造 42/50 处（84%），序时进度 70%，超前 14 个百分点' (without the task
     name when `task` is empty)."""
     return (f"{task + ' ' if task else ''}{fig.done}/{fig.target} {unit_word}"
-            f"（{fig.completion_pct}%），序时进度 {fig.schedule_pct}%，{lead_words(fig.lead_pct)}")  # fmt: skip
+            f"（{fig.completion_pct}%），序时进度 {fig.schedule_pct}%，{lead_words(fig.lead_pct)}")
 
 
 def unknown_task(e: UnknownTask) -> str:
@@ -87,7 +87,7 @@ def flag_text(f: Flag) -> str:
         return f"{FLAG_HEAD}{f.unit} {f.task} 从 {f.previous} {m}更正为 {f.figure} {m}（{f.who}报）"
     if f.kind == "over":
         return (f"{FLAG_HEAD}{f.unit} {f.task} 报 {f.figure} {m}，超过目标 "
-                f"{f.target} {m}（{f.who}报）")  # fmt: skip
+                f"{f.target} {m}（{f.who}报）")
     return f"{FLAG_HEAD}{f.unit} {f.task} 连续 {f.run} 次报送都是 {f.figure} {m}，没有进展"
 
 
@@ -117,7 +117,7 @@ def target_set_text(r: TargetSet) -> str:
     else:
         amount, s, d = r.change.previous
         text = (f"已修改 {r.unit} {r.task} 目标为 {t.amount} {m}，{span}"
-                f"（原为 {amount} {m}，{day(s)}至{day(d)}）")  # fmt: skip
+                f"（原为 {amount} {m}，{day(s)}至{day(d)}）")
     if r.rolled_up:
         text += f"\n下级单位已有{r.task}目标，本单位的进度按下级汇总"
     elif r.figures is not None:
@@ -128,7 +128,7 @@ def target_set_text(r: TargetSet) -> str:
 def setter_denied_text(d: SetterDenied) -> str:
     if d.own_cadre:
         return (f"干部不能给本单位设定目标。#目标 需要指挥部权限，或上级单位"
-                f"{f'（{d.parent}及以上）' if d.parent is not None else ''}的干部权限")  # fmt: skip
+                f"{f'（{d.parent}及以上）' if d.parent is not None else ''}的干部权限")
     return "#目标 需要指挥部权限，或上级单位的干部权限"
 
 
@@ -183,7 +183,7 @@ def unreported_text(r: UnreportedList, limit: int = 60) -> str:
 def chase_text(item: UnreportedItem) -> str:
     """The reminder to a unit's own groups that it has not reported this week."""
     return (f"【进度提醒】{item.unit.name}本周还没有报送 {'、'.join(item.tasks)} 的进度，"
-            f"请干部发送“#进度 {item.tasks[0]} 累计完成数”")  # fmt: skip
+            f"请干部发送“#进度 {item.tasks[0]} 累计完成数”")
 
 
 def deadline_text(d: DeadlineDue) -> str:

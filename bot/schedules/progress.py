@@ -41,7 +41,7 @@ DEADLINE_KEY = "builtin:progress_deadline"
 def _chase_next(job: Job | None, after: datetime, config: Config) -> datetime:
     weekday, at = parse_weekly(config.schedules.report_due)
     return next_weekly(after, weekday, at, config.zone, workdays=config.schedules.holidays,
-                       shift="earlier")  # fmt: skip
+                       shift="earlier")
 
 
 def _first_time(ctx: JobCtx, period: date) -> bool:
@@ -49,7 +49,7 @@ def _first_time(ctx: JobCtx, period: date) -> bool:
     done = period.isoformat()
     if ctx.payload.get("done") == done:
         log.warning("%s: %s handled already (its time was moved); not run again",
-                    ctx.job.kind, done)  # fmt: skip
+                    ctx.job.kind, done)
         return False
     ctx.set_payload({**ctx.payload, "done": done})
     return True
@@ -110,7 +110,7 @@ def seed(session: Session, config: Config, now: datetime) -> None:
     the config's timing for it changed."""
     seed_builtin(session, CHASE_KEY, "progress_chase",
                  f"{config.schedules.report_due}|{config.schedules.holidays}",
-                 lambda job: _chase_next(job, now, config), now)  # fmt: skip
+                 lambda job: _chase_next(job, now, config), now)
     seed_builtin(session, DEADLINE_KEY, "progress_deadline",
                  config.schedules.deadline_reminder_time,
-                 lambda job: _daily_next(job, now, config), now)  # fmt: skip
+                 lambda job: _daily_next(job, now, config), now)

@@ -48,4 +48,4 @@ COMMANDS = (
         usage="#未报 [任务]", example="#未报", parse=parse_task_arg, run=run_unreported,
         roles=(CADRE, HQ),
     ),
-)  # fmt: skip
+)

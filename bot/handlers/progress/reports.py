@@ -80,7 +80,7 @@ def parse_report_line(text: str, prefix: str = "") -> ReportLine:
         )
     of = m.group("of")
     return ReportLine(task, int(m.group("n")), m.group("sign") == "+",
-                      int(of) if of is not None else None, correction)  # fmt: skip
+                      int(of) if of is not None else None, correction)
 
 
 def parse_report(args: Args) -> ReportArgs:
@@ -102,7 +102,7 @@ def run_report(ctx: Ctx, args: ReportArgs) -> None:
             ctx.session, ctx.config, unit, args.lines, reporter=ctx.person.id,
             reporter_name=ctx.person.name, room_id=ctx.msg.room, msg_id=ctx.msg.id,
             now=ctx.now, zone=ctx.zone,
-        )  # fmt: skip
+        )
     except ReportRefused as e:
         first = e.refused[0][1]
         if e.lines == 1 and isinstance(first, UnknownTask):
@@ -111,7 +111,7 @@ def run_report(ctx: Ctx, args: ReportArgs) -> None:
     ctx.reply("\n".join(W.recorded_text(batch.unit, rec) for rec in batch.recorded))
     for rec in batch.recorded:
         ctx.audit("report", unit=unit.id, task=rec.report.task, figure=rec.report.figure,
-                  previous=rec.previous, correction=rec.report.correction)  # fmt: skip
+                  previous=rec.previous, correction=rec.report.correction)
         for flag in rec.flags:
             for room in batch.flag_rooms:
                 ctx.send(room.id, W.flag_text(flag), kind="flag")

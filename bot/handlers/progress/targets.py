@@ -110,7 +110,7 @@ def run_target(ctx: Ctx, args: TargetArgs) -> None:
         result = set_unit_target(
             ctx.session, ctx.config, unit, args.task, args.amount, args.start, args.deadline,
             ctx.person.id, ctx.now, ctx.zone,
-        )  # fmt: skip
+        )
     except UnknownTask as e:
         raise Usage(W.unknown_task(e)) from None
     except BadDate:
@@ -119,5 +119,5 @@ def run_target(ctx: Ctx, args: TargetArgs) -> None:
         raise Refusal(str(e)) from None
     t = result.change.target
     ctx.audit("target", unit=unit.id, task=result.task, amount=t.amount, start=t.start,
-              deadline=t.deadline, previous=result.change.previous)  # fmt: skip
+              deadline=t.deadline, previous=result.change.previous)
     ctx.reply(W.target_set_text(result))
