@@ -176,7 +176,7 @@ def import_targets_cmd(
     db: DbOpt = None,
 ) -> None:
     """Set targets from a file; a file with any bad row changes nothing."""
-    from bot import io_progress as files
+    from bot.progress import files
 
     cfg = _config(config)
     r = _import_file(
@@ -216,8 +216,7 @@ def export_progress_cmd(
     on: Annotated[str | None, typer.Option("--on", help="the date measured on (default today)")] = None,
 ) -> None:
     """Per unit and task: done, target, completion, 序时进度 and lead, as the chat shows."""
-    from bot import io_progress as files
-    from bot.progress import parse_day
+    from bot.progress import files, parse_day
 
     cfg = _config(config)
     today = datetime.now(UTC).astimezone(cfg.zone).date()
