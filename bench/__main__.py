@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.drivers.memory import MemoryTransport
 from bot.messages import Inbound, Mention
 from bot.sender import OutboxSender
-from bot.transports.memory import MemoryTransport
+from bot.wiring import build_app
 
 PG = os.environ.get("VILLAGEBOT_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = datetime(2019, 6, 3, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -97,7 +98,7 @@ def _startup() -> tuple[float, float]:
     times, rss = [], []
     code = (
         "import resource,time;t=time.perf_counter();"
-        "from bot.app import build_app;a=build_app(db_url='sqlite://');a.close();"
+        "from bot.wiring import build_app;a=build_app(db_url='sqlite://');a.close();"
         "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     for _ in range(3):
@@ -112,7 +113,7 @@ def _replay_speed(n: int) -> float:
     import io
     import json
 
-    from bot.transports.replay import replay
+    from bot.drivers.replay import replay
 
     lines = [json.dumps({"at": START.isoformat(), "room": "r1", "from": ADMIN,
                          "text": "#绑定 市 大同市", "id": "x0"})]  # fmt: skip

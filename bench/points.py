@@ -22,7 +22,6 @@ from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from bench.__main__ import ADMIN, START, _pg_database, line
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.db import Database
@@ -30,6 +29,7 @@ from bot.messages import Inbound, Mention
 from bot.models.core import Household, OrgUnit
 from bot.models.points import ACTIVE, AWARD, DEDUCT, REDEEM, PointEntry
 from bot.points import balance, balance_detail, top_households, village_activity
+from bot.wiring import build_app
 
 COUNTIES, TOWNS, VILLAGES, HOUSEHOLDS = 10, 10, 10, 100  # per parent
 

@@ -21,8 +21,9 @@ from sqlmodel import Session
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.db import Database, insert_ignore
-from bot.jobs import JobKind, JobRunner, RunResult
+from bot.jobs import JobKind, JobRunner
 from bot.messages import Inbound
+from bot.migrate import create_schema
 from bot.models.core import InboundMessage, Room
 from bot.org import OrgError, roles_at, room_unit, touch_person
 from bot.outbox import OutboxWriter
@@ -164,90 +165,6 @@ class App:
         except (Refusal, OrgError) as e:
             self._reply(session, msg, str(e))
 
-    # -- jobs ----------------------------------------------------------------------
-
-    def run_due_sync(self, until: datetime, advance: Callable[[datetime], None] | None = None,
-                     notify: bool = True) -> list[RunResult]:  # fmt: skip
-        """Run every job occurrence due by `until`, oldest first, one transaction each.
-
-        With `advance` (the virtual clock's setter), time moves to each occurrence's due
-        time before it runs, as if the time had passed with the bot up; without it,
-        occurrences run at the clock's current time (late ones are marked 补发, those
-        beyond the grace skipped). Several processes may call this on one database:
-        each occurrence runs in exactly one of them. `notify`: call the commit hooks after
-        each occurrence that queued messages (`run_due` calls them itself, in the loop).
-        """
-        results: list[RunResult] = []
-        while (result := self._due_step(until, advance)) is not _DONE:
-            if isinstance(result, RunResult):
-                results.append(result)
-                if notify and result.outcome in ("ran", "late"):
-                    self._committed()
-        return results
-
-    def _due_step(self, until: datetime, advance: Callable[[datetime], None] | None
-                  ) -> RunResult | object | None:  # fmt: skip
-        """One due occurrence; None if there was nothing to run after all (another process
-        ran it, or it was switched off); `_DONE` when nothing more is due by `until`."""
-        try:
-            return self._run_next_due(until, advance)
-        except _Poisoned as e:
-            # Not the kind's run (that is caught and recorded) but its timing or its
-            # data: it would block every job after it. Switch it off, loudly.
-            log.error("job %s cannot be run and is switched off", e.job_id)
-            with self.db.transaction() as session:
-                self.jobs.disable(session, e.job_id)
-            return None
-
-    def _run_next_due(self, until: datetime, advance: Callable[[datetime], None] | None
-                      ) -> RunResult | object | None:  # fmt: skip
-        """One occurrence in one transaction: lock the first due job and run it.
-        `_DONE` when nothing more is due by `until`."""
-        job_id: int | None = None
-        try:
-            with self.db.transaction() as session:
-                if advance is None:
-                    job = self.jobs.claim_next(session, until)
-                else:
-                    # Virtual time moves to the earliest due job before taking it, and
-                    # waits for its lock rather than skipping ahead to later ones: a
-                    # clock that jumped past a job would make it late.
-                    first = self.jobs.next_due(session)
-                    if first is None or first.next_at > until:
-                        return _DONE
-                    if first.next_at > self.clock.now():
-                        advance(first.next_at)
-                    job = self.jobs.lock(session, first)
-                if job is None:  # none due (system clock), or it was deleted meanwhile
-                    return _DONE if advance is None else None
-                job_id = job.id
-                now = self.clock.now()
-                if job.next_at > now:
-                    # A real clock behind `until` (not due yet), or another process ran
-                    # it while this one waited for the lock.
-                    return _DONE if advance is None else None
-                return self.jobs.run_job(session, job, now)
-        except DBAPIError:
-            raise  # the database, not the job: let the caller retry later
-        except Exception as e:
-            if job_id is None:
-                raise
-            log.exception("job %s failed outside its run", job_id)
-            raise _Poisoned(job_id) from e
-
-    async def run_due(self, until: datetime, advance: Callable[[datetime], None] | None = None
-                      ) -> list[RunResult]:  # fmt: skip
-        """`run_due_sync` with one hop into the database thread per occurrence, so that
-        messages arriving meanwhile are not held up behind a burst of due jobs. The hooks
-        (the sender's wake-up) are asyncio objects: they are called here, on the loop."""
-        results: list[RunResult] = []
-        while (result := await self.db.call(lambda: self._due_step(until, advance))) is not _DONE:
-            if isinstance(result, RunResult):
-                results.append(result)
-                if result.outcome in ("ran", "late"):
-                    self._committed()
-        return results
-
     # -- plumbing ------------------------------------------------------------------
 
     def _committed(self) -> None:
@@ -258,58 +175,41 @@ class App:
         self.db.close()
 
 
-_DONE = object()  # nothing more is due
-
-
-class _Poisoned(Exception):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(job_id)
-        self.job_id = job_id
-
-
 def usage_reply(command: Command, reason: str) -> str:
     reason = reason.rstrip("。")
     return f"{reason}。例：{command.example}" if reason else f"格式：{command.usage}。例：{command.example}"
 
 
-def all_commands() -> list[Command]:
-    from bot.handlers import ALL
-
-    return [c for module in ALL for c in module.COMMANDS]
-
-
-def all_job_kinds() -> list[JobKind]:
-    from bot.schedules import ALL
-
-    return [k for module in ALL for k in module.KINDS]
-
-
 def build_app(
     config: Config | None = None,
     *,
+    commands: Iterable[Command],
+    kinds: Iterable[JobKind],
+    seed: Callable[[App], None] | None = None,
     clock: Clock | None = None,
     db_url: str | None = None,
     admins: Iterable[str] = (),
-    commands: Iterable[Command] | None = None,
-    kinds: Iterable[JobKind] | None = None,
 ) -> App:
-    """Everything the bot needs, wired once. Opens (and migrates) the database."""
+    """Everything the bot needs, wired once. Opens (and migrates) the database.
+
+    The commands, the job kinds and `seed` (which puts the built-in jobs in place) are
+    given by the caller: `bot.wiring` has the defaults, so that this module needs no
+    command or schedule module.
+    """
     config = config or load_config()
     if admins:
         config = config.with_overrides(bot={"admins": [*config.bot.admins, *admins]})
     clock = clock or SystemClock()
     db = Database(db_url or config.database.url, config.database.workers)
-    db.create_schema()
+    create_schema(db.engine)
     writer = OutboxWriter(config, clock)
     services: dict[str, Any] = {}
-    router = Router(all_commands() if commands is None else commands, config.bot.name,
-                    config.bot.contact_id)  # fmt: skip
-    jobs = JobRunner(all_job_kinds() if kinds is None else kinds, config, clock, writer, services)
+    router = Router(commands, config.bot.name, config.bot.contact_id)
+    jobs = JobRunner(kinds, config, clock, writer, services)
     limiter = RateLimiter(config.limits.burst, config.limits.per_minute)
     services["router"] = router
     app = App(config=config, clock=clock, db=db, router=router, writer=writer, jobs=jobs,
               limiter=limiter, services=services)  # fmt: skip
-    from bot.schedules import install
-
-    install(app)
+    if seed is not None:
+        seed(app)
     return app

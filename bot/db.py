@@ -1,4 +1,4 @@
-"""Engines, sessions and column types.
+"""Engines, sessions and the dialect-neutral upserts.
 
 The domain core is synchronous: each inbound message runs as one transaction in a
 database worker thread (`Database.run`). SQLite is the default; PostgreSQL is driven
@@ -12,44 +12,16 @@ import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, event, inspect
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on every backend.
-
-    SQLite has no zone-aware type: values are stored as naive UTC and given their zone
-    back when read.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: times must carry a zone")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 def normalize_url(url: str) -> str:
@@ -174,21 +146,10 @@ class Database:
         return await loop.run_in_executor(self._pool, fn)
 
     def create_schema(self) -> None:
-        """Bring the schema to the newest migration.
+        """`bot.migrate.create_schema` on this database (kept for older callers)."""
+        from bot.migrate import create_schema
 
-        An empty database gets the tables from the models at once and is stamped at the
-        head revision (fast, and the same schema: a test checks that the migrations and
-        the models agree); an existing one is upgraded by Alembic.
-        """
-        import bot.models  # noqa: F401  (registers every table)
-        from bot.migrate import stamp_head, upgrade_head
-
-        has_tables = bool(inspect(self.engine).get_table_names())
-        if has_tables:
-            upgrade_head(self.engine)
-        else:
-            SQLModel.metadata.create_all(self.engine)
-            stamp_head(self.engine)
+        create_schema(self.engine)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -494,8 +494,9 @@ async def run_demo(
     (an asyncio.Event; forever without one)."""
     import asyncio
 
-    from bot.app import build_app
-    from bot.transports.simulator import Simulator, check_exposure, serve
+    from bot.drivers.simulator import Simulator, serve
+    from bot.web.server import check_exposure
+    from bot.wiring import build_app
 
     sim_cfg = config.transports.simulator
     host = host or sim_cfg.host

@@ -1,4 +1,6 @@
-"""Alembic, driven from code: the migrations live in bot/migrations."""
+"""The schema: created or upgraded through Alembic, driven from code (the migrations
+live in bot/migrations). Everything that builds tables is here, above `bot.db` (engines
+and sessions) and `bot.models` (the tables)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlmodel import SQLModel
+
+import bot.models  # noqa: F401  (registers every table)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -16,6 +21,20 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
+
+
+def create_schema(engine: Engine) -> None:
+    """Bring the schema to the newest migration.
+
+    An empty database gets the tables from the models at once and is stamped at the
+    head revision (fast, and the same schema: a test checks that the migrations and
+    the models agree); an existing one is upgraded by Alembic.
+    """
+    if inspect(engine).get_table_names():
+        upgrade_head(engine)
+    else:
+        SQLModel.metadata.create_all(engine)
+        stamp_head(engine)
 
 
 def upgrade_head(engine: Engine) -> None:
@@ -30,9 +49,6 @@ def differences(engine: Engine) -> list[object]:
     """What the database lacks or has beyond the models (empty when they agree)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
-
-    import bot.models  # noqa: F401
 
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -44,10 +60,10 @@ def new_revision(message: str) -> None:
     `python -m bot.migrate "what changed"`)."""
     import tempfile
 
-    from bot.db import make_engine
+    from sqlalchemy import create_engine
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/head.db")
+        engine = create_engine(f"sqlite:///{tmp}/head.db")
         upgrade_head(engine)
         cfg = alembic_config(engine)
         command.revision(cfg, message=message, autogenerate=True)

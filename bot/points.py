@@ -28,7 +28,6 @@ from sqlmodel import Session, col, select
 
 from bot.calendar import after_quiet_hours, at_local, week_start
 from bot.config import Config, RuleConfig
-from bot.db import UTCDateTime
 from bot.jobs import upsert_job
 from bot.models.core import Household, OrgUnit, Person
 from bot.models.points import (
@@ -45,6 +44,7 @@ from bot.models.points import (
     PointEntry,
     PointObjection,
 )
+from bot.models.types import UTCDateTime
 from bot.org import short_name
 from bot.text import simplify
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +34,36 @@ class Refusal(Exception):
 
 
 @dataclass(frozen=True)
+class Permission:
+    """Who may use a command where. The router refuses by it and #帮助 lists by it, so
+    that #帮助 never offers a command the router would refuse.
+
+    `roles`: any one of them, valid on the group's unit, allows the command (() is
+    everyone); they are also what #帮助 shows as 谁能用. `check`, when given, decides
+    instead of `roles` (e.g. "HQ, or a cadre above the unit"): it returns the refusal
+    text, or None to allow.
+    """
+
+    roles: tuple[str, ...] = ()
+    check: Callable[[Ctx], str | None] | None = None
+
+    def refusal(self, ctx: Ctx) -> str | None:
+        """None if the sender may use `ctx.command` here, else the reply refusing it."""
+        if self.check is not None:
+            return self.check(ctx)
+        if self.roles and not ctx.roles.has(*self.roles):
+            return needs(ctx.command)
+        return None
+
+    def offered(self, ctx: Ctx) -> bool:
+        """Whether #帮助 lists `ctx.command`: the sender holds one of its roles (a check
+        may allow more people, whom #帮助 does not guess at) and the router allows it."""
+        if self.roles and not ctx.roles.has(*self.roles):
+            return False
+        return self.refusal(ctx) is None
+
+
+@dataclass(frozen=True)
 class Command:
     name: str
     summary: str
@@ -42,12 +72,10 @@ class Command:
     parse: Callable[[Args], Any]
     run: Callable[[Ctx, Any], None]
     aliases: tuple[str, ...] = ()
-    # Any one of these roles, valid on the group's unit, allows the command; () is everyone.
+    # `roles` and `check` make the command's `permission` (see Permission).
     roles: tuple[str, ...] = ()
     # "group": a bound group; "room": any group, bound or not; "any": also direct messages.
     scope: str = "group"
-    # A check that replaces `roles` (e.g. "HQ, or a cadre above the unit"): returns the
-    # refusal text, or None to allow. `roles` still decides what #帮助 lists.
     check: Callable[[Ctx], str | None] | None = None
     # A pattern matching a whole message that runs this command without '#' (收到).
     bare: re.Pattern[str] | None = None
@@ -58,6 +86,10 @@ class Command:
     # message is ordinary chat after all (收到 with no notice waiting in the group).
     gate: Callable[[Session, Inbound], bool] | None = None
     detail: str = ""
+    permission: Permission = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "permission", Permission(self.roles, self.check))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -204,20 +236,24 @@ class Router:
 
     def allowed(self, ctx: Ctx, command: Command) -> str | None:
         """None if the sender may use the command here, else the refusal text."""
-        if command.check is not None:
-            return command.check(ctx)
-        if command.roles and not ctx.roles.has(*command.roles):
-            return needs(command)
-        return None
+        return command.permission.refusal(_about(ctx, command))
 
-    def usable(self, roles: Roles, in_room: bool, level: str | None = None) -> list[Command]:
+    def usable(self, ctx: Ctx) -> list[Command]:
+        """The commands #帮助 offers the sender of `ctx` where it was sent."""
+        in_room = ctx.msg.room is not None
+        level = ctx.unit.level if ctx.unit is not None else None
         out = []
         for c in self.commands:
             if not in_room and c.scope != "any":
                 continue
             if c.levels and level is not None and level not in c.levels:
                 continue
-            if c.roles and not roles.has(*c.roles):
+            if not c.permission.offered(_about(ctx, c)):
                 continue
             out.append(c)
         return out
+
+
+def _about(ctx: Ctx, command: Command) -> Ctx:
+    """`ctx` as the command would see it (a check names the command in its refusal)."""
+    return ctx if ctx.command is command else replace(ctx, command=command)

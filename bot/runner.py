@@ -17,20 +17,21 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import Clock
 from bot.config import Config, ConfigError
+from bot.jobs.timer import start_timer
 from bot.messages import Inbound
 from bot.org import bind_send_only_rooms
 from bot.outbox import relay_notices
-from bot.schedules.timer import start_timer
 from bot.sender import OutboxSender, Pacer
 from bot.transports import Sender
-from bot.transports.simulator import ChatLog, Server, is_loopback, make_dashboard_app, serve_app
 from bot.transports.wechaty import NAME as WECHATY
 from bot.transports.wechaty import Health, WechatyTransport
 from bot.transports.wecom import NAME as WECOM
 from bot.transports.wecom import WecomTransport
+from bot.web.server import Events, Server, is_loopback, make_dashboard_app, serve_app
+from bot.wiring import build_app
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class Runner:
     async def _serve_dashboard(self, app: App) -> None:
         """The read-only dashboard (no simulator), refreshed live after each commit."""
         sim = self.config.transports.simulator
-        changes = ChatLog()
+        changes = Events()
         loop = asyncio.get_running_loop()
 
         def changed() -> None:  # commits happen in database threads: hand it to the loop

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import Config, load_config
-from bot.transports.memory import MemoryChat
+from bot.drivers.memory import MemoryChat
+from bot.wiring import build_app
 
 PG_ADMIN_URL = os.environ.get("VILLAGEBOT_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.clock import VirtualClock
-from bot.transports.memory import MemoryChat
+from bot.drivers.memory import MemoryChat
 
 ADMIN = "wxid_admin"
 ROOMS = {

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from bot import demo
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
-from bot.transports.simulator import ChatLog, Server, Simulator, serve
+from bot.drivers.simulator import ChatLog, Simulator, serve
+from bot.web.server import Server
+from bot.wiring import build_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

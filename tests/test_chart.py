@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import chart
-from bot.chart import Bar, ChartError, Panel
+from bot.rankings import chart
+from bot.rankings.chart import Bar, ChartError, Panel
 
 PANELS = [
     Panel("危房改造（序时进度 67%）", [Bar("1 吴城乡", 13, "+13", "ahead"),

@@ -65,9 +65,9 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_traditional_replies(tmp_path: Path) -> None:
-    from bot.app import build_app
     from bot.messages import Inbound
     from bot.models.core import OutboxMessage
+    from bot.wiring import build_app
     from tests.conftest import START
 
     p = tmp_path / "c.toml"

@@ -13,13 +13,15 @@ import pytest
 from sqlmodel import col, func, select
 
 from bot import demo
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import ConfigError, load_config
+from bot.drivers.memory import MemoryChat
+from bot.drivers.simulator import Simulator, serve
 from bot.jobs import JobCtx, JobKind, upsert_job
 from bot.models.core import Household, OrgUnit, Person, RoleGrant, Room
-from bot.transports.memory import MemoryChat
-from bot.transports.simulator import Simulator, check_exposure, serve
+from bot.web.server import check_exposure
+from bot.wiring import build_app
 
 
 def count(app: App, model, *where) -> int:  # type: ignore[no-untyped-def]

@@ -10,12 +10,22 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import col, func, select
 
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
-from bot.jobs import ON_TIME, JobCtx, JobKind, classify, upsert_job
+from bot.jobs import (
+    ON_TIME,
+    JobCtx,
+    JobKind,
+    cancel,
+    classify,
+    once,
+    run_due_sync,
+    schedule,
+    upsert_job,
+)
 from bot.models.core import OutboxMessage, Room
 from bot.models.jobs import Job, JobRun
+from bot.wiring import build_app
 from tests.conftest import START
 
 HOUR = timedelta(hours=1)
@@ -42,7 +52,7 @@ def bad_timing(job: Job, after: datetime, config) -> datetime:  # type: ignore[n
 
 KINDS = [JobKind("hourly", say_due, hourly), JobKind("broken", explode, hourly),
          JobKind("once", say_due, lambda job, after, config: None),
-         JobKind("bad_timing", say_due, bad_timing)]  # fmt: skip
+         JobKind("bad_timing", say_due, bad_timing), JobKind("oneoff", say_due)]  # fmt: skip
 
 
 @pytest.fixture
@@ -86,13 +96,13 @@ def test_on_time_late_and_skipped(engine_app, clock) -> None:  # type: ignore[no
     b = add(app, "b", "once", START + 2 * HOUR)
     c = add(app, "c", "once", START + 3 * HOUR)
     # The virtual clock moves to each due time: on time.
-    app.run_due_sync(START + HOUR, advance=clock.set)
+    run_due_sync(app, START + HOUR, advance=clock.set)
     # The bot was down: b is 59 minutes late (补发), c at 13:00 is still in the future.
     clock.set(START + 2 * HOUR + timedelta(minutes=59))
-    app.run_due_sync(clock.now())
+    run_due_sync(app, clock.now())
     # Down again: c is exactly the grace late: skipped and logged.
     clock.set(START + 4 * HOUR)
-    app.run_due_sync(clock.now())
+    run_due_sync(app, clock.now())
     assert outbox(app) == ["a 03 10:00", "b 03 11:00（补发）"]
     assert [(j, o) for j, _, o in runs(app)] == [(a, "ran"), (b, "late"), (c, "skipped")]
 
@@ -103,12 +113,12 @@ def test_missed_occurrences_coalesce_into_the_newest(engine_app, clock, caplog) 
     # Down from 10:00 until 15:30: 10, 11, 12, 13, 14 are superseded by 15:00 (补发).
     clock.set(START + timedelta(hours=6, minutes=30))
     with caplog.at_level(logging.WARNING, logger="bot.jobs"):
-        results = app.run_due_sync(clock.now())
+        results = run_due_sync(app, clock.now())
     assert [(r.due_at, r.outcome) for r in results] == [(START + 6 * HOUR, "late")]
     assert outbox(app) == ["h 03 15:00（补发）"]
     assert sum("superseded" in r.message for r in caplog.records) == 5
     # Then on as usual: 16:00 on time, and 15:00 is never handled again.
-    app.run_due_sync(START + 7 * HOUR, advance=clock.set)
+    run_due_sync(app, START + 7 * HOUR, advance=clock.set)
     assert outbox(app) == ["h 03 15:00（补发）", "h 03 16:00"]
     assert len({(j, d) for j, d, _ in runs(app)}) == len(runs(app)) == 2
     nxt = app.db.run_sync(lambda s: s.get(Job, job).next_at)
@@ -120,7 +130,7 @@ def test_a_failing_kind_does_not_block_the_others(engine_app, clock, caplog) -> 
     bad = add(app, "bad", "broken", START + HOUR)
     add(app, "good", "hourly", START + HOUR)
     with caplog.at_level(logging.ERROR, logger="bot.jobs"):
-        app.run_due_sync(START + 2 * HOUR, advance=clock.set)
+        run_due_sync(app, START + 2 * HOUR, advance=clock.set)
     assert outbox(app) == ["good 03 10:00", "good 03 11:00"]  # nothing half-written
     assert [o for j, _, o in runs(app) if j == bad] == ["failed", "failed"]
     assert "boom" in caplog.text
@@ -135,7 +145,7 @@ def test_a_job_that_cannot_be_timed_is_switched_off(engine_app, clock, caplog) -
     add(app, "x", "once", START + HOUR)
     add(app, "y", "once", START + 2 * HOUR)
     with caplog.at_level(logging.ERROR):
-        app.run_due_sync(START + 2 * HOUR, advance=clock.set)
+        run_due_sync(app, START + 2 * HOUR, advance=clock.set)
     assert outbox(app) == ["x 03 10:00", "y 03 11:00"]
     assert app.db.run_sync(lambda s: s.get(Job, bad).active) is False
     assert "switched off" in caplog.text
@@ -147,7 +157,7 @@ def test_unknown_kind_is_deactivated(engine_app, clock, caplog) -> None:  # type
     gone = add(app, "gone", "no_such_kind", START + HOUR)
     add(app, "x", "once", START + HOUR)
     with caplog.at_level(logging.ERROR, logger="bot.jobs"):
-        app.run_due_sync(START + 2 * HOUR, advance=clock.set)
+        run_due_sync(app, START + 2 * HOUR, advance=clock.set)
     assert outbox(app) == ["x 03 10:00"]
     assert app.db.run_sync(lambda s: s.get(Job, gone).active) is False
     assert "unknown kind" in caplog.text
@@ -156,13 +166,26 @@ def test_unknown_kind_is_deactivated(engine_app, clock, caplog) -> None:  # type
 def test_a_job_moved_back_onto_a_handled_time_is_not_rerun(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
     app = engine_app
     job = add(app, "h", "hourly", START + HOUR)
-    app.run_due_sync(START + HOUR, advance=clock.set)
+    run_due_sync(app, START + HOUR, advance=clock.set)
     # Someone sets the job back onto 10:00, which already ran.
     app.db.run_sync(lambda s: upsert_job(s, "h", "hourly", START + HOUR, clock.now(), room_id="r1"))
-    results = app.run_due_sync(START + HOUR + timedelta(minutes=30))
+    results = run_due_sync(app, START + HOUR + timedelta(minutes=30))
     assert [r.outcome for r in results] == ["taken"]
     assert outbox(app) == ["h 03 10:00"]
     assert app.db.run_sync(lambda s: s.get(Job, job).next_at) == START + 2 * HOUR
+
+
+def test_a_kind_without_next_after_runs_once(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+    app = engine_app
+    assert KINDS[-1].next_after is once
+    job = app.db.run_sync(lambda s: schedule(s, "o", "oneoff", START + HOUR, START, room_id="r1").id)
+    app.db.run_sync(lambda s: schedule(s, "c", "oneoff", START + HOUR, START, room_id="r1"))
+    assert app.db.run_sync(lambda s: cancel(s, "c")) is True
+    assert app.db.run_sync(lambda s: cancel(s, "c")) is False  # already off
+    results = run_due_sync(app, START + 3 * HOUR, advance=clock.set)
+    assert [(r.job_id, r.outcome) for r in results] == [(job, "ran")]
+    assert outbox(app) == ["o 03 10:00"]
+    assert app.db.run_sync(lambda s: s.get(Job, job).active) is False
 
 
 def test_duplicate_kind_names_are_refused(db_url: str, clock: VirtualClock) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.drivers.memory import MemoryChat
 from bot.models.core import OutboxMessage, Room
 from bot.schedules.reminders import set_oneoff
-from bot.transports.memory import MemoryChat
+from bot.wiring import build_app
 from tests.conftest import ADMIN, SHANGHAI, START
 from tests.helpers import ROOMS, appoint, build_tree
 
@@ -33,9 +33,10 @@ MINE = ("【例会提醒】", "【提醒】", "【月度考核提醒】")
 DRIVER = """
 import json, os, sys, time
 from datetime import datetime
-from bot.app import build_app
+from bot.wiring import build_app
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.jobs import run_due_sync
 url, start, until, go, mode = sys.argv[1:6]
 clock = VirtualClock(datetime.fromisoformat(start))
 app = build_app(load_config(), clock=clock, db_url=url)
@@ -43,7 +44,7 @@ open(go + ".ready." + str(os.getpid()), "w").close()
 while not os.path.exists(go):
     time.sleep(0.005)
 until = datetime.fromisoformat(until)
-results = app.run_due_sync(until, advance=clock.set if mode == "advance" else None)
+results = run_due_sync(app, until, advance=clock.set if mode == "advance" else None)
 app.close()
 print(json.dumps([[r.job_id, r.due_at.isoformat(), r.outcome] for r in results]))
 """

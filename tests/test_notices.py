@@ -8,15 +8,17 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import Config, load_config
+from bot.drivers.memory import MemoryChat, MemoryTransport
+from bot.jobs import run_due
 from bot.messages import Outgoing
 from bot.models.core import InboundMessage, OutboxMessage
 from bot.models.jobs import Job
 from bot.models.notices import Notice, NoticeTarget
 from bot.notices import open_notices, receipts
-from bot.transports.memory import MemoryChat, MemoryTransport
+from bot.wiring import build_app
 from tests.conftest import SHANGHAI, START, texts
 
 ADMIN = "wxid_admin"
@@ -323,14 +325,14 @@ async def test_chase_missed_while_down(chat, app) -> None:  # type: ignore[no-un
     await notify(chat, "#通知 皇叔洼村 内容")
     # Down from before 13:00 until 13:30: the chase is sent once, marked 补发.
     app.clock.set(at(0, 13, 30))
-    await app.run_due(app.clock.now())
+    await run_due(app, app.clock.now())
     sent = await chat.flush()
     assert texts(sent) == ['【通知 1】第1次提醒：本群还没有确认收到。内容：内容 — 请回复"收到"（补发）']
-    await app.run_due(app.clock.now())
+    await run_due(app, app.clock.now())
     assert await chat.flush() == []
     # Down past the grace: that chase is skipped; the next one comes on time.
     app.clock.set(at(0, 18, 30))
-    await app.run_due(app.clock.now())
+    await run_due(app, app.clock.now())
     assert await chat.flush() == []
     sent = await chat.advance(at(1, 9))
     assert [(o.at.astimezone(SHANGHAI).strftime("%H:%M"), o.room, o.text) for o in sent] == [

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import func, select
 
+from bot.messages import Inbound
 from bot.models.core import AuditEntry, Household, OrgUnit, Person, RoleGrant, Room
+from bot.org import roles_at, room_unit
+from bot.router import Ctx
 from tests.conftest import texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 
@@ -134,6 +137,36 @@ async def test_help_lists_what_the_sender_may_use(chat, app) -> None:  # type: i
     # @mentioning the bot works like '#'.
     sent = await chat.say("@村务助手 帮助", sender="wxid_v", room=room)
     assert sent and sent[0].text == villager
+
+
+async def test_help_offers_nothing_the_router_refuses(chat, app) -> None:  # type: ignore[no-untyped-def]
+    await build_tree(chat)
+    await appoint(chat, "village", "wxid_cadre", "刘伟", "干部")
+    room, _ = ROOMS["village"]
+    # A village cadre holds a role #目标 and #通知 name, but their checks refuse here.
+    listed = (await chat.say("#帮助", sender="wxid_cadre", name="刘伟", room=room))[0].text
+    assert "#进度查询" in listed and "#目标" not in listed and "#通知" not in listed
+    refused = await chat.say("#目标 脱贫户 100户", sender="wxid_cadre", name="刘伟", room=room)
+    assert refused[0].text.startswith("干部不能给本单位设定目标")
+    # Whatever #帮助 offers anyone here, the router allows.
+    for sender in ("wxid_cadre", "wxid_v", ADMIN):
+        await chat.say("#帮助", sender=sender, room=room)
+        offered, refused_ = app.db.run_sync(lambda s, who=sender: _offered(app, s, who, room))
+        assert offered and refused_ == [], (sender, refused_)
+
+
+def _offered(app, session, sender: str, room: str):  # type: ignore[no-untyped-def]
+    """What #帮助 offers `sender` in `room`, and those of them the router refuses."""
+    unit = room_unit(session, room)
+    person = session.get(Person, sender)
+    msg = Inbound(transport="memory", id="probe", sender=sender, sender_name="", text="#帮助",
+                  at=app.clock.now(), room=room)
+    ctx = Ctx(session=session, msg=msg, config=app.config, now=app.clock.now(),
+              writer=app.writer, person=person, room=session.get(Room, room), unit=unit,
+              roles=roles_at(session, sender, unit, app.config.bot.admins),
+              command=app.router.lookup("帮助"), services=app.services)
+    offered = app.router.usable(ctx)
+    return [c.name for c in offered], [c.name for c in offered if app.router.allowed(ctx, c)]
 
 
 async def test_unbound_group_and_direct_message(chat, app) -> None:  # type: ignore[no-untyped-def]

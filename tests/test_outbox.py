@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.app import build_app
 from bot.clock import VirtualClock
 from bot.messages import Outgoing
 from bot.models.core import OutboxMessage
@@ -21,6 +20,7 @@ from bot.runner import ConnectionWatch, check_config
 from bot.sender import OutboxSender, Pacer
 from bot.transports import TransportDown
 from bot.transports.wechaty import Health
+from bot.wiring import build_app
 from tests.conftest import SHANGHAI, START
 from tests.helpers import FakeTime
 

@@ -8,15 +8,16 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import col, func, select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import Config, load_config
+from bot.drivers.memory import MemoryChat
 from bot.messages import Outgoing
 from bot.models.core import Household, OutboxMessage
 from bot.models.jobs import Job
 from bot.models.points import Good, PointEntry
 from bot.points import balance, balance_detail
-from bot.transports.memory import MemoryChat
+from bot.wiring import build_app
 from tests.conftest import SHANGHAI, START, texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 

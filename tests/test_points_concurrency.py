@@ -9,14 +9,15 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import col, func, select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.drivers.memory import MemoryChat
 from bot.messages import Inbound, Mention
 from bot.models.core import Household, OutboxMessage
 from bot.models.points import Good, PointEntry
 from bot.points import balance
-from bot.transports.memory import MemoryChat
+from bot.wiring import build_app
 from tests.conftest import START
 from tests.test_points import ADMIN, EVAL2, KEEP, V, one, setup_village
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import func, select
 
-from bot.app import build_app
+from bot.drivers.memory import MemoryChat
 from bot.models.core import AuditEntry, OrgUnit
 from bot.models.jobs import Job
 from bot.models.progress import Report, Target
@@ -18,7 +18,7 @@ from bot.progress import (
     unit_figures,
     unreported_units,
 )
-from bot.transports.memory import MemoryChat
+from bot.wiring import build_app
 from tests.conftest import SHANGHAI, texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 

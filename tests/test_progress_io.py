@@ -12,9 +12,9 @@ import openpyxl
 import pytest
 from sqlmodel import select
 
-from bot.io_progress import ImportFailed, import_targets, progress_rows, read_table
 from bot.models.core import AuditEntry
 from bot.models.progress import Target
+from bot.progress.files import ImportFailed, import_targets, progress_rows, read_table
 from tests.conftest import texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 

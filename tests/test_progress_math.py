@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from bot.config import load_config
 from bot.handlers.progress import parse_report, parse_report_line, parse_target
-from bot.progress import _aggregate, _Leaf, find_task, lead_words, parse_day, pct, schedule_fraction
+from bot.progress import find_task, lead_words, parse_day, pct, schedule_fraction
+from bot.progress.figures import Leaf as _Leaf
+from bot.progress.figures import aggregate as _aggregate
 from bot.router import Usage
 from bot.text import Args, normalize, to_traditional, tokenize
 

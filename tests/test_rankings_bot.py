@@ -11,13 +11,14 @@ from openpyxl import load_workbook
 from sqlmodel import col, func, select
 from typer.testing import CliRunner
 
-from bot.app import build_app
 from bot.cli import cli
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.drivers.memory import MemoryChat
 from bot.models.jobs import Job, JobRun
-from bot.schedules.bulletins import _monthly_next, _weekly_next
-from bot.transports.memory import MemoryChat
+from bot.rankings.kinds import monthly_next as _monthly_next
+from bot.rankings.kinds import weekly_next as _weekly_next
+from bot.wiring import build_app
 from tests.conftest import SHANGHAI, texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 
@@ -357,7 +358,7 @@ async def test_export_bulletin_workbook(chat, app, db_url, tmp_path: Path) -> No
 def test_month_parsing() -> None:
     from datetime import date
 
-    from bot.rankings_export import parse_month
+    from bot.rankings.files import parse_month
 
     assert parse_month("2019-06") == date(2019, 6, 1)
     assert parse_month("2019年6月") == date(2019, 6, 1)

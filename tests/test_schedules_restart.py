@@ -15,13 +15,14 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.drivers.memory import MemoryChat
+from bot.drivers.replay import replay
 from bot.models.core import OutboxMessage
 from bot.models.jobs import Job, JobRun
-from bot.transports.memory import MemoryChat
-from bot.transports.replay import replay
+from bot.wiring import build_app
 from tests.conftest import ADMIN, SHANGHAI, START, texts
 from tests.helpers import ROOMS, appoint, build_tree
 

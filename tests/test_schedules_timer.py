@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import SystemClock
 from bot.config import load_config
+from bot.jobs.timer import start_timer
 from bot.models.core import OutboxMessage, Room
 from bot.models.jobs import Job, JobRun
 from bot.schedules.reminders import ONEOFF, set_oneoff
-from bot.schedules.timer import start_timer
+from bot.wiring import build_app
 
 
 def _outbox(app: App) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.transports.replay import replay
+from bot.drivers.replay import replay
 
 HERE = Path(__file__).parent / "transcripts"
 TRANSCRIPTS = sorted(p for p in HERE.glob("*.jsonl") if not p.name.endswith(".expected.jsonl"))

@@ -19,11 +19,11 @@ from sqlmodel import select
 
 from bot.clock import VirtualClock
 from bot.config import ConfigError, load_config
+from bot.drivers.memory import MemoryChat
 from bot.messages import Outgoing
 from bot.models.core import OutboxMessage
 from bot.runner import Runner
 from bot.sender import OutboxSender
-from bot.transports.memory import MemoryChat
 from bot.transports.wecom import WecomError, WecomTransport, split_bytes
 from tests.conftest import ADMIN, START
 from tests.helpers import FakeTime, build_tree

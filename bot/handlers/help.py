@@ -22,9 +22,8 @@ def parse_help(args: Args) -> HelpArgs:
 
 def run_help(ctx: Ctx, args: HelpArgs) -> None:
     router = ctx.services["router"]
-    in_room = ctx.msg.room is not None
     if args.topic is None:
-        usable = router.usable(ctx.roles, in_room, ctx.unit.level if ctx.unit else None)
+        usable = router.usable(ctx)
         lines = [f"#{c.name} {c.summary}" for c in usable if c.bare is None or c.name != "收到"]
         head = "可用的命令（发送 #帮助 命令名 看详细）：" if lines else "暂无可用的命令。"
         ctx.reply("\n".join([head, *lines]))
@@ -35,7 +34,8 @@ def run_help(ctx: Ctx, args: HelpArgs) -> None:
     lines = [f"#{command.name}：{command.summary}", f"格式：{command.usage}", f"例：{command.example}"]
     if command.aliases:
         lines.append("也可以写作：" + "、".join(f"#{a}" for a in command.aliases))
-    lines.append("谁能用：" + ("、".join(command.roles) if command.roles else "所有人"))
+    roles = command.permission.roles
+    lines.append("谁能用：" + ("、".join(roles) if roles else "所有人"))
     if command.detail:
         lines.append(command.detail)
     ctx.reply("\n".join(lines))

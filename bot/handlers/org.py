@@ -159,12 +159,6 @@ def parse_role(args: Args) -> RoleArgs:
     return RoleArgs(people, roles[0])
 
 
-def _role_check(ctx: Ctx) -> str | None:
-    if not ctx.roles.has(ADMIN, HQ):
-        return needs(ctx.command)
-    return None
-
-
 def run_appoint(ctx: Ctx, args: RoleArgs) -> None:
     unit = ctx.require_unit()
     if args.role == ADMIN and not ctx.roles.has(ADMIN):
@@ -260,13 +254,13 @@ COMMANDS = (
     Command(
         name="任命", aliases=("授权",), summary="在本群的单位任命职务",
         usage="#任命 @某人 职务", example="#任命 @刘伟 干部", parse=parse_role, run=run_appoint,
-        roles=(ADMIN, HQ), check=_role_check,
+        roles=(ADMIN, HQ),
         detail="职务：管理员、指挥部、干部、评议员、超市管理员；对本单位及下级都有效。",
     ),
     Command(
         name="免职", aliases=("撤职", "取消任命"), summary="免去本群单位的职务",
         usage="#免职 @某人 职务", example="#免职 @刘伟 干部", parse=parse_role, run=run_dismiss,
-        roles=(ADMIN, HQ), check=_role_check,
+        roles=(ADMIN, HQ),
     ),
     Command(
         name="登记", aliases=("登记农户", "建户"), summary="登记本村农户并关联家庭成员",

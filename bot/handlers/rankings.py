@@ -11,36 +11,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.chart import ChartError
-from bot.org import names_of, unit_label
-from bot.progress import (
-    day,
-    find_task,
-    measure,
-    task_names,
-    tasks_with_targets,
-)
 from bot.rankings import (
-    COMPOSITE,
     RANKING_LEVELS,
-    common_schedule,
-    composite_ranking,
-    month_bounds,
-    per_household,
+    ChartError,
+    NothingToRank,
+    NoVillages,
+    UnknownTask,
     points_chart,
-    points_ranking,
-    rank_line,
-    ranking_chart,
-    task_ranking,
+    points_standing,
+    standing,
+    standing_chart,
 )
+from bot.rankings import wording as W
 from bot.router import Command, Ctx, Refusal, Usage
 from bot.text import Args, simplify
 
 log = logging.getLogger(__name__)
 
 _COMPOSITE_WORDS = ("综合", "总", "总体", "全部", "所有", "综合排名", "总排名")
-# A long points ranking shows its head and its tail.
-POINTS_HEAD, POINTS_TAIL, POINTS_ALL = 10, 5, 20
 
 
 def _chart(draw: Callable[[], bytes]) -> bytes | None:
@@ -58,7 +46,7 @@ def _traditional(ctx: Ctx) -> bool:
 def _require_scope(ctx: Ctx, hint: str) -> None:
     unit = ctx.require_unit()
     if unit.level not in RANKING_LEVELS:
-        raise Refusal(f"#{ctx.command.name} 只能在{'/'.join(RANKING_LEVELS)}级的群里使用{hint}")
+        raise Refusal(W.wrong_level(ctx.command.name, hint))
 
 
 # -- #排名 -------------------------------------------------------------------------------
@@ -84,56 +72,14 @@ def parse_rank(args: Args) -> RankArgs:
 def run_rank(ctx: Ctx, args: RankArgs) -> None:
     _require_scope(ctx, "，本村进度请用 #进度查询")
     assert ctx.unit is not None
-    scope, on = ctx.unit, ctx.local().date()
-    if args.task is not None:
-        task = find_task(ctx.config, args.task)
-        if task is None:
-            raise Usage(f"没有“{args.task}”这项任务。任务有：{task_names(ctx.config)}")
-        tasks = [task.name]
-    else:
-        tasks = [t for t in tasks_with_targets(ctx.session, scope, ctx.config)
-                 if task_ranking(ctx.session, scope, t, on)]  # fmt: skip
-        if not tasks:
-            raise Refusal(f"{scope.name}的下级单位还没有设定任务目标，无法排名")
-    if len(tasks) == 1 and not args.composite:
-        _task_reply(ctx, tasks[0])
-    else:
-        _composite_reply(ctx, tasks)
-
-
-def _task_reply(ctx: Ctx, task: str) -> None:
-    assert ctx.unit is not None
-    scope, on = ctx.unit, ctx.local().date()
-    ranked = task_ranking(ctx.session, scope, task, on)
-    if not ranked:
-        raise Refusal(f"{scope.name}的下级单位还没有{task}的目标，无法排名")
-    m = measure(ctx.config, task)
-    common = common_schedule(ranked)
-    sched = f"，序时进度 {common}%" if common is not None else ""
-    lines = [f"{scope.name} {task}排名（{day(on)}{sched}）："]
-    lines += [rank_line(r, m, show_schedule=common is None) for r in ranked]
-    behind = [r.unit.name for r in ranked if r.behind]
-    if behind:
-        lines.append(f"滞后 {len(behind)} 个：{'、'.join(behind)}")
-    panel = f"{task}（序时进度 {common}%）" if common is not None else task
-    png = _chart(lambda: ranking_chart(f"{scope.name} {task}排名 {day(on)}", [(panel, ranked)],
-                                       _traditional(ctx)))  # fmt: skip
-    ctx.reply("\n".join(lines), image=png)
-
-
-def _composite_reply(ctx: Ctx, tasks: list[str]) -> None:
-    assert ctx.unit is not None
-    scope, on = ctx.unit, ctx.local().date()
-    ranked = composite_ranking(ctx.session, scope, tasks, on)
-    if not ranked:
-        raise Refusal(f"{scope.name}的下级单位还没有设定任务目标，无法排名")
-    lines = [f"{scope.name} {COMPOSITE}排名（{day(on)}，{'、'.join(tasks)} {len(tasks)} 项任务平均）："]
-    lines += [rank_line(r, "", show_schedule=True, total_tasks=len(tasks)) for r in ranked]
-    lines.append(f"分任务排名请发：#排名 {tasks[0]}")
-    png = _chart(lambda: ranking_chart(f"{scope.name} {COMPOSITE}排名 {day(on)}",
-                                       [(f"{'、'.join(tasks)} 平均", ranked)],
-                                       _traditional(ctx)))  # fmt: skip
-    ctx.reply("\n".join(lines), image=png)
+    try:
+        st = standing(ctx.session, ctx.config, ctx.unit, ctx.local().date(), args.task,
+                      args.composite)
+    except UnknownTask as e:
+        raise Usage(W.unknown_task(e)) from e
+    except NothingToRank as e:
+        raise Refusal(W.nothing_to_rank(e)) from e
+    ctx.reply(W.standing_text(st), image=_chart(lambda: standing_chart(st, _traditional(ctx))))
 
 
 # -- #积分排名 ---------------------------------------------------------------------------
@@ -154,27 +100,11 @@ def parse_points_rank(args: Args) -> NoArgs:
 def run_points_rank(ctx: Ctx, args: NoArgs) -> None:
     _require_scope(ctx, "，本村十佳请用 #积分榜")
     assert ctx.unit is not None
-    scope, now = ctx.unit, ctx.local()
-    first = now.date().replace(day=1)
-    rows = points_ranking(ctx.session, scope, *month_bounds(first, ctx.config))
-    if not rows:
-        raise Refusal(f"{scope.name}下面还没有村")
-    names = names_of(ctx.session, [a.village for _, a in rows])
-    labels = {a.village.id or 0: unit_label(a.village, names, scope) for _, a in rows}
-    shown = rows if len(rows) <= POINTS_ALL else rows[:POINTS_HEAD] + rows[-POINTS_TAIL:]
-    span = f"{day(first)}—{day(now.date())}" if now.day > 1 else day(first)
-    lines = [f"{scope.name} {first.month}月积分排名（按户均加分，{span}）："]
-    for i, (r, a) in enumerate(shown):
-        if len(shown) < len(rows) and i == POINTS_HEAD:
-            lines.append(f"……（共 {len(rows)} 个村）")
-        detail = f"加 {a.awarded} 分" + (f"，扣 {a.deducted} 分" if a.deducted else "")
-        hh = f"，{a.households} 户" if a.households else "，未登记农户"
-        lines.append(f"{r}. {labels[a.village.id or 0]} 户均 {per_household(a)} 分（{detail}{hh}）")
-    if not any(a.awarded for _, a in rows):
-        lines.append("本月各村还没有加分记录")
-    png = _chart(lambda: points_chart(f"{scope.name} {first.month}月积分排名", shown, labels,
-                                      _traditional(ctx)))  # fmt: skip
-    ctx.reply("\n".join(lines), image=png)
+    try:
+        ps = points_standing(ctx.session, ctx.config, ctx.unit, ctx.local().date())
+    except NoVillages as e:
+        raise Refusal(W.no_villages(e)) from e
+    ctx.reply(W.points_standing_text(ps), image=_chart(lambda: points_chart(ps, _traditional(ctx))))
 
 
 COMMANDS = (
@@ -190,4 +120,4 @@ COMMANDS = (
         usage="#积分排名", example="#积分排名", parse=parse_points_rank, run=run_points_rank,
         detail="按本月每户平均加到的爱心积分给下面各村排名。在市、县、乡的群里使用。",
     ),
-)  # fmt: skip
+)

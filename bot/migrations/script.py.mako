@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 
-import bot.db  # noqa: F401  (column types)
+import bot.models.types  # noqa: F401  (column types)
 from alembic import op
 ${imports if imports else ""}
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import UTCDateTime
+from bot.models.types import UTCDateTime
 
 LEVELS = ("市", "县", "乡", "村")
 # Transports that only send (group-robot webhooks): their groups cannot reply.

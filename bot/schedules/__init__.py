@@ -1,7 +1,8 @@
-"""Recurring jobs: their kinds (what runs, when next) and their wiring to the clock.
+"""The kinds of job (what runs when due, when it is due next), one module per area.
 
 Each module declares `KINDS`, a tuple of `bot.jobs.JobKind`. `install(app)` seeds the
-built-in jobs the config asks for; it is idempotent (jobs are keyed).
+built-in jobs the config asks for; it is idempotent (jobs are keyed). Running them and
+keeping time is the engine's (`bot.jobs`).
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
-"""Job kinds of the bulletins (PRODUCT.md §5, §7): weekly and monthly ranking bulletins
-to the HQ and county groups, each with a bar chart of its rankings.
+"""Job kinds of the bulletins (PRODUCT.md §5, §7): the ranking bulletins to the HQ and
+county groups, each with a bar chart of its rankings. The kinds of bulletin (weekly,
+monthly …), their timing and what period a run covers come from the registry in
+`bot.rankings.kinds`; this module turns each entry into a job kind and a built-in job
+seeded by `seed()`.
 
-Both are built-in singletons seeded by `seed()`:
-- `bulletin_weekly` at `schedules.weekly_bulletin` (周一 08:30): the rankings measured
-  on that day; with `holidays`, a holiday moves it to the next working day of the same
-  week (a make-up Saturday included); a week without one has no bulletin.
-- `bulletin_monthly` on `monthly_bulletin_day` at `monthly_bulletin_time` (the 1st,
-  09:00; a holiday moves it to the next working day): the previous month's rankings,
-  measured on its last day, the units that must explain themselves at the monthly
-  meeting, and the villages' points activity in that month.
-
-An occurrence of either does not draw the bulletins itself: it queues one one-off
+An occurrence of a bulletin does not draw the bulletins itself: it queues one one-off
 `bulletin_scope` job per HQ or county unit, keyed by bulletin, period and unit, and
 each of those builds, draws and sends one group's bulletin in its own transaction.
 Drawing a chart takes a few tenths of a second, so the write lock (SQLite) is held for
@@ -21,63 +15,59 @@ key that exists already is never queued again, and each one-off job runs once.
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from bot.calendar import next_monthly, next_weekly, week_start
-from bot.chart import ChartError
-from bot.config import Config, parse_hhmm, parse_weekly
-from bot.jobs import LATE_MARK, JobCtx, JobKind, upsert_job
+from bot.config import Config
+from bot.jobs import LATE_MARK, JobCtx, JobKind, schedule, seed_builtin
 from bot.models.core import OrgUnit
 from bot.models.jobs import Job
-from bot.models.rankings import MONTH, WEEK
 from bot.org import rooms_of
-from bot.rankings import build_bulletin, bulletin_chart, bulletin_scopes, bulletin_text
+from bot.rankings import (
+    KINDS as BULLETINS,
+)
+from bot.rankings import (
+    BulletinKind,
+    ChartError,
+    build_bulletin,
+    bulletin_chart,
+    bulletin_kind,
+    bulletin_scopes,
+    bulletin_text,
+)
 
 log = logging.getLogger(__name__)
 
-WEEKLY_KEY = "builtin:bulletin_weekly"
-MONTHLY_KEY = "builtin:bulletin_monthly"
 SCOPE_KIND = "bulletin_scope"
 
 
-def _weekly_next(job: Job | None, after: datetime, config: Config) -> datetime:
-    weekday, at = parse_weekly(config.schedules.weekly_bulletin)
-    return next_weekly(after, weekday, at, config.zone, workdays=config.schedules.holidays,
-                       shift="later")  # fmt: skip
-
-
-def _monthly_next(job: Job | None, after: datetime, config: Config) -> datetime:
-    s = config.schedules
-    return next_monthly(after, s.monthly_bulletin_day, parse_hhmm(s.monthly_bulletin_time),
-                        config.zone, workdays=s.holidays, shift="later")  # fmt: skip
-
-
-def _publish(ctx: JobCtx, kind: str, period: date, on: date) -> None:
+def _publish(ctx: JobCtx, kind: BulletinKind, period: date, on: date) -> None:
     """Queue one `bulletin_scope` job per scope, due now (each runs once, in order)."""
     s = ctx.session
-    payload = {"kind": kind, "period": period.isoformat(), "on": on.isoformat(),
-               "late": ctx.late}  # fmt: skip
+    payload = {"kind": kind.name, "period": period.isoformat(), "on": on.isoformat(),
+               "late": ctx.late}
     for scope in bulletin_scopes(s):
-        key = f"bulletin:{kind}:{period.isoformat()}:{scope.id}"
+        key = f"bulletin:{kind.name}:{period.isoformat()}:{scope.id}"
+        # A key queued already (this period published) is never queued again.
         if s.exec(select(Job.id).where(Job.key == key)).first() is None:
-            upsert_job(s, key, SCOPE_KIND, ctx.now, ctx.now, unit_id=scope.id, payload=payload)
+            schedule(s, key, SCOPE_KIND, ctx.now, ctx.now, unit_id=scope.id, payload=payload)
 
 
 def run_scope(ctx: JobCtx) -> None:
-    """One group's bulletin: build (storing the outcome for streaks), draw, send."""
+    """One group's bulletin: build (storing the outcome for streaks), word, draw, send."""
     s, p = ctx.session, ctx.payload
     scope = s.get(OrgUnit, ctx.job.unit_id) if ctx.job.unit_id is not None else None
     if scope is None:
         return
-    kind, period, on = p["kind"], date.fromisoformat(p["period"]), date.fromisoformat(p["on"])
+    kind = bulletin_kind(p["kind"])
+    period, on = date.fromisoformat(p["period"]), date.fromisoformat(p["on"])
     b = build_bulletin(s, ctx.config, scope, kind, period, on, ctx.now)
     if b is None:
         return
-    text = bulletin_text(s, b)
+    text = bulletin_text(b)
     if p.get("late") and not ctx.late:
         text += LATE_MARK  # the occurrence that queued it was a 补发
     try:
@@ -89,40 +79,26 @@ def run_scope(ctx: JobCtx) -> None:
         ctx.send(room.id, text, kind="bulletin", image=png)
 
 
-def _once(job: Job, after: datetime, config: Config) -> datetime | None:
-    return None
+def _occurrence(kind: BulletinKind) -> JobKind:
+    """The job kind of a bulletin's occurrences: publish the period its run covers."""
+
+    def run(ctx: JobCtx) -> None:
+        _publish(ctx, kind, *kind.period_of(ctx.due_at, ctx.zone))
+
+    return JobKind(kind.job, run, kind.next_after)
 
 
-def run_weekly(ctx: JobCtx) -> None:
-    due = ctx.local(ctx.due_at)
-    _publish(ctx, WEEK, week_start(ctx.due_at, ctx.zone).date(), due.date())
-
-
-def run_monthly(ctx: JobCtx) -> None:
-    # The month before the one the bulletin runs in, measured on its last day.
-    first_this = ctx.local(ctx.due_at).date().replace(day=1)
-    last = first_this - timedelta(days=1)
-    _publish(ctx, MONTH, last.replace(day=1), last)
-
-
-KINDS = (
-    JobKind("bulletin_weekly", run_weekly, _weekly_next),
-    JobKind("bulletin_monthly", run_monthly, _monthly_next),
-    JobKind(SCOPE_KIND, run_scope, _once),
-)
+# The scope jobs run once: the engine's default next time.
+KINDS = (*(_occurrence(k) for k in BULLETINS), JobKind(SCOPE_KIND, run_scope))
 
 
 def seed(session: Session, config: Config, now: datetime) -> None:
-    """The two built-in jobs, created once. An existing job keeps its next run unless
-    the config's timing for it changed."""
-    s = config.schedules
-    specs = (
-        (WEEKLY_KEY, "bulletin_weekly", f"{s.weekly_bulletin}|{s.holidays}", _weekly_next),
-        (MONTHLY_KEY, "bulletin_monthly",
-         f"{s.monthly_bulletin_day}|{s.monthly_bulletin_time}|{s.holidays}", _monthly_next),
-    )  # fmt: skip
-    for key, kind, spec, nxt in specs:
-        job = session.exec(select(Job).where(Job.key == key)).first()
-        if job is not None and job.active and json.loads(job.payload or "{}").get("spec") == spec:
-            continue
-        upsert_job(session, key, kind, nxt(job, now, config), now, payload={"spec": spec})
+    """Each bulletin's built-in job, created once. An existing job keeps its next run
+    unless the config's timing for it changed."""
+    for k in BULLETINS:
+        seed_builtin(session, k.key, k.job, k.spec(config), _first_after(k, now, config), now)
+
+
+def _first_after(kind: BulletinKind, now: datetime, config: Config
+                 ) -> Callable[[Job | None], datetime]:
+    return lambda job: kind.next_after(job, now, config)

@@ -1,5 +1,7 @@
-"""Transports: each converts its own objects to `Inbound` at the edge and sends
-`Outgoing` messages; nothing transport-specific passes further in."""
+"""Transports: the real outside services (WeChat through Wechaty, WeCom webhooks). Each
+converts its own objects to `Inbound` at the edge and sends `Outgoing` messages; nothing
+transport-specific passes further in. The local drivers (`bot.drivers`) implement the
+same `Sender` protocol."""
 
 from __future__ import annotations
 

@@ -21,17 +21,10 @@ from sqlmodel import Session, select
 from bot import tabular
 from bot.config import Config
 from bot.models.core import AuditEntry, OrgUnit
-from bot.org import find_units, parent_name
-from bot.progress import (
-    ProgressError,
-    find_task,
-    measure,
-    parse_day,
-    set_target,
-    task_names,
-    tasks_with_targets,
-    unit_figures,
-)
+from bot.org import ancestor_ids_of_path, find_units, parent_name
+from bot.progress.errors import ProgressError
+from bot.progress.rollup import tasks_with_targets, unit_figures
+from bot.progress.targets import find_task, measure, parse_day, set_target, task_names
 from bot.tabular import ImportFailed, Row, cell_text
 from bot.text import parse_int, simplify
 
@@ -115,7 +108,7 @@ def import_targets(
             seen[key] = n
             with session.begin_nested():
                 change = set_target(session, unit, task.name, amount, start, deadline, actor,
-                                    now, config.zone)  # fmt: skip
+                                    now, config.zone)
         except ProgressError as e:
             errors.append(f"第{n}行：{e}")
             continue
@@ -125,9 +118,9 @@ def import_targets(
             replaced += 1
         t = change.target
         detail = {"unit": unit.id, "task": task.name, "amount": t.amount, "start": t.start,
-                  "deadline": t.deadline, "previous": change.previous, "file_row": n}  # fmt: skip
+                  "deadline": t.deadline, "previous": change.previous, "file_row": n}
         session.add(AuditEntry(at=now, actor_id=actor, action="target", msg_id=None,
-                               detail=json.dumps(detail, ensure_ascii=False, default=str)))  # fmt: skip
+                               detail=json.dumps(detail, ensure_ascii=False, default=str)))
     if errors:
         raise ImportFailed(errors)
     return ImportResult(created, replaced)
@@ -137,19 +130,18 @@ def import_targets(
 
 EXPORT_HEADER = ("单位", "级别", "上级", "任务", "完成", "目标", "计量单位", "完成率%",
                  "序时进度%", "超前(+)/滞后(-)百分点", "开始", "截止", "最近报送",
-                 "报送单位/应报单位")  # fmt: skip
+                 "报送单位/应报单位")
 
 
 def progress_rows(session: Session, config: Config, on: date) -> list[tuple[Any, ...]]:
     """Per unit (every level, tree order) and task: the figures the chat shows on `on`."""
-    units = sorted(session.exec(select(OrgUnit)).all(),
-                   key=lambda u: [int(p) for p in u.path.strip("/").split("/") if p])  # fmt: skip
+    units = sorted(session.exec(select(OrgUnit)).all(), key=lambda u: ancestor_ids_of_path(u.path))
     names = {u.id: u.name for u in units}
     rows: list[tuple[Any, ...]] = []
     roots = [u for u in units if u.parent_id is None]
     tasks = {r.id: tasks_with_targets(session, r, config) for r in roots}
     for u in units:
-        root_id = int(u.path.strip("/").split("/")[0])
+        root_id = ancestor_ids_of_path(u.path)[0]
         for task in tasks.get(root_id, []):
             fig = unit_figures(session, u, task, on)
             if fig is None:
@@ -159,7 +151,7 @@ def progress_rows(session: Session, config: Config, on: date) -> list[tuple[Any,
                 fig.done, fig.target, measure(config, task), fig.completion_pct,
                 fig.schedule_pct, fig.lead_pct, fig.start, fig.deadline, fig.reported_on,
                 f"{fig.reported_units}/{fig.units}",
-            ))  # fmt: skip
+            ))
     return rows
 
 
@@ -184,7 +176,7 @@ def export_progress(session: Session, config: Config, path: Path, on: date) -> i
                 cell.number_format = "yyyy-mm-dd"
     ws.freeze_panes = "A2"
     for letter, width in zip("ABCDEFGHIJKLMN", (14, 6, 12, 12, 8, 8, 8, 8, 10, 12, 12, 12, 12, 10),
-                             strict=True):  # fmt: skip
+                             strict=True):
         ws.column_dimensions[letter].width = width
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)

@@ -22,18 +22,14 @@ from bot.models.core import OrgUnit
 from bot.models.rankings import MONTH, WEEK, BulletinRank
 from bot.org import names_of, unit_label
 from bot.points import village_activity
-from bot.rankings import (
-    build_bulletin,
-    bulletin_scopes,
-    forecast_text,
-    month_bounds,
-    streak_mark,
-)
+from bot.rankings.bulletin import build_bulletin, bulletin_scopes
+from bot.rankings.kinds import MONTHLY, month_bounds
+from bot.rankings.wording import forecast_text, streak_mark
 
 RANK_HEADER = ("范围", "任务", "计量", "名次", "单位", "完成数", "目标数", "完成率%",
-               "序时进度%", "超前(百分点)", "标记", "预计完成", "超期天数", "需在例会说明")  # fmt: skip
+               "序时进度%", "超前(百分点)", "标记", "预计完成", "超期天数", "需在例会说明")
 WEEK_HEADER = ("周（周一）", "范围", "任务", "名次", "单位", "完成数", "目标数", "完成率%",
-               "序时进度%", "超前(百分点)", "滞后", "末位")  # fmt: skip
+               "序时进度%", "超前(百分点)", "滞后", "末位")
 POINTS_HEADER = ("村", "户数", "加分", "扣分", "户均加分")
 _MONTH = re.compile(r"^\s*(\d{4})\s*(?:-|/|年|\.)\s*(\d{1,2})\s*月?\s*$")
 
@@ -52,7 +48,7 @@ def _month_end(first: date) -> date:
 
 
 def export_bulletin(session: Session, config: Config, path: str | Path, month: date,
-                    now: datetime) -> tuple[int, int, int]:  # fmt: skip
+                    now: datetime) -> tuple[int, int, int]:
     """Write the workbook; returns the rows of its three sheets."""
     from openpyxl import Workbook
 
@@ -66,7 +62,7 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
     counts = [0, 0, 0]
     scopes = bulletin_scopes(session, with_rooms=False)
     for scope in scopes:
-        b = build_bulletin(session, config, scope, MONTH, month, on, now, store=False)
+        b = build_bulletin(session, config, scope, MONTHLY, month, on, now, store=False)
         if b is None:
             continue
         for sec in b.sections:
@@ -75,28 +71,28 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
                 fc = sec.forecasts.get(uid)
                 marks = [m for m in ("" if e.reported else "未报送", "滞后" if r.behind else "",
                                      streak_mark(MONTH, max(1, sec.streaks.get(uid, 1)))
-                                     if r.last else "") if m]  # fmt: skip
+                                     if r.last else "") if m]
                 ranks.append((
                     scope.name, sec.task, sec.measure, r.rank, r.unit.name,
                     e.fig.done if e.fig else None, e.fig.target if e.fig else None,
                     e.completion_pct, e.schedule_pct, e.lead_pct, "、".join(marks),
                     fc.finish if fc and fc.finish else (forecast_text(fc, on) if fc else None),
                     fc.overdue_days if fc else None, "是" if r.last or r.behind else "",
-                ))  # fmt: skip
+                ))
                 counts[0] += 1
     names = {u.id: u.name for u in session.exec(select(OrgUnit)).all()}
     mondays = select(BulletinRank).where(
         BulletinRank.kind == WEEK, col(BulletinRank.period) >= month,
         col(BulletinRank.period) <= _month_end(month),
-    )  # fmt: skip
+    )
     for row in session.exec(mondays.order_by(col(BulletinRank.period), col(BulletinRank.scope_id),
                                              col(BulletinRank.task), col(BulletinRank.rank),
-                                             col(BulletinRank.id))).all():  # fmt: skip
+                                             col(BulletinRank.id))).all():
         weeks.append((
             row.period, names.get(row.scope_id, "?"), row.task, row.rank,
             names.get(row.unit_id, "?"), row.done, row.target, row.completion_pct,
             row.schedule_pct, row.lead_pct, "滞后" if row.behind else "", "末位" if row.last else "",
-        ))  # fmt: skip
+        ))
         counts[1] += 1
     roots = [s for s in scopes if s.parent_id is None] or list(
         session.exec(select(OrgUnit).where(col(OrgUnit.parent_id).is_(None))).all()
@@ -107,7 +103,7 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
         labels = names_of(session, [a.village for a in acts])
         for a in acts:
             points.append((unit_label(a.village, labels, root), a.households, a.awarded,
-                           a.deducted, round(a.per_household, 1)))  # fmt: skip
+                           a.deducted, round(a.per_household, 1)))
             counts[2] += 1
     wb.save(str(path))
     return counts[0], counts[1], counts[2]

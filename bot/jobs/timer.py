@@ -2,9 +2,9 @@
 
 APScheduler (3.11, `AsyncIOScheduler`, in-memory job store) only keeps time; nothing is
 persisted in it. The database is the schedule: the timer sleeps until the first active
-`job.next_at`, then calls `app.run_due(now)`, which runs every due occurrence once (the
-engine's row lock and unique run key decide, even with several processes). It also
-wakes every `poll_seconds` to notice jobs that other processes added, and re-reads the
+`job.next_at`, then runs the due loop (`bot.jobs.loop.run_due`) up to now, which
+handles every due occurrence once (the engine's row lock and unique run key decide,
+even with several processes). It also wakes every `poll_seconds` to notice jobs that other processes added, and re-reads the
 next due time after every committed command (a reminder just set for soon).
 
 APScheduler's own misfire handling is switched off (`misfire_grace_time=None`: a wake
@@ -18,24 +18,30 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.jobs import RunResult, next_due_at
-
-if TYPE_CHECKING:
-    from bot.app import App
+from bot.config import Config
+from bot.jobs.engine import RunResult
+from bot.jobs.loop import JobHost, run_due
+from bot.jobs.scheduling import next_due_at
 
 log = logging.getLogger(__name__)
 WAKE, POLL = "wake", "poll"
 
 
+class TimerHost(JobHost, Protocol):
+    """What the timer needs of the application (`bot.app.App` is one)."""
+
+    config: Config
+
+
 class Timer:
-    def __init__(self, app: App, poll_seconds: float) -> None:
+    def __init__(self, app: TimerHost, poll_seconds: float) -> None:
         self.app = app
         self.poll_seconds = poll_seconds
         self.loop = asyncio.get_running_loop()
@@ -84,7 +90,7 @@ class Timer:
 
     async def _run_due(self) -> None:
         try:
-            results = await self.app.run_due(self.app.clock.now())
+            results = await run_due(self.app, self.app.clock.now())
         except Exception:
             log.exception("timer: running due jobs failed")
             return
@@ -92,9 +98,10 @@ class Timer:
             self.ticks += 1
         self.results.extend(results)
         if results:
-            log.info("timer: %d occurrence(s) handled: %s", len(results),
-                     ", ".join(f"{r.job_id}@{r.due_at:%Y-%m-%d %H:%M} {r.outcome}"
-                               for r in results))  # fmt: skip
+            handled = ", ".join(
+                f"{r.job_id}@{r.due_at:%Y-%m-%d %H:%M} {r.outcome}" for r in results
+            )
+            log.info("timer: %d occurrence(s) handled: %s", len(results), handled)
 
     async def _rearm(self) -> None:
         if self._closed:
@@ -153,7 +160,7 @@ class Timer:
         self.scheduler.shutdown(wait=False)
 
 
-def start_timer(app: App, poll_seconds: float | None = None) -> Timer:
+def start_timer(app: TimerHost, poll_seconds: float | None = None) -> Timer:
     """Start keeping time for `app` on the running event loop; `.shutdown()` stops it."""
     timer = Timer(app, poll_seconds or app.config.schedules.timer_poll_seconds)
     timer.start()

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import Config
+from bot.jobs import run_due
 from bot.messages import Inbound, Mention, Outgoing
 from bot.sender import OutboxSender
+from bot.wiring import build_app
 
 NAME = "replay"
 
@@ -157,7 +159,7 @@ async def replay(
     try:
         # Whatever fell due while the bot was down (a --db kept from an earlier run):
         # handled now, at the start time, with the rules for missed runs.
-        await app.run_due(start)
+        await run_due(app, start)
         await sender.flush()
         await _step(app, sender, clock, n, item)
         for n, item in items:
@@ -172,7 +174,7 @@ async def _step(app: App, sender: OutboxSender, clock: VirtualClock, n: int,
     if when < clock.now():
         raise TranscriptError(n, f"time goes backwards: {when.isoformat()} is before "
                                  f"{clock.now().astimezone(when.tzinfo).isoformat()}")  # fmt: skip
-    await app.run_due(when, advance=clock.set)
+    await run_due(app, when, advance=clock.set)
     await sender.flush()
     clock.set(when)
     if isinstance(item, Inbound):

@@ -6,6 +6,7 @@ import itertools
 from datetime import datetime
 
 from bot.app import App
+from bot.jobs import run_due
 from bot.messages import Inbound, Mention, Outgoing
 from bot.sender import OutboxSender
 
@@ -59,6 +60,6 @@ class MemoryChat:
     async def advance(self, until: datetime) -> list[Outgoing]:
         """Move a virtual clock to `until`, running every job due on the way."""
         clock = self.app.clock
-        await self.app.run_due(until, advance=clock.set)  # type: ignore[attr-defined]
+        await run_due(self.app, until, advance=clock.set)  # type: ignore[attr-defined]
         clock.set(until)  # type: ignore[attr-defined]
         return await self.flush()

@@ -1,4 +1,6 @@
-"""Bar charts of the rankings, as PNG bytes (matplotlib's Agg backend, imported lazily).
+"""Bar charts of the rankings, as PNG bytes (matplotlib's Agg backend, imported lazily):
+the drawing (`render`), and the charts of a bulletin, a `#排名` and a `#积分排名` as pure
+functions of their data objects.
 
 Chinese labels need a CJK font, and matplotlib's bundled DejaVu has none. The package
 ships one: `bot/fonts/VillageSans-Regular.otf`, a GB 2312 subset of Noto Sans CJK SC
@@ -21,13 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.progress import day
+from bot.rankings.bulletin import Bulletin
+from bot.rankings.ranking import COMPOSITE, PointsStanding, Ranked, Standing, common_schedule
+from bot.rankings.wording import per_household, section_head, streak_mark
+
 log = logging.getLogger(__name__)
 
-FONT_FILE = Path(__file__).with_name("fonts") / "VillageSans-Regular.otf"
+FONT_FILE = Path(__file__).parent.parent / "fonts" / "VillageSans-Regular.otf"
 FONT_FAMILY = "Village Sans SC"
 # Installed system fonts used for characters the shipped subset lacks, if present.
 SYSTEM_FALLBACKS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC",
-                    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback")  # fmt: skip
+                    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback")
 DPI = 100
 WIDTH_IN = 6.4
 MAX_BARS = 30  # per panel; a longer ranking is cut (the text lists it whole)
@@ -66,7 +73,7 @@ def _fonts() -> list[str]:
     if not FONT_FILE.is_file():
         raise ChartError(f"the chart font {FONT_FILE.name} is missing from the package "
                          "(bot/fonts); reinstall villagebot or rebuild it with "
-                         "python -m bot.fonts.build")  # fmt: skip
+                         "python -m bot.fonts.build")
     manager = font_manager.fontManager
     if not any(f.name == FONT_FAMILY for f in manager.ttflist):
         manager.addfont(str(FONT_FILE))
@@ -81,7 +88,7 @@ def font_files(families: Sequence[str] | None = None) -> list[str]:
 
     fams = list(families) if families is not None else _fonts()
     return [font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False)
-            for f in fams]  # fmt: skip
+            for f in fams]
 
 
 def _covers(maps: Sequence[dict[int, Any]], text: str) -> bool:
@@ -106,7 +113,7 @@ def _script(texts: list[str], traditional: bool, paths: Sequence[str]) -> list[s
 
 
 def render(title: str, panels: Sequence[Panel], *, note: str = "",
-           traditional: bool = False) -> bytes:  # fmt: skip
+           traditional: bool = False) -> bytes:
     """One PNG: a title, one horizontal bar chart per panel (first bar on top), and a
     one-line `note` at the foot (what the bars mean)."""
     fig = figure(title, panels, note=note, traditional=traditional)
@@ -116,7 +123,7 @@ def render(title: str, panels: Sequence[Panel], *, note: str = "",
 
 
 def figure(title: str, panels: Sequence[Panel], *, note: str = "", traditional: bool = False,
-           families: Sequence[str] | None = None) -> Any:  # fmt: skip
+           families: Sequence[str] | None = None) -> Any:
     """The matplotlib Figure `render` saves (`families` overrides the fonts: tests)."""
     families = list(families) if families is not None else _fonts()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -167,7 +174,7 @@ def _draw(ax: Any, panel: Panel, title: str, labels: list[str], mid: Any, small:
     for y, b in zip(ys, bars, strict=True):
         right = b.value >= 0
         ax.text(b.value + (span * 0.01 if right else -span * 0.01), y, b.note, va="center",
-                ha="left" if right else "right", fontproperties=small, color="#333333")  # fmt: skip
+                ha="left" if right else "right", fontproperties=small, color="#333333")
     ax.axvline(0, color="#666666", linewidth=0.8)
     ax.set_title(title, fontproperties=mid, loc="left")
     ax.set_xticks([])
@@ -210,3 +217,59 @@ def signed(n: float) -> str:
     """'+10', '-30', '0'."""
     n = int(math.floor(n + 0.5)) if isinstance(n, float) else n
     return f"+{n}" if n > 0 else str(n)
+
+
+# -- the rankings' charts ------------------------------------------------------------
+
+
+def _bars(ranked: Sequence[Ranked], marks: dict[int, str] | None = None) -> list[Bar]:
+    marks = marks or {}
+    return [
+        Bar(
+            f"{r.rank} {r.unit.name}" + (f"（{marks.get(r.unit.id or 0, '末位')}）" if r.last else ""),
+            r.entry.lead_pct, signed(r.entry.lead_pct),
+            "last" if r.last else "behind" if r.behind else "ahead",
+        )
+        for r in ranked
+    ]
+
+
+LEAD_NOTE = "条长：超前(+)或滞后(-)序时进度的百分点。蓝：超前或持平，橙：滞后，红：末位"
+
+
+def ranking_chart(title: str, panels: Sequence[tuple[str, Sequence[Ranked]]],
+                  traditional: bool = False, marks: Sequence[dict[int, str]] = ()) -> bytes:
+    """A bar chart of one or more rankings (a panel each), bars = lead over schedule;
+    `marks` per panel: what a last unit's label says (unit id → '连续3周末位')."""
+    return render(
+        title,
+        [Panel(t, _bars(rs, marks[i] if i < len(marks) else None))
+         for i, (t, rs) in enumerate(panels)],
+        note=LEAD_NOTE, traditional=traditional,
+    )
+
+
+def bulletin_chart(b: Bulletin, traditional: bool = False) -> bytes:
+    panels = [(section_head(sec), sec.ranked) for sec in b.sections]
+    marks = [{uid: streak_mark(b.kind.name, n) for uid, n in sec.streaks.items()}
+             for sec in b.sections]
+    return ranking_chart(f"{b.scope.name} {b.kind.chart_title(b.period)} {day(b.on)}", panels,
+                         traditional, marks)
+
+
+def standing_chart(st: Standing, traditional: bool = False) -> bytes:
+    """The chart of a #排名 reply: one panel, the task's or the composite's."""
+    if st.composite:
+        return ranking_chart(f"{st.scope} {COMPOSITE}排名 {day(st.on)}",
+                             [(f"{'、'.join(st.tasks)} 平均", st.ranked)], traditional)
+    task, common = st.tasks[0], common_schedule(st.ranked)
+    panel = f"{task}（序时进度 {common}%）" if common is not None else task
+    return ranking_chart(f"{st.scope} {task}排名 {day(st.on)}", [(panel, st.ranked)], traditional)
+
+
+def points_chart(ps: PointsStanding, traditional: bool = False) -> bytes:
+    """The chart of a #积分排名 reply: the villages listed, by points per household."""
+    bars = [Bar(f"{r} {ps.labels[a.village.id or 0]}", a.per_household, per_household(a))
+            for r, a in ps.shown]
+    return render(f"{ps.scope} {ps.first.month}月积分排名", [Panel("", bars, signed=False)],
+                  note="条长：本月每户平均加到的爱心积分（分）", traditional=traditional)

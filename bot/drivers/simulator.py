@@ -1,56 +1,59 @@
-"""The `simulator` transport: a local web chat in the browser, in and out (PRODUCT.md §8, §10).
+"""The `simulator` driver: a local web chat in the browser, in and out (PRODUCT.md §8, §10).
 
 One aiohttp server gives a WeChat-like page (group list, chat pane, input box) where
 you speak as any of the people the bot knows, the bot's replies arriving live over a
 WebSocket; a clock control that moves a virtual clock forward (running every job due
-on the way, so reminders, chases and bulletins can be watched); and a read-only
-dashboard. It listens on loopback by default; on any other address it refuses to
-start without a token, which every request must then carry.
+on the way, so reminders, chases and bulletins can be watched); and the read-only
+dashboard, whose routes (and the token rule) are `bot.web.server`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import itertools
-import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from sqlmodel import Session, col, select
 
 from bot.app import App
 from bot.clock import Clock, VirtualClock
-from bot.config import ConfigError
+from bot.jobs import run_due
 from bot.messages import Inbound, Mention, Outgoing
 from bot.models.core import Household, OrgUnit, Person, RoleGrant, Room, RoomMember
 from bot.sender import OutboxSender
+from bot.web.server import (
+    WEB,
+    Dashboard,
+    Events,
+    Server,
+    dashboard_routes,
+    json_body,
+    json_response,
+    serve_app,
+    web_app,
+)
 
 log = logging.getLogger(__name__)
 
 NAME = "simulator"
-WEB = Path(__file__).resolve().parent.parent / "web"
-TOKEN_COOKIE = "vb_token"
 _ROLE_ORDER = {"指挥部": 0, "干部": 1, "评议员": 2, "超市管理员": 3, "管理员": 4}
 _AT_NAME = re.compile(r"[^\s,，、;；:：@]+")
 
 
-class ChatLog:
+class ChatLog(Events):
     """Every message said and sent since start, in order; pushed to live subscribers."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.events: list[dict[str, Any]] = []
         self.images: dict[int, bytes] = {}
         self._ids = itertools.count(1)
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
 
     def add(self, event: dict[str, Any], image: bytes | None = None) -> dict[str, Any]:
         event = {"id": next(self._ids), **event}
@@ -60,18 +63,6 @@ class ChatLog:
         self.events.append(event)
         self.publish({"type": "message", "message": event})
         return event
-
-    def publish(self, payload: dict[str, Any]) -> None:
-        for q in list(self._subscribers):
-            q.put_nowait(payload)
-
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._subscribers.add(q)
-        return q
-
-    def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers.discard(q)
 
     def copy(self) -> ChatLog:
         """The same history, without the subscribers (for a copy of the database)."""
@@ -164,7 +155,7 @@ class Simulator:
             sent: list[Outgoing] = []
             if until > clock.now():
                 try:
-                    await self.app.run_due(until, advance=self._moved)
+                    await run_due(self.app, until, advance=self._moved)
                 finally:
                     sent = await self._flush()
                 clock.set(until)
@@ -313,37 +304,7 @@ class Simulator:
         return r.topic if r else None
 
 
-# -- the web server ------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_exposure(host: str, token: str) -> None:
-    """Listening beyond this machine needs a token: refuse to start without one."""
-    if not is_loopback(host) and not token:
-        raise ConfigError(
-            f"transports.simulator.host = {host!r} is not a loopback address: "
-            "set transports.simulator.token (every request must then carry it)"
-        )
-
-
-Dashboard = Callable[[Session, Any, datetime], dict[str, Any]]
-
-
-@dataclass
-class Server:
-    runner: web.AppRunner
-    url: str
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
+# -- the web pages -------------------------------------------------------------------
 
 
 def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = None) -> web.Application:
@@ -356,14 +317,14 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
 
     @routes.get("/api/state")
     async def state(_: web.Request) -> web.Response:
-        return _json(await asyncio.to_thread(sim.state))
+        return json_response(await asyncio.to_thread(sim.state))
 
     @routes.get("/api/messages")
     async def messages(request: web.Request) -> web.Response:
         since = request.query.get("since", "0") or "0"
         if not since.isdigit():
             raise web.HTTPBadRequest(text="since must be a message number")
-        return _json({"messages": [e for e in sim.log.events if e["id"] > int(since)]})
+        return json_response({"messages": [e for e in sim.log.events if e["id"] > int(since)]})
 
     @routes.get(r"/api/image/{id:\d+}")
     async def image(request: web.Request) -> web.Response:
@@ -374,11 +335,11 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
 
     @routes.post("/api/say")
     async def say(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         text = str(body.get("text", "")).strip()
         sender = str(body.get("sender", "")).strip()
         if not text or not sender:
-            return _json({"error": "text and sender are required"}, 400)
+            return json_response({"error": "text and sender are required"}, 400)
         room = body.get("room") or None
         explicit = [str(x) for x in body.get("mentions", []) if x]
         mentions = await asyncio.to_thread(sim.resolve_mentions, text, room, explicit)
@@ -388,13 +349,13 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
         sent = await sim.say(text, sender=sender, name=str(body.get("name") or sender),
                              room=room, topic=topic,
                              mentions=tuple((m.id, m.name) for m in mentions))  # fmt: skip
-        return _json({"sent": len(sent)})
+        return json_response({"sent": len(sent)})
 
     @routes.post("/api/clock")
     async def move_clock(request: web.Request) -> web.Response:
         if not sim.virtual:
-            return _json({"error": "时钟是真实时间，不能拨动"}, 400)
-        body = await _body(request)
+            return json_response({"error": "时钟是真实时间，不能拨动"}, 400)
+        body = await json_body(request)
         now = sim.clock.now()
         try:
             if "until" in body:
@@ -406,145 +367,25 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
                                         hours=float(body.get("hours", 0)),
                                         days=float(body.get("days", 0)))  # fmt: skip
         except (TypeError, ValueError, OverflowError):
-            return _json({"error": "时间格式不对，例：2019-06-07T17:00"}, 400)
+            return json_response({"error": "时间格式不对，例：2019-06-07T17:00"}, 400)
         if until < now:
-            return _json({"error": "虚拟时间只能往前拨"}, 400)
+            return json_response({"error": "虚拟时间只能往前拨"}, 400)
         try:
             sent = await sim.advance(until)
         except Exception:
             log.exception("moving the clock to %s failed", until)
-            return _json({"error": "定时任务出错，已记录；时间停在 "
-                                   f"{sim.local(sim.clock.now()):%Y-%m-%d %H:%M}"}, 500)  # fmt: skip
-        return _json({"now": sim.local(sim.clock.now()).isoformat(), "sent": len(sent)})
+            stopped = f"{sim.local(sim.clock.now()):%Y-%m-%d %H:%M}"
+            return json_response({"error": f"定时任务出错，已记录；时间停在 {stopped}"}, 500)
+        return json_response({"now": sim.local(sim.clock.now()).isoformat(), "sent": len(sent)})
 
-    _dashboard_routes(routes, sim.app, sim.clock, sim.log, dashboard)
-    return _web_app(routes, token)
-
-
-def make_dashboard_app(app: App, changes: ChatLog, token: str = "",
-                       dashboard: Dashboard | None = None) -> web.Application:  # fmt: skip
-    """Only the read-only dashboard, for `villagebot run`: its page, its figures, and a
-    live socket that tells the page when a commit may have changed them (`changes`)."""
-    routes = web.RouteTableDef()
-
-    @routes.get("/")
-    async def index(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(request.rel_url.with_path("/dashboard"))
-
-    _dashboard_routes(routes, app, app.clock, changes, dashboard, simulator=False)
-    return _web_app(routes, token)
-
-
-def _dashboard_routes(routes: web.RouteTableDef, app: App, clock: Clock, events: ChatLog,
-                      dashboard: Dashboard | None, simulator: bool = True) -> None:  # fmt: skip
-    if dashboard is None:
-        from bot.dashboard import collect
-
-        dashboard = collect
-    board: Dashboard = dashboard
-
-    @routes.get("/dashboard")
-    async def dashboard_page(_: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB / "dashboard.html")
-
-    @routes.get("/api/dashboard")
-    async def dashboard_data(_: web.Request) -> web.Response:
-        data = await app.db.run(lambda s: board(s, app.config, clock.now()))
-        return _json({**data, "simulator": simulator})
-
-    @routes.get("/api/ws")
-    async def ws(request: web.Request) -> web.WebSocketResponse:
-        sock = web.WebSocketResponse(heartbeat=30)
-        q = events.subscribe()  # before the page hears that it is connected
-
-        async def pump() -> None:
-            while True:
-                await sock.send_json(await q.get(), dumps=_dumps)
-
-        task: asyncio.Task[None] | None = None
-        try:
-            await sock.prepare(request)
-            task = asyncio.create_task(pump())
-            async for msg in sock:  # the page only listens; drain until it closes
-                if msg.type == WSMsgType.ERROR:
-                    break
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                    await task
-            events.unsubscribe(q)
-        return sock
-
-
-def _web_app(routes: web.RouteTableDef, token: str) -> web.Application:
-    app = web.Application(middlewares=[_auth(token)] if token else [])
-    app.add_routes(routes)
-    app.router.add_static("/static/", WEB, show_index=False)
-    return app
-
-
-def _auth(token: str) -> Any:
-    @web.middleware
-    async def middleware(request: web.Request,
-                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:  # fmt: skip
-        given = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            given = auth[7:]
-        if not _same(given, token):
-            raise web.HTTPUnauthorized(text="需要令牌：请在地址后加 ?token=…")
-        response = await handler(request)
-        if request.query.get("token"):
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
-        return response
-
-    return middleware
-
-
-def _same(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())
+    dashboard_routes(routes, sim.app, sim.clock, sim.log, dashboard)
+    return web_app(routes, token)
 
 
 async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0, token: str = "",
                 dashboard: Dashboard | None = None) -> Server:  # fmt: skip
     """Start listening (port 0: any free port); the address is in `Server.url`."""
     return await serve_app(make_web_app(sim, token, dashboard), host, port, token)
-
-
-async def serve_app(app: web.Application, host: str, port: int, token: str) -> Server:
-    check_exposure(host, token)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
-    shown = f"[{bound[0]}]" if ":" in str(bound[0]) else bound[0]
-    url = f"http://{shown}:{bound[1]}/"
-    if token:
-        url += f"?token={token}"
-    return Server(runner, url)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text="expected a JSON object") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object")
-    return data
 
 
 def _image_type(data: bytes) -> str:

@@ -1,0 +1,196 @@
+"""Progress as the database says it is now: the roll-up of reports against targets.
+
+Plain reads over a session. The units that report a task are those with a target for it
+and no unit below them with one (the "reporting units", the leaves). A unit's figures are
+those of the reporting units in its subtree taken together (`bot.progress.figures`). A
+target set on a unit above them (a county's quota) is kept and reminded of, but does not
+enter its figures once any unit below it has a target for the same task: then its figure
+is the sum of its sub-units.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, NamedTuple
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from bot.config import Config
+from bot.models.core import OrgUnit
+from bot.models.progress import Report, Target
+from bot.org import ancestor_ids_of_path
+from bot.progress.figures import Figures, Leaf, aggregate
+
+
+def in_subtree(column: Any, unit: OrgUnit) -> Any:
+    """`column IN (the ids of the unit's subtree)`: a semi-join the planners handle well
+    on both backends, with the per-unit indexes doing the rest."""
+    return col(column).in_(select(OrgUnit.id).where(col(OrgUnit.path).startswith(unit.path)))
+
+
+class TargetRow(NamedTuple):
+    """A target as the roll-up needs it (plain columns: no ORM objects for 3,000 rows)."""
+
+    unit_id: int
+    task: str
+    amount: int
+    start: date
+    deadline: date
+    path: str
+
+
+def targets_in(session: Session, unit: OrgUnit, task: str | None) -> list[TargetRow]:
+    q = (
+        sa_select(col(Target.unit_id), col(Target.task), col(Target.amount),
+                  col(Target.start), col(Target.deadline), col(OrgUnit.path))
+        .join(OrgUnit, col(OrgUnit.id) == col(Target.unit_id))
+        .where(col(OrgUnit.path).startswith(unit.path))
+    )
+    if task is not None:
+        q = q.where(col(Target.task) == task)
+    return [TargetRow(*row) for row in session.execute(q.order_by(col(Target.id))).all()]
+
+
+def reporting(targets: Iterable[TargetRow]) -> list[TargetRow]:
+    """The targets of reporting units: those with no target below them (per task)."""
+    targets = list(targets)
+    inner: set[tuple[str, int]] = set()
+    for t in targets:
+        for a in ancestor_ids_of_path(t.path)[:-1]:
+            inner.add((t.task, a))
+    return [t for t in targets if (t.task, t.unit_id) not in inner]
+
+
+def latest(
+    session: Session, unit: OrgUnit, task: str | None, on: date | None = None
+) -> dict[tuple[int, str], tuple[int, date]]:
+    """(figure, report date) of the newest report not withdrawn (by `on`, if given), per
+    (unit, task) in the subtree."""
+    newest = (
+        select(func.max(Report.id))
+        .where(in_subtree(Report.unit_id, unit), col(Report.withdrawn_at).is_(None))
+        .group_by(col(Report.unit_id), col(Report.task))
+    )
+    if task is not None:
+        newest = newest.where(Report.task == task)
+    if on is not None:
+        newest = newest.where(col(Report.report_date) <= on)
+    rows = session.exec(
+        select(
+            col(Report.unit_id), col(Report.task), col(Report.figure), col(Report.report_date)
+        ).where(col(Report.id).in_(newest))
+    ).all()
+    return {(u, t): (f, d) for u, t, f, d in rows}
+
+
+def latest_report(session: Session, unit_id: int, task: str) -> Report | None:
+    """The unit's newest report on the task that is not withdrawn."""
+    return session.exec(
+        select(Report)
+        .where(Report.unit_id == unit_id, Report.task == task, col(Report.withdrawn_at).is_(None))
+        .order_by(col(Report.id).desc())
+        .limit(1)
+    ).first()
+
+
+def _leaves(session: Session, unit: OrgUnit, task: str, on: date) -> list[Leaf]:
+    targets = reporting(targets_in(session, unit, task))
+    newest = latest(session, unit, task, on) if targets else {}
+    out = []
+    for t in targets:
+        figure, reported = newest.get((t.unit_id, task), (0, None))
+        out.append(Leaf(t.unit_id, t.path, t.amount, t.start, t.deadline, figure, reported))
+    return out
+
+
+def unit_figures(session: Session, unit: OrgUnit, task_name: str, on: date) -> Figures | None:
+    """The unit's progress on `task_name` as of the local date `on` (reports made on or
+    before it; the schedule measured on it). Above the reporting units, the roll-up of
+    the module doc. None when neither the unit nor any unit below it has a target."""
+    return aggregate(_leaves(session, unit, task_name, on), on)
+
+
+def sub_unit_figures(
+    session: Session, unit: OrgUnit, task_name: str, on: date
+) -> list[tuple[OrgUnit, Figures]]:
+    """Figures of each direct sub-unit that has a target for the task in its subtree,
+    in the order the sub-units were created. Empty for a reporting unit itself."""
+    depth = len(ancestor_ids_of_path(unit.path))
+    groups: dict[int, list[Leaf]] = defaultdict(list)
+    for leaf in _leaves(session, unit, task_name, on):
+        ids = ancestor_ids_of_path(leaf.path)
+        if len(ids) > depth:
+            groups[ids[depth]].append(leaf)
+    if not groups:
+        return []
+    subs = session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(list(groups)))).all()
+    out = []
+    for sub in sorted(subs, key=lambda u: u.id or 0):
+        fig = aggregate(groups[sub.id or 0], on)
+        if fig is not None:
+            out.append((sub, fig))
+    return out
+
+
+def tasks_with_targets(session: Session, unit: OrgUnit, config: Config | None = None) -> list[str]:
+    """Names of the tasks with a target on the unit or below it; in the config's order
+    when given, else in the order first set."""
+    q = (
+        select(col(Target.task), func.min(Target.id))
+        .where(in_subtree(Target.unit_id, unit))
+        .group_by(col(Target.task))
+        .order_by(func.min(Target.id))
+    )
+    names = [task for task, _ in session.exec(q).all()]
+    if config is not None:
+        order = {t.name: i for i, t in enumerate(config.tasks)}
+        names.sort(key=lambda n: order.get(n, len(order)))
+    return names
+
+
+def has_any_target(session: Session, unit: OrgUnit) -> bool:
+    q = (
+        select(Target.id)
+        .join(OrgUnit, col(OrgUnit.id) == col(Target.unit_id))
+        .where(col(OrgUnit.path).startswith(unit.path))
+        .limit(1)
+    )
+    return session.exec(q).first() is not None
+
+
+def has_targets_below(session: Session, unit: OrgUnit, task: str) -> bool:
+    """Whether a unit below this one has a target for the task (this one then rolls up)."""
+    q = (
+        select(Target.id)
+        .join(OrgUnit, col(OrgUnit.id) == col(Target.unit_id))
+        .where(Target.task == task, col(OrgUnit.path).startswith(unit.path),
+               OrgUnit.id != unit.id)
+        .limit(1)
+    )
+    return session.exec(q).first() is not None
+
+
+def report_history(session: Session, unit: OrgUnit, task_name: str) -> list[tuple[date, int]]:
+    """The unit's figure over time: (date, figure at the end of that day), oldest first,
+    one entry per day with a report; rolled up above the reporting units (the sum of
+    their newest figures on each day). Withdrawn reports are left out."""
+    leaf_ids = {t.unit_id for t in reporting(targets_in(session, unit, task_name))}
+    if not leaf_ids:
+        return []
+    rows = session.exec(
+        select(col(Report.unit_id), col(Report.report_date), col(Report.figure))
+        .where(in_subtree(Report.unit_id, unit), Report.task == task_name,
+               col(Report.withdrawn_at).is_(None))
+        .order_by(col(Report.id))
+    ).all()
+    current: dict[int, int] = {}
+    history: dict[date, int] = {}
+    for unit_id, day, figure in rows:
+        if unit_id in leaf_ids:
+            current[unit_id] = figure
+            history[day] = sum(current.values())
+    return sorted(history.items())

@@ -1,0 +1,203 @@
+"""The web server of the read-only dashboard, and what every page of ours shares.
+
+`villagebot run` serves only the dashboard (`make_dashboard_app`); the browser simulator
+(`bot.drivers.simulator`) mounts the same routes next to its chat pages. Listening beyond
+loopback needs a token, which every request must then carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlmodel import Session
+
+from bot.app import App
+from bot.clock import Clock
+from bot.config import ConfigError
+
+WEB = Path(__file__).resolve().parent
+TOKEN_COOKIE = "vb_token"
+
+# The dashboard's figures: `bot.dashboard.collect` unless a test gives another.
+Dashboard = Callable[[Session, Any, datetime], dict[str, Any]]
+
+
+class Events:
+    """Live events for the pages' sockets: each subscriber gets every later one."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        for q in list(self._subscribers):
+            q.put_nowait(payload)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(q)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, token: str) -> None:
+    """Listening beyond this machine needs a token: refuse to start without one."""
+    if not is_loopback(host) and not token:
+        raise ConfigError(
+            f"transports.simulator.host = {host!r} is not a loopback address: "
+            "set transports.simulator.token (every request must then carry it)"
+        )
+
+
+@dataclass
+class Server:
+    runner: web.AppRunner
+    url: str
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+def make_dashboard_app(
+    app: App, changes: Events, token: str = "", dashboard: Dashboard | None = None
+) -> web.Application:
+    """Only the read-only dashboard, for `villagebot run`: its page, its figures, and a
+    live socket that tells the page when a commit may have changed them (`changes`)."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/")
+    async def index(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(request.rel_url.with_path("/dashboard"))
+
+    dashboard_routes(routes, app, app.clock, changes, dashboard, simulator=False)
+    return web_app(routes, token)
+
+
+def dashboard_routes(
+    routes: web.RouteTableDef,
+    app: App,
+    clock: Clock,
+    events: Events,
+    dashboard: Dashboard | None,
+    simulator: bool = True,
+) -> None:
+    """The dashboard's page, its JSON figures and the live socket (`events`)."""
+    if dashboard is None:
+        from bot.dashboard import collect
+
+        dashboard = collect
+    board: Dashboard = dashboard
+
+    @routes.get("/dashboard")
+    async def dashboard_page(_: web.Request) -> web.StreamResponse:
+        return web.FileResponse(WEB / "dashboard.html")
+
+    @routes.get("/api/dashboard")
+    async def dashboard_data(_: web.Request) -> web.Response:
+        data = await app.db.run(lambda s: board(s, app.config, clock.now()))
+        return json_response({**data, "simulator": simulator})
+
+    @routes.get("/api/ws")
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse(heartbeat=30)
+        q = events.subscribe()  # before the page hears that it is connected
+
+        async def pump() -> None:
+            while True:
+                await sock.send_json(await q.get(), dumps=dumps)
+
+        task: asyncio.Task[None] | None = None
+        try:
+            await sock.prepare(request)
+            task = asyncio.create_task(pump())
+            async for msg in sock:  # the page only listens; drain until it closes
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                    await task
+            events.unsubscribe(q)
+        return sock
+
+
+def web_app(routes: web.RouteTableDef, token: str) -> web.Application:
+    """The routes, the static files, and the token check when there is a token."""
+    app = web.Application(middlewares=[_auth(token)] if token else [])
+    app.add_routes(routes)
+    app.router.add_static("/static/", WEB, show_index=False)
+    return app
+
+
+def _auth(token: str) -> Any:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        given = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[7:]
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise web.HTTPUnauthorized(text="需要令牌：请在地址后加 ?token=…")
+        response = await handler(request)
+        if request.query.get("token"):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+        return response
+
+    return middleware
+
+
+async def serve_app(app: web.Application, host: str, port: int, token: str) -> Server:
+    """Start listening (port 0: any free port); the address is in `Server.url`."""
+    check_exposure(host, token)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    shown = f"[{bound[0]}]" if ":" in str(bound[0]) else bound[0]
+    url = f"http://{shown}:{bound[1]}/"
+    if token:
+        url += f"?token={token}"
+    return Server(runner, url)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or 400."""
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="expected a JSON object") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return data
