@@ -1,4 +1,5 @@
-"""Calendar arithmetic: weekly and monthly occurrences, China's working days, quiet hours.
+"""Calendar arithmetic: weekly and monthly occurrences, China's working days and
+statutory holidays, quiet hours.
 
 Every function takes and returns aware datetimes; local wall-clock rules (09:00, the
 1st, Friday) are applied in the given zone.
@@ -19,16 +20,34 @@ Shift = Literal["earlier", "later"]
 
 
 @lru_cache(maxsize=4096)
-def is_workday(day: date) -> bool:
-    """A working day in mainland China: weekdays that are not statutory holidays, and
-    the make-up weekend days (调休). Outside the calendar package's years, Mon–Fri."""
+def _holiday_detail(day: date) -> tuple[bool, str | None] | None:
+    """(a day off, the statutory holiday's name or None) from the holiday calendar;
+    None outside the calendar package's years. The one place that asks it."""
     import chinese_calendar
 
     try:
-        return bool(chinese_calendar.is_workday(day))
+        on_holiday, name = chinese_calendar.get_holiday_detail(day)
     except NotImplementedError:
+        return None
+    return bool(on_holiday), name
+
+
+@lru_cache(maxsize=4096)
+def is_workday(day: date) -> bool:
+    """A working day in mainland China: weekdays that are not statutory holidays, and
+    the make-up weekend days (调休). Outside the calendar package's years, Mon–Fri."""
+    detail = _holiday_detail(day)
+    if detail is None:
         log.warning("no holiday calendar for %s; treating Mon-Fri as working days", day.year)
         return day.weekday() < 5
+    return not detail[0]
+
+
+def statutory_holiday(day: date) -> bool:
+    """A day of a statutory holiday period (端午, 国庆 …, weekends inside them included);
+    ordinary weekends are not. Outside the calendar package's years: none."""
+    detail = _holiday_detail(day)
+    return detail is not None and detail[0] and bool(detail[1])
 
 
 def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:

@@ -18,7 +18,7 @@ from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.drivers.memory import MemoryChat
 from bot.models.core import OutboxMessage, Room
-from bot.schedules.reminders import set_oneoff
+from bot.reminders import set_oneoff
 from bot.wiring import build_app
 from tests.conftest import ADMIN, SHANGHAI, START
 from tests.helpers import ROOMS, appoint, build_tree

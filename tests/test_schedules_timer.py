@@ -15,7 +15,7 @@ from bot.config import load_config
 from bot.jobs.timer import start_timer
 from bot.models.core import OutboxMessage, Room
 from bot.models.jobs import Job, JobRun
-from bot.schedules.reminders import ONEOFF, set_oneoff
+from bot.reminders import ONEOFF, set_oneoff
 from bot.wiring import build_app
 
 

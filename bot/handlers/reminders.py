@@ -10,28 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlmodel import select
-
+from bot import reminders
 from bot.config import WEEKDAYS
-from bot.models.jobs import JobRun
 from bot.org import CADRE, HQ
+from bot.reminders import DEFAULT_LEAD_MINUTES, MAX_LEAD_MINUTES, MeetingSpec
+from bot.reminders.wording import cancelled_text, fmt_lead, fmt_when, list_text, meeting_set_reply
 from bot.router import Command, Ctx, Refusal, Usage
-from bot.schedules.reminders import (
-    ASSESSED_LEVELS,
-    DEFAULT_LEAD_MINUTES,
-    MAX_LEAD_MINUTES,
-    MEETING,
-    MeetingSpec,
-    assessment_description,
-    describe,
-    find_room_reminder,
-    fmt_lead,
-    fmt_when,
-    number,
-    room_reminders,
-    set_meeting,
-    set_oneoff,
-)
 from bot.text import Args, parse_date, parse_int, parse_time, split_words
 
 MAX_TITLE = 200
@@ -144,12 +128,11 @@ def parse_meeting(args: Args) -> MeetingSpec:
 
 def run_meeting(ctx: Ctx, spec: MeetingSpec) -> None:
     assert ctx.room is not None and ctx.unit is not None
-    job, created = set_meeting(ctx.session, ctx.room.id, ctx.unit.id, spec, ctx.config,
-                               ctx.now, ctx.person.id)  # fmt: skip
-    ctx.audit("meeting_set", job=job.id, no=number(job), room=ctx.room.id, **spec.payload())
-    nxt = fmt_when(ctx.local(job.next_at), ctx.local().date())
-    verb = "已设置" if created else "已修改"
-    ctx.reply(f"{verb}例会提醒 {number(job)}：{spec.describe(ctx.config)}。下次提醒：{nxt}")
+    done = reminders.set_meeting(ctx.session, ctx.room.id, ctx.unit.id, spec, ctx.config,
+                                 ctx.now, ctx.person.id)
+    r = done.reminder
+    ctx.audit("meeting_set", job=r.job_id, no=r.no, room=ctx.room.id, **spec.payload())
+    ctx.reply(meeting_set_reply(r, done.created, ctx.config, ctx.now))
 
 
 # -- #提醒 ---------------------------------------------------------------------------
@@ -237,17 +220,18 @@ def run_once(ctx: Ctx, args: OnceArgs | ListArgs) -> None:
     d = _resolve_day(args, now.date(), args.at, now)
     when = datetime.combine(d, args.at, tzinfo=ctx.zone)
     shown = fmt_when(when, now.date())
-    if when <= ctx.now:
-        hint = "。要明天提醒请写“明天”" if args.day is None and args.weekday is None else ""
-        raise Usage(f"{shown} 已经过去了，请写以后的时间{hint}")
-    if when - ctx.now > timedelta(days=366):
-        raise Usage("只能设置一年以内的提醒")
     key = f"oneoff:{ctx.msg.transport}:{ctx.msg.id}"
-    job = set_oneoff(ctx.session, key, ctx.room.id, ctx.unit.id, args.title, when, ctx.now,
-                     ctx.person.id)  # fmt: skip
-    ctx.audit("reminder_set", job=job.id, no=number(job), room=ctx.room.id, at=when.isoformat(),
-              title=args.title)  # fmt: skip
-    ctx.reply(f"已设置提醒 {number(job)}：{shown} {args.title}")
+    try:
+        r = reminders.add_reminder(ctx.session, key, ctx.room.id, ctx.unit.id, args.title, when,
+                                   ctx.now, ctx.person.id)
+    except reminders.InThePast:
+        hint = "。要明天提醒请写“明天”" if args.day is None and args.weekday is None else ""
+        raise Usage(f"{shown} 已经过去了，请写以后的时间{hint}") from None
+    except reminders.TooFarAhead:
+        raise Usage("只能设置一年以内的提醒") from None
+    ctx.audit("reminder_set", job=r.job_id, no=r.no, room=ctx.room.id, at=when.isoformat(),
+              title=args.title)
+    ctx.reply(f"已设置提醒 {r.no}：{shown} {args.title}")
 
 
 # -- #提醒列表 -----------------------------------------------------------------------
@@ -259,20 +243,8 @@ def parse_list(args: Args) -> ListArgs:
 
 def run_list(ctx: Ctx, args: ListArgs) -> None:
     assert ctx.room is not None and ctx.unit is not None
-    jobs = room_reminders(ctx.session, ctx.room.id)
-    lines = [f"{number(j)}. {describe(j, ctx.config, ctx.now)}" for j in jobs]
-    system = None
-    if ctx.unit.level in ASSESSED_LEVELS:
-        system = assessment_description(ctx.session, ctx.config, ctx.now, ctx.zone)
-    if lines:
-        out = ["本群的提醒：", *lines]
-    else:
-        out = ["本群还没有设置提醒。例：#例会 每周一 09:00 指挥部例会 提前1小时"]
-    if system:
-        out.append(f"系统提醒：{system}")
-    if lines:
-        out.append("取消请发：#取消提醒 编号")
-    ctx.reply("\n".join(out))
+    found = reminders.list_reminders(ctx.session, ctx.room.id, ctx.unit.level)
+    ctx.reply(list_text(found, ctx.config, ctx.now))
 
 
 # -- #取消提醒 -----------------------------------------------------------------------
@@ -298,26 +270,19 @@ def parse_cancel(args: Args) -> CancelArgs:
 
 def run_cancel(ctx: Ctx, args: CancelArgs) -> None:
     assert ctx.room is not None
-    done = []
-    for no in args.ids:
-        job = find_room_reminder(ctx.session, ctx.room.id, no)
-        if job is None:
-            raise Refusal(f"本群没有编号为 {no} 的提醒。发送 #提醒列表 查看编号")
-        if not job.active:
-            ran = ctx.session.exec(select(JobRun.outcome).where(JobRun.job_id == job.id)).first()
-            if ran is None or job.kind == MEETING:
-                raise Refusal(f"提醒 {no} 已经取消了")
-            if ran == "skipped":
-                raise Refusal(f"提醒 {no} 的时间已过（当时机器人不在线，没有发出）")
-            raise Refusal(f"提醒 {no} 已经提醒过了")
-        if job.kind == MEETING:
-            what = f"例会提醒 {no}：{MeetingSpec.from_job(job).describe(ctx.config)}"
-        else:
-            what = f"提醒 {no}：{describe(job, ctx.config, ctx.now)}"
-        job.active = False
-        ctx.audit("reminder_cancel", job=job.id, no=no, room=ctx.room.id, kind=job.kind)
-        done.append(what)
-    ctx.reply("已取消" + "\n已取消".join(done))
+    try:
+        done = reminders.cancel_reminders(ctx.session, ctx.room.id, args.ids)
+    except reminders.AlreadyCancelled as e:
+        raise Refusal(f"提醒 {e.no} 已经取消了") from None
+    except reminders.MissedWhileDown as e:
+        raise Refusal(f"提醒 {e.no} 的时间已过（当时机器人不在线，没有发出）") from None
+    except reminders.AlreadyReminded as e:
+        raise Refusal(f"提醒 {e.no} 已经提醒过了") from None
+    except reminders.NoSuchReminder as e:
+        raise Refusal(f"本群没有编号为 {e.no} 的提醒。发送 #提醒列表 查看编号") from None
+    for r in done:
+        ctx.audit("reminder_cancel", job=r.job_id, no=r.no, room=ctx.room.id, kind=r.kind)
+    ctx.reply(cancelled_text(done, ctx.config, ctx.now))
 
 
 MEETING_DETAIL = (
