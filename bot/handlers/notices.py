@@ -173,10 +173,8 @@ def run_receipt(ctx: Ctx, args: ReceiptArgs) -> None:
         r = notices.receipt_for(ctx.session, ctx.person.id, args.notice_id, ctx.roles.has(HQ))
     except notices.NoNoticeNamed:
         raise Usage("请写通知编号") from None
-    except notices.NotYourNotice as e:
-        raise Refusal(f"通知 {e.notice_id} 的回执只有发布人和指挥部可以查看") from None
     except notices.UnknownNotice as e:
-        raise Refusal(f"没有通知 {e.notice_id}") from None
+        raise Refusal(wording.receipt_refusal(e)) from None
     ctx.reply(wording.receipt_text(r, ctx.zone))
 
 
@@ -201,4 +199,4 @@ COMMANDS = (
         roles=(HQ,), check=_receipt_check, scope="any",
         detail="列出已确认的群（谁、何时）和未确认的群。不写编号时查看自己最近发的通知。",
     ),
-)  # fmt: skip
+)

@@ -14,7 +14,7 @@ from bot import reminders
 from bot.config import WEEKDAYS
 from bot.org import CADRE, HQ
 from bot.reminders import DEFAULT_LEAD_MINUTES, MAX_LEAD_MINUTES, MeetingSpec
-from bot.reminders.wording import cancelled_text, fmt_lead, fmt_when, list_text, meeting_set_reply
+from bot.reminders import wording as W
 from bot.router import Command, Ctx, Refusal, Usage
 from bot.text import Args, parse_date, parse_int, parse_time, split_words
 
@@ -132,7 +132,7 @@ def run_meeting(ctx: Ctx, spec: MeetingSpec) -> None:
                                  ctx.now, ctx.person.id)
     r = done.reminder
     ctx.audit("meeting_set", job=r.job_id, no=r.no, room=ctx.room.id, **spec.payload())
-    ctx.reply(meeting_set_reply(r, done.created, ctx.config, ctx.now))
+    ctx.reply(W.meeting_set_reply(r, done.created, ctx.config, ctx.now))
 
 
 # -- #提醒 ---------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def parse_once(args: Args) -> OnceArgs | ListArgs:
     while True:
         pos = _SKIP.match(text, pos).end()  # type: ignore[union-attr]
         name, m = next(((n, m) for n, pat in _WHEN if n not in found
-                        and (m := pat.match(text, pos))), (None, None))  # fmt: skip
+                        and (m := pat.match(text, pos))), (None, None))
         if name is None or m is None:
             break
         after = text[m.end() :]
@@ -189,7 +189,7 @@ def parse_once(args: Args) -> OnceArgs | ListArgs:
     if len(title) > MAX_TITLE:
         raise Usage(f"提醒内容太长了（最多{MAX_TITLE}字）")
     return OnceArgs(day.group(0) if day else None, _weekday(wd) if wd else None,
-                    bool(wd and wd.group(1)), at, title)  # fmt: skip
+                    bool(wd and wd.group(1)), at, title)
 
 
 def _resolve_day(args: OnceArgs, today: date, at: time, now_local: datetime) -> date:
@@ -219,19 +219,17 @@ def run_once(ctx: Ctx, args: OnceArgs | ListArgs) -> None:
     now = ctx.local()
     d = _resolve_day(args, now.date(), args.at, now)
     when = datetime.combine(d, args.at, tzinfo=ctx.zone)
-    shown = fmt_when(when, now.date())
+    shown = W.fmt_when(when, now.date())
     key = f"oneoff:{ctx.msg.transport}:{ctx.msg.id}"
     try:
         r = reminders.add_reminder(ctx.session, key, ctx.room.id, ctx.unit.id, args.title, when,
                                    ctx.now, ctx.person.id)
-    except reminders.InThePast:
-        hint = "。要明天提醒请写“明天”" if args.day is None and args.weekday is None else ""
-        raise Usage(f"{shown} 已经过去了，请写以后的时间{hint}") from None
-    except reminders.TooFarAhead:
-        raise Usage("只能设置一年以内的提醒") from None
+    except reminders.ReminderError as e:
+        dated = args.day is not None or args.weekday is not None
+        raise Usage(W.oneoff_refusal(e, shown, dated)) from None
     ctx.audit("reminder_set", job=r.job_id, no=r.no, room=ctx.room.id, at=when.isoformat(),
               title=args.title)
-    ctx.reply(f"已设置提醒 {r.no}：{shown} {args.title}")
+    ctx.reply(W.oneoff_set_reply(r, shown))
 
 
 # -- #提醒列表 -----------------------------------------------------------------------
@@ -244,7 +242,7 @@ def parse_list(args: Args) -> ListArgs:
 def run_list(ctx: Ctx, args: ListArgs) -> None:
     assert ctx.room is not None and ctx.unit is not None
     found = reminders.list_reminders(ctx.session, ctx.room.id, ctx.unit.level)
-    ctx.reply(list_text(found, ctx.config, ctx.now))
+    ctx.reply(W.list_text(found, ctx.config, ctx.now))
 
 
 # -- #取消提醒 -----------------------------------------------------------------------
@@ -272,22 +270,16 @@ def run_cancel(ctx: Ctx, args: CancelArgs) -> None:
     assert ctx.room is not None
     try:
         done = reminders.cancel_reminders(ctx.session, ctx.room.id, args.ids)
-    except reminders.AlreadyCancelled as e:
-        raise Refusal(f"提醒 {e.no} 已经取消了") from None
-    except reminders.MissedWhileDown as e:
-        raise Refusal(f"提醒 {e.no} 的时间已过（当时机器人不在线，没有发出）") from None
-    except reminders.AlreadyReminded as e:
-        raise Refusal(f"提醒 {e.no} 已经提醒过了") from None
     except reminders.NoSuchReminder as e:
-        raise Refusal(f"本群没有编号为 {e.no} 的提醒。发送 #提醒列表 查看编号") from None
+        raise Refusal(W.cancel_refusal(e)) from None
     for r in done:
         ctx.audit("reminder_cancel", job=r.job_id, no=r.no, room=ctx.room.id, kind=r.kind)
-    ctx.reply(cancelled_text(done, ctx.config, ctx.now))
+    ctx.reply(W.cancelled_text(done, ctx.config, ctx.now))
 
 
 MEETING_DETAIL = (
     "时间写 09:00、9点半、下午3点都可以（“3点”按下午算）。"
-    f"默认{fmt_lead(DEFAULT_LEAD_MINUTES)}在本群提醒；可写“提前30分钟”“提前1天”或“准时”。"
+    f"默认{W.fmt_lead(DEFAULT_LEAD_MINUTES)}在本群提醒；可写“提前30分钟”“提前1天”或“准时”。"
     "例会那天是法定节假日（端午、国庆等）时默认暂停提醒（不顺延）；写“节假日照常”则照常提醒。"
     "同一星期几、同一时间再发一次就是修改。提醒不受夜间免打扰限制。"
 )
@@ -318,4 +310,4 @@ COMMANDS = (
         usage="#取消提醒 编号", example="#取消提醒 3",
         parse=parse_cancel, run=run_cancel, roles=(CADRE, HQ),
     ),
-)  # fmt: skip
+)

@@ -16,9 +16,9 @@ from bot.models.notices import Notice, NoticeTarget
 from bot.notices.receipts import percent
 
 NOTICE_HEADER = ("通知编号", "发布时间", "发布人", "发布人ID", "范围", "内容", "群数", "已确认",
-                 "未确认", "确认率%")  # fmt: skip
+                 "未确认", "确认率%")
 RECEIPT_HEADER = ("通知编号", "发布时间", "单位", "级别", "群", "群ID", "确认时间", "确认人",
-                  "确认人ID")  # fmt: skip
+                  "确认人ID")
 _TIME_FORMAT = "yyyy-mm-dd hh:mm"
 
 
@@ -58,7 +58,7 @@ def export_notices(session: Session, path: str | Path, zone: ZoneInfo) -> tuple[
         summary.append([
             n.id, time_cell(summary, n.created_at), a.name if a else "", n.author_id, n.scope,
             n.text, total, acked, total - acked, percent(acked, total),
-        ])  # fmt: skip
+        ])
 
     acker = aliased(Person)
     rows = session.exec(
@@ -74,7 +74,7 @@ def export_notices(session: Session, path: str | Path, zone: ZoneInfo) -> tuple[
             t.notice_id, time_cell(detail, created.get(t.notice_id)),
             unit.name if unit else "", unit.level if unit else "", room.topic, room.id,
             time_cell(detail, t.acked_at), person.name if person else "", t.acked_by or "",
-        ])  # fmt: skip
+        ])
         n_rows += 1
     wb.save(str(path))
     return len(counts), n_rows

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
+from bot.notices.receipts import GroupReceipt, NotYourNotice, Receipt, UnknownNotice
+
+if TYPE_CHECKING:  # only types: sending imports this module
     from bot.notices.acks import Ack
-    from bot.notices.receipts import GroupReceipt, Receipt
     from bot.notices.sending import Sent
 
 PROMPT = '请回复"收到"'
@@ -208,6 +209,12 @@ def receipt_text(r: Receipt, zone: ZoneInfo) -> str:
     else:
         lines.append("全部已确认")
     return "\n".join(lines)
+
+
+def receipt_refusal(e: UnknownNotice) -> str:
+    if isinstance(e, NotYourNotice):
+        return f"通知 {e.notice_id} 的回执只有发布人和指挥部可以查看"
+    return f"没有通知 {e.notice_id}"
 
 
 # -- chases ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def next_assessment(after: datetime, config: Config) -> datetime:
     s = config.schedules
     # On a weekend or holiday it comes on the working day before: ahead of the month's end.
     return next_monthly(after, s.assessment_day, parse_hhmm(s.assessment_time), config.zone,
-                        workdays=s.holidays, shift="earlier")  # fmt: skip
+                        workdays=s.holidays, shift="earlier")
 
 
 def assessment_next_after(job: Job, after: datetime, config: Config) -> datetime:

@@ -64,7 +64,7 @@ class MeetingSpec:
     def from_job(cls, job: Job) -> MeetingSpec:
         p = json.loads(job.payload or "{}")
         return cls(p["title"], int(p["weekday"]), parse_hhmm(p["at"]), int(p["lead"]),
-                   bool(p.get("skip_holidays", True)))  # fmt: skip
+                   bool(p.get("skip_holidays", True)))
 
     def skips(self, config: Config) -> bool:
         """Whether meetings on statutory holidays are left out."""
@@ -140,7 +140,7 @@ class MeetingSet:
 
 
 def set_meeting(session: Session, room_id: str, unit_id: int | None, spec: MeetingSpec,
-                config: Config, now: datetime, by: str) -> MeetingSet:  # fmt: skip
+                config: Config, now: datetime, by: str) -> MeetingSet:
     """Create this group's weekly meeting reminder, or update the one at the same
     weekday and time (created: new, or re-enabled after a cancel)."""
     key = f"meeting:{room_id}:{spec.weekday}:{spec.at:%H%M}"
@@ -149,7 +149,7 @@ def set_meeting(session: Session, room_id: str, unit_id: int | None, spec: Meeti
     no = number(existing) if existing is not None else next_number(session, room_id)
     first = next_meeting_reminder(spec, now, config)
     job = schedule(session, key, MEETING, first, now, room_id=room_id, unit_id=unit_id,
-                   payload={**spec.payload(), "no": no}, created_by=by)  # fmt: skip
+                   payload={**spec.payload(), "no": no}, created_by=by)
     if created:
         # Re-enabled after a cancel: it is now this cadre's reminder.
         job.created_by, job.created_at = by, now
@@ -157,11 +157,11 @@ def set_meeting(session: Session, room_id: str, unit_id: int | None, spec: Meeti
 
 
 def set_oneoff(session: Session, key: str, room_id: str, unit_id: int | None, title: str,
-               at: datetime, now: datetime, by: str) -> Job:  # fmt: skip
+               at: datetime, now: datetime, by: str) -> Job:
     """The one-off reminder job, numbered in its group (no checks: see `add_reminder`)."""
     payload = {"title": title, "no": next_number(session, room_id)}
     return schedule(session, key, ONEOFF, at, now, room_id=room_id, unit_id=unit_id,
-                    payload=payload, created_by=by)  # fmt: skip
+                    payload=payload, created_by=by)
 
 
 class InThePast(ReminderError):
@@ -173,7 +173,7 @@ class TooFarAhead(ReminderError):
 
 
 def add_reminder(session: Session, key: str, room_id: str, unit_id: int | None, title: str,
-                 at: datetime, now: datetime, by: str) -> Reminder:  # fmt: skip
+                 at: datetime, now: datetime, by: str) -> Reminder:
     """#提醒: a one-off reminder at `at`. Raises `InThePast` or `TooFarAhead`."""
     if at <= now:
         raise InThePast()
@@ -193,7 +193,7 @@ def list_reminders(session: Session, room_id: str, unit_level: str) -> ReminderL
     when the group's unit is assessed."""
     jobs = [j for j in _room_jobs(session, room_id) if j.active]
     meetings = sorted((_reminder(j) for j in jobs if j.kind == MEETING),
-                      key=lambda r: (r.spec.weekday, r.spec.at) if r.spec else (0, time()))  # fmt: skip
+                      key=lambda r: (r.spec.weekday, r.spec.at) if r.spec else (0, time()))
     oneoffs = sorted((j for j in jobs if j.kind == ONEOFF), key=lambda j: (j.next_at, j.id or 0))
     system = assessment_info(session) if unit_level in ASSESSED_LEVELS else None
     return ReminderList((*meetings, *(_reminder(j) for j in oneoffs)), system)

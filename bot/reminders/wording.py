@@ -9,7 +9,18 @@ from datetime import date, datetime, timedelta
 from bot.config import Config
 from bot.jobs import ON_TIME
 from bot.models.core import OrgUnit
-from bot.reminders.group import MEETING, MeetingSpec, Reminder, ReminderList
+from bot.reminders.group import (
+    MEETING,
+    AlreadyCancelled,
+    AlreadyReminded,
+    InThePast,
+    MeetingSpec,
+    MissedWhileDown,
+    NoSuchReminder,
+    Reminder,
+    ReminderError,
+    ReminderList,
+)
 
 WEEKDAY_NAMES = "一二三四五六日"
 
@@ -123,3 +134,25 @@ def cancelled_text(done: list[Reminder], config: Config, now: datetime) -> str:
         for r in done
     ]
     return "已取消" + "\n已取消".join(whats)
+
+
+def oneoff_set_reply(r: Reminder, shown: str) -> str:
+    return f"已设置提醒 {r.no}：{shown} {r.title}"
+
+
+def oneoff_refusal(e: ReminderError, shown: str, dated: bool) -> str:
+    """Why a one-off reminder was not set; `dated`: a day was written (else: today)."""
+    if isinstance(e, InThePast):
+        hint = "" if dated else "。要明天提醒请写“明天”"
+        return f"{shown} 已经过去了，请写以后的时间{hint}"
+    return "只能设置一年以内的提醒"
+
+
+def cancel_refusal(e: NoSuchReminder) -> str:
+    if isinstance(e, AlreadyCancelled):
+        return f"提醒 {e.no} 已经取消了"
+    if isinstance(e, MissedWhileDown):
+        return f"提醒 {e.no} 的时间已过（当时机器人不在线，没有发出）"
+    if isinstance(e, AlreadyReminded):
+        return f"提醒 {e.no} 已经提醒过了"
+    return f"本群没有编号为 {e.no} 的提醒。发送 #提醒列表 查看编号"
