@@ -51,27 +51,102 @@ class ReportFormError(ValueError):
 # -- word lists ---------------------------------------------------------------------
 
 # Words that may stand before a figure (after a task, or before it at the line start).
-_PLAIN = {"", "完成", "已完成", "完成了", "已完成了", "已", "为", "是", "达", "达到",
-          "已达", "已达到", "实际完成", "现完成", "有"}
-_CUM = {"累计", "累计完成", "累计已完成", "已累计完成", "累计完成了", "共", "共计", "共完成",
-        "共计完成", "总计", "合计", "总共", "一共", "一共完成", "总共完成", "累计达",
-        "累计达到", "累计共", "累计共完成", "累计为"}
+_PLAIN = {
+    "",
+    "完成",
+    "已完成",
+    "完成了",
+    "已完成了",
+    "已",
+    "为",
+    "是",
+    "达",
+    "达到",
+    "已达",
+    "已达到",
+    "实际完成",
+    "现完成",
+    "有",
+}
+_CUM = {
+    "累计",
+    "累计完成",
+    "累计已完成",
+    "已累计完成",
+    "累计完成了",
+    "共",
+    "共计",
+    "共完成",
+    "共计完成",
+    "总计",
+    "合计",
+    "总共",
+    "一共",
+    "一共完成",
+    "总共完成",
+    "累计达",
+    "累计达到",
+    "累计共",
+    "累计共完成",
+    "累计为",
+}
 _ADD = {"新增", "新增完成", "增加", "新完成", "又完成", "再完成"}
-_TARGET = {"目标", "任务", "计划", "目标任务", "任务数", "目标数", "计划数", "总任务",
-           "总任务数", "目标任务数", "应完成", "计划完成"}
+_TARGET = {
+    "目标",
+    "任务",
+    "计划",
+    "目标任务",
+    "任务数",
+    "目标数",
+    "计划数",
+    "总任务",
+    "总任务数",
+    "目标任务数",
+    "应完成",
+    "计划完成",
+}
 # 'now' words go with any figure; 'period' words only with an added amount (本周完成5户
 # may be the week's work or the total: refused).
 _NOW = ("截至目前", "截止目前", "目前", "现在", "当前", "至今", "已经", "现")
 _PERIOD = ("本周", "本月", "今日", "今天", "昨日", "昨天", "本日", "这周", "上周")
 # Header words ignored before the first task: '完成情况：危房改造42'.
-_HEADER = ("进度情况", "进展情况", "完成情况", "进度报送", "工作进度", "报送", "汇报", "上报",
-           "进度", "情况", "如下", "具体")
+_HEADER = (
+    "进度情况",
+    "进展情况",
+    "完成情况",
+    "进度报送",
+    "工作进度",
+    "报送",
+    "汇报",
+    "上报",
+    "进度",
+    "情况",
+    "如下",
+    "具体",
+)
 _CORRECTION = ("更正", "修正", "纠正", "改正")
 # What may follow the last figure of a task.
 _TAIL_OK = {"", "了", "完成", "已完成", "已上报", "谢谢", "请审核", "请查收", "以上", "请核实"}
 # Names that are not another unit.
-_GENERIC_UNITS = ("我们村", "本村", "我村", "全村", "该村", "本乡", "我乡", "全乡", "本镇", "我镇",
-                  "全镇", "本社区", "村委会", "村两委", "村民委员会", "居委会", "村委")
+_GENERIC_UNITS = (
+    "我们村",
+    "本村",
+    "我村",
+    "全村",
+    "该村",
+    "本乡",
+    "我乡",
+    "全乡",
+    "本镇",
+    "我镇",
+    "全镇",
+    "本社区",
+    "村委会",
+    "村两委",
+    "村民委员会",
+    "居委会",
+    "村委",
+)
 _UNIT_NAME = re.compile(r"^([\u4e00-\u9fff]{1,10}?(?:村|社区|乡|镇|街道|县|区|市))")
 
 _SEP_CHARS = " \t,;:。、!?~…·-—_|"
@@ -112,7 +187,8 @@ def _cjk(ch: str) -> bool:
 
 def _strip_emoji(text: str) -> str:
     return "".join(
-        ch for ch in text
+        ch
+        for ch in text
         if unicodedata.category(ch) not in ("So", "Sk", "Cf", "Co", "Cs", "Mn") and ch != "√"
     )
 
@@ -170,8 +246,10 @@ class _Reader:
             right = text[end] if end < len(text) else " "
             if _cjk(right) and right not in MEASURES + "月日号":
                 return s
-            if _cjk(left) and left not in _LEFT_OK and not any(
-                text.endswith(w, 0, start) for w, _ in self.words
+            if (
+                _cjk(left)
+                and left not in _LEFT_OK
+                and not any(text.endswith(w, 0, start) for w, _ in self.words)
             ):
                 return s
             try:
@@ -245,10 +323,13 @@ class _Reader:
             kind = self.kind(pre)
             sign = m.group("sign")
             if kind is None or (sign == "+" and kind not in ("plain", "add")):
-                raise self.fail(where, f"看不懂“{pre}{sign or ''}{n}”，{task}后面写累计完成数，如 42 或 42/50")
+                raise self.fail(
+                    where, f"看不懂“{pre}{sign or ''}{n}”，{task}后面写累计完成数，如 42 或 42/50"
+                )
             if sign == "-":
                 raise self.fail(
-                    where, f"完成数不能是负数；如上次报多了，请加“更正”重报，如 #进度 {task} 30 更正"
+                    where,
+                    f"完成数不能是负数；如上次报多了，请加“更正”重报，如 #进度 {task} 30 更正",
                 )
             if sign == "+":
                 kind = "add"
@@ -329,7 +410,9 @@ class _Reader:
             remarks.append(body.strip(" :"))
             return chr(_MARK_BASE + len(remarks) - 1)
 
-        text = _PAREN.sub(lambda m: cut(m.group(1) if m.group(1) is not None else m.group(0)[1:]), text)
+        text = _PAREN.sub(
+            lambda m: cut(m.group(1) if m.group(1) is not None else m.group(0)[1:]), text
+        )
         text = _NOTE.sub(lambda m: cut(m.group(1)), text)
         for m in _INNER.finditer(text):
             if self.find_tasks(m.group(0)):
@@ -376,7 +459,11 @@ class _Reader:
                     fig = self.figures(line, "", where, p_found.task.name)
                     if fig is not None:
                         when = p_as_of or as_of or default_as_of
-                        items.append(self.item(p_found.task, fig, p_no, p_remarks + remarks, when, seen, where))
+                        items.append(
+                            self.item(
+                                p_found.task, fig, p_no, p_remarks + remarks, when, seen, where
+                            )
+                        )
                         continue
                 raise self.fail(p_where, "没有看到数字")
             if not found:
@@ -384,7 +471,11 @@ class _Reader:
                     default_as_of = as_of  # '截至6月17日各项进度如下：'
                 if has_number:
                     word = next(iter(re.findall(r"[\u4e00-\u9fff]+", line)), "")
-                    what = f"没有“{word}”这项任务" if word and self.kind(word) is None else "没有写任务"
+                    what = (
+                        f"没有“{word}”这项任务"
+                        if word and self.kind(word) is None
+                        else "没有写任务"
+                    )
                     raise self.fail(where, f"{what}。任务有：{self.names}")
                 continue  # a header or a signature
             head = line[: found[0].start]
@@ -420,17 +511,28 @@ class _Reader:
 
     def item(
         self,
-        task: TaskConfig, fig: _Figures, no: int, remarks: list[str],
-        as_of: tuple[int, int] | None, seen: dict[str, int], where: str,
+        task: TaskConfig,
+        fig: _Figures,
+        no: int,
+        remarks: list[str],
+        as_of: tuple[int, int] | None,
+        seen: dict[str, int],
+        where: str,
     ) -> ReportItem:
         if task.name in seen:
-            raise self.fail(where, f"：“{task.name}”在第{seen[task.name]}行已经报过，一条消息每项任务只报一次")
+            raise self.fail(
+                where, f"：“{task.name}”在第{seen[task.name]}行已经报过，一条消息每项任务只报一次"
+            )
         seen[task.name] = no
         remark = "；".join(remarks) or None
-        return ReportItem(task.name, fig.amount, fig.mode, fig.of, no, remark, as_of, fig.correction)
+        return ReportItem(
+            task.name, fig.amount, fig.mode, fig.of, no, remark, as_of, fig.correction
+        )
 
 
-def read_report(text: str, tasks: Sequence[TaskConfig], own_names: Sequence[str]) -> list[ReportItem]:
+def read_report(
+    text: str, tasks: Sequence[TaskConfig], own_names: Sequence[str]
+) -> list[ReportItem]:
     """The items of a #进度 message (see the module doc); ReportFormError when any line
     cannot be read without guessing."""
     return _Reader(tasks, own_names).read(text)
