@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean browser gateway
+.PHONY: demo test lint bench bench-quick clean browser gateway
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,8 +40,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
 
+# The goals P1-P6 as ratios to baselines measured in the same run (asyncpg, aiosqlite).
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

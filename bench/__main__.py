@@ -1,155 +1,155 @@
-"""`make bench`: how fast and how big the bot is on this machine.
+"""`make bench` (`python -m bench`): the performance goals P1–P6 as ratios.
 
-Figures, not assertions: each line is printed with what it measures. PostgreSQL lines
-are skipped when no server answers at VILLAGEBOT_PG (default 127.0.0.1:5432).
+Each goal's figure is taken beside its baseline in the same run, interleaved, three
+rounds; printed as median [min–max] with the target and MET / NOT MET. Then the SQL
+statements each command sends. `--quick` (about 3 minutes) uses smaller counts and a
+smaller city for P4, and says so. PostgreSQL goals are skipped when no server answers
+at 127.0.0.1:5432. Figures, not assertions: a shared machine makes them noisy.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import resource
-import statistics
-import subprocess
+import argparse
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from bot.app import App
-from bot.clock import VirtualClock
-from bot.config import load_config
-from bot.drivers.memory import MemoryTransport
-from bot.messages import Inbound, Mention
-from bot.sender import OutboxSender
-from bot.wiring import build_app
-
-PG = os.environ.get("VILLAGEBOT_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-START = datetime(2019, 6, 3, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-ADMIN = "wxid_admin"
+from bench import baselines, goals
+from bench.common import Summary, pg_database
 
 
-def line(what: str, value: float, unit: str) -> None:
-    print(f"{what:<58} {value:>12,.1f} {unit}")
+@dataclass(frozen=True)
+class Sizes:
+    p1: int  # messages for P1, and one-row commits / naive reports for its baselines
+    p2: int
+    p3_seconds: float
+    p4_villages: int
+    p4_rows: int
+    p5: int
+    rounds: int = 3
 
 
-def _msg(i: int, text: str, sender: str = ADMIN, room: str = "r_village",
-         mentions: tuple[Mention, ...] = ()) -> Inbound:  # fmt: skip
-    return Inbound("memory", f"b{i}", sender, "", text, START, room=room, mentions=mentions)
+FULL = Sizes(p1=2000, p2=2000, p3_seconds=10, p4_villages=3000, p4_rows=5_000_000, p5=1000)
+QUICK = Sizes(p1=300, p2=400, p3_seconds=3, p4_villages=300, p4_rows=200_000, p5=200)
 
 
-async def _setup(app: App) -> None:
-    for i, (room, text) in enumerate([
-        ("r_city", "#绑定 市 大同市"), ("r_county", "#绑定 县 浑源县 上级 大同市"),
-        ("r_town", "#绑定 乡 吴城乡 上级 浑源县"), ("r_village", "#绑定 村 皇叔洼村 上级 吴城乡"),
-    ]):  # fmt: skip
-        await app.handle(_msg(-1 - i, text, room=room))
+def row(goal: str, what: str, s: Summary, target: str, met: bool | None) -> None:
+    verdict = "—" if met is None else ("MET" if met else "NOT MET")
+    print(f"{goal:<4} {what:<44} {s.show():<24} {target:<10} {verdict}")
 
 
-async def _throughput(url: str, n: int) -> tuple[float, float, float]:
-    clock = VirtualClock(START)
-    # The per-sender rate limit would drop most of one sender's burst: lift it here.
-    config = load_config().with_overrides(limits={"burst": 10**9})
-    app = build_app(config, clock=clock, db_url=url, admins=[ADMIN])
-    sender = OutboxSender(app.db, {"memory": MemoryTransport()}, clock)
-    try:
-        await _setup(app)
-        # Commands that write: register a household and link a person, each its own message.
-        t0 = time.perf_counter()
-        for i in range(n):
-            await app.handle(_msg(i, f"#登记 @户主{i} 户 第{i}户", mentions=(Mention(f"p{i}"),)))
-        writes = n / (time.perf_counter() - t0)
-        # Ordinary chat: parsed and dropped, no database work.
-        t0 = time.perf_counter()
-        for i in range(n):
-            await app.handle(_msg(n + i, "今天下午几点开会？"))
-        chat_us = (time.perf_counter() - t0) / n * 1e6
-        t0 = time.perf_counter()
-        sent = await sender.flush()
-        flush = sent / (time.perf_counter() - t0)
-        return writes, chat_us, flush
-    finally:
-        app.close()
-
-
-def _pg_database() -> tuple[str, Callable[[], None]] | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG, autocommit=True, connect_timeout=3) as conn:
-            name = f"vb_bench_{uuid.uuid4().hex[:8]}"
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as e:  # no server: skip those lines
-        print(f"(PostgreSQL lines skipped: {e.__class__.__name__})")
-        return None
-
-    def drop() -> None:
-        with psycopg.connect(PG, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{PG.rsplit('/', 1)[0]}/{name}", drop
-
-
-def _startup() -> tuple[float, float]:
-    times, rss = [], []
-    code = (
-        "import resource,time;t=time.perf_counter();"
-        "from bot.wiring import build_app;a=build_app(db_url='sqlite://');a.close();"
-        "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        t, r = out.stdout.split()
-        times.append(float(t))
-        rss.append(int(r) / 1024)
-    return statistics.median(times), statistics.median(rss)
-
-
-def _replay_speed(n: int) -> float:
-    import io
-    import json
-
-    from bot.drivers.replay import replay
-
-    lines = [json.dumps({"at": START.isoformat(), "room": "r1", "from": ADMIN,
-                         "text": "#绑定 市 大同市", "id": "x0"})]  # fmt: skip
-    for i in range(n):
-        at = (START + timedelta(seconds=i + 1)).isoformat()
-        lines.append(json.dumps({"at": at, "room": "r1", "from": f"u{i % 50}", "text": "#帮助",
-                                 "id": f"x{i + 1}"}))  # fmt: skip
-    t0 = time.perf_counter()
-    asyncio.run(replay(lines, io.StringIO(), load_config(), "sqlite://", [ADMIN]))
-    return n / (time.perf_counter() - t0)
-
-
-def main() -> None:
-    n = int(os.environ.get("BENCH_N", "2000"))
-    print(f"villagebot bench (n={n}; python {sys.version.split()[0]})")
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("--quick", action="store_true", help="smaller counts; fits in 3 minutes")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the counts (development)")
+    args = ap.parse_args(argv)
+    z = QUICK if args.quick else FULL
+    if args.scale != 1.0:
+        f = args.scale
+        z = Sizes(max(20, int(z.p1 * f)), max(16, int(z.p2 * f)), max(0.5, z.p3_seconds * f),
+                  max(100, int(z.p4_villages * f)), max(1000, int(z.p4_rows * f)),
+                  max(10, int(z.p5 * f)), z.rounds)
+    mode = "quick" if args.quick else "full"
+    print(f"villagebot bench ({mode} mode; python {sys.version.split()[0]}; {z.rounds} rounds, "
+          f"median [min–max])")
+    print(f"  P1 {z.p1} msgs; P2 {z.p2} msgs in 8 groups; P3 200 msg/s for {z.p3_seconds:g} s; "
+          f"P4 {z.p4_villages:,} villages, {z.p4_rows:,} ledger rows; P5 {z.p5} reminders")
+    t_start = time.perf_counter()
+    r_raw, r_naive = Summary(), Summary()
+    bot_raw, bot_naive, bot_pg = Summary(), Summary(), Summary()
+    pg_base, p3, p5s, p5p = Summary(), Summary(), Summary(), Summary()
+    rank_r, pts_r, chafen, p6t, p6m = Summary(), Summary(), Summary(), Summary(), Summary()
+    pg_ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        w, chat, flush = asyncio.run(_throughput(f"sqlite:///{Path(tmp) / 'b.db'}", n))
-    line("SQLite file: write commands handled, one transaction each", w, "msg/s")
-    line("SQLite file: per write command", 1e6 / w, "µs")
-    line("ordinary chat recognised and dropped", chat, "µs/msg")
-    line("SQLite file: outbox delivered (in-memory transport)", flush, "msg/s")
-    pg = _pg_database()
-    if pg is not None:
-        url, drop = pg
-        try:
-            w, _, flush = asyncio.run(_throughput(url, n))
-        finally:
-            drop()
-        line("PostgreSQL: write commands handled, one transaction each", w, "msg/s")
-        line("PostgreSQL: per write command", 1e6 / w, "µs")
-        line("PostgreSQL: outbox delivered (in-memory transport)", flush, "msg/s")
-    line("replay: #帮助 lines per second (in-memory SQLite)", _replay_speed(n), "lines/s")
-    t, rss = _startup()
-    line("start-up: import and build_app (in-memory SQLite)", t * 1000, "ms")
-    line("start-up: max RSS", rss, "MiB")
-    line("this process: max RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")
+        d = Path(tmp)
+        p4 = pg_database()
+        p4_app = goals.p4_load(f"sqlite:///{d / 'p4.db'}", z.p4_villages, z.p4_rows)
+        if p4 is not None:
+            p4[1]()
+        for r in range(z.rounds):
+            # P1: the bot between its two baselines, each on a fresh file.
+            raw = baselines.raw_sqlite(d / f"raw{r}.db", z.p1 * 4)
+            bot = goals.p1_sqlite(d / f"bot{r}.db", z.p1)
+            naive = baselines.naive_bot(d / f"naive{r}.db", z.p1)
+            r_raw.add(raw)
+            r_naive.add(naive)
+            bot_raw.add(bot / raw)
+            bot_naive.add(bot / naive)
+            # P2 and P5 on PostgreSQL.
+            pg = pg_database() if pg_ok else None
+            if pg is None:
+                pg_ok = False
+            else:
+                url, drop = pg
+                try:
+                    base = baselines.pg_autocommit(url, z.p2 * 4)
+                    bot_pg.add(goals.p2_postgres(url, z.p2) / base)
+                    pg_base.add(base)
+                finally:
+                    drop()
+                url, drop = pg_database() or ("", lambda: None)
+                try:
+                    p5p.add(goals.p5_reminders(url, z.p5))
+                finally:
+                    drop()
+            p3.add(goals.p3_latency(d / f"p3_{r}.db", 200, z.p3_seconds))
+            p5s.add(goals.p5_reminders(f"sqlite:///{d / f'p5_{r}.db'}", z.p5))
+            rk, rk_sql, pts, pts_sql, cf = goals.p4_round(p4_app)
+            rank_r.add(rk / rk_sql)
+            pts_r.add(pts / pts_sql)
+            chafen.add(cf)
+            t, m = goals.p6_ready(d / "p6.db", 3000)
+            p6t.add(t)
+            p6m.add(m)
+            print(f"  round {r + 1} done ({time.perf_counter() - t_start:.0f} s)", flush=True)
+        p4_app.close()  # type: ignore[attr-defined]
+    print()
+    print(f"{'goal':<4} {'figure (ratio to its baseline)':<44} {'median [min–max]':<24} "
+          f"{'target':<10} verdict")
+    row("P1", "bot / raw sqlite3 FULL one-row commits", bot_raw, "≥ 0.15", bot_raw.median >= 0.15)
+    row("P1", "bot / naive AsyncSession bot (4 rows)", bot_naive, "≥ 2", bot_naive.median >= 2)
+    if pg_ok:
+        row("P2", f"bot 8 groups / {baselines.pg_driver().split(' ')[0]} 8 conns", bot_pg,
+            "≥ 0.08", bot_pg.median >= 0.08)
+    else:
+        print("P2   skipped: no PostgreSQL server answered")
+    row("P3", "p99 latency / 50 ms (200 msg/s mixed)", _scaled(p3, 1 / 50), "< 1",
+        p3.median < 50)
+    row("P4", "#排名 at the city / its bare SQL", rank_r, "≤ 1.5", rank_r.median <= 1.5)
+    row("P4", "#积分排名 at the city / its bare SQL", pts_r, "≤ 1.5", pts_r.median <= 1.5)
+    row("P4", "#查分 end to end / 1 ms", _scaled(chafen, 1.0), "≤ 1", chafen.median <= 1)
+    row("P5", "SQLite: last reminder late / 1 s", p5s, "≤ 1", p5s.median <= 1)
+    if pg_ok:
+        row("P5", "PostgreSQL: last reminder late / 1 s", p5p, "≤ 1", p5p.median <= 1)
+    row("P6", "ready with wechaty, 3,000 groups / 2 s", _scaled(p6t, 1 / 2), "≤ 1",
+        p6t.median <= 2)
+    row("P6", "max RSS / 150 MiB", _scaled(p6m, 1 / 150), "≤ 1", p6m.median <= 150)
+    print()
+    print("baselines and absolute figures (medians):")
+    print(f"  raw sqlite3 FULL one-row commits {r_raw.show('{:,.0f}')} /s; naive AsyncSession "
+          f"bot {r_naive.show('{:,.0f}')} reports/s")
+    print(f"  bot on SQLite FULL {_mul(bot_raw, r_raw).show('{:,.0f}')} msg/s")
+    if pg_ok:
+        print(f"  {baselines.pg_driver()} 8 connections {pg_base.show('{:,.0f}')} rows/s; "
+              f"bot 8 groups {_mul(bot_pg, pg_base).show('{:,.0f}')} msg/s")
+    print(f"  P3 p99 {p3.show('{:,.0f}')} ms; #查分 {chafen.show('{:.2f}')} ms; P6 "
+          f"{p6t.show('{:.2f}')} s, {p6m.show('{:.0f}')} MiB (import + open + read the groups; "
+          f"no gateway handshake)")
+    print()
+    print("SQL statements per command (SQLite, counted on the app's engine):")
+    for name, n in goals.statement_counts().items():
+        print(f"  {name:<26} {n}")
+    print(f"\n({time.perf_counter() - t_start:.0f} s)")
+
+
+def _scaled(s: Summary, f: float) -> Summary:
+    return Summary([v * f for v in s.values])
+
+
+def _mul(a: Summary, b: Summary) -> Summary:
+    return Summary([x * y for x, y in zip(a.values, b.values, strict=True)])
 
 
 if __name__ == "__main__":
