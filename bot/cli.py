@@ -235,7 +235,7 @@ def import_households_cmd(
     db: DbOpt = None,
 ) -> None:
     """Register households and link members by contact id; any bad row changes nothing."""
-    from bot import points_files as files
+    from bot.points import files
 
     r = _import_file(path, _config(config), db, files.read_table, files.import_households, "农户")
     note = f"，{r.names_only} 位成员没有联系人id、未关联" if r.names_only else ""
@@ -250,8 +250,8 @@ def export_ledger_cmd(
     unit: Annotated[str | None, typer.Option("--unit", help="only this unit's villages")] = None,
 ) -> None:
     """The points ledger, one row per entry, oldest first."""
-    from bot import points_files as files
     from bot.org import OrgError, find_unit
+    from bot.points import files
 
     cfg = _config(config)
     now = datetime.now(UTC)

@@ -18,7 +18,7 @@ from bot.models.core import Household, OrgUnit, Person
 from bot.models.points import AWARD, DEDUCT
 from bot.org import create_unit
 from bot.points import Want, policy, record, redeem, reverse, stock_good
-from bot.points_files import ImportFailed, export_ledger, import_households, read_table
+from bot.points.files import ImportFailed, export_ledger, import_households, read_table
 from tests.conftest import START
 
 CFG = load_config()

@@ -24,7 +24,7 @@ from bot.config import Config
 from bot.models.core import AuditEntry, Household, OrgUnit, Person
 from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
 from bot.org import find_units, parent_name, register_household
-from bot.points import status_label, what
+from bot.points.wording import status_label, what
 from bot.tabular import ImportFailed, cell_text
 from bot.text import simplify
 

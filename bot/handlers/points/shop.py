@@ -1,0 +1,148 @@
+"""#商品 #上架 #兑换: the village's love supermarket."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.handlers.points.common import NoArgs, domain
+from bot.points import NotWholePacks, Want, stock_good, village_goods
+from bot.points import wording as W
+from bot.points.shop import redeem_for
+from bot.points.targets import Target, target_text
+from bot.router import Ctx, Refusal, Usage
+from bot.text import Args, numerals_to_digits, simplify
+
+
+@domain
+def run_goods(ctx: Ctx, args: NoArgs) -> None:
+    village = ctx.require_unit("村")
+    ctx.reply(W.goods_text(village.name, village_goods(ctx.session, village, ctx.config, ctx.now)))
+
+
+@dataclass(frozen=True)
+class StockArgs:
+    name: str
+    pack: tuple[int, str] | None = None
+    price: int | None = None
+    stock: int | None = None
+    add: int | None = None
+
+
+_GLUED = re.compile(r"^(\D+?)(\d.*)$")
+_PRICE = re.compile(r"^(?:价格|每份)?(\d+)(?:积分|分)$")
+_COUNT = re.compile(r"^([+-]?)(\d+)(\D{0,2})$")
+
+
+def parse_stock(args: Args) -> StockArgs:
+    words = args.words()
+    if not words:
+        raise Usage("请写商品名")
+    m = _GLUED.match(words[0])
+    if m:  # "粽子10个"
+        words = [m.group(1), m.group(2), *words[1:]]
+    name = simplify(words[0])
+    if name[0].isdigit() or name.startswith("库存") or len(name) > 16:
+        raise Usage("先写商品名")
+    pack = price = stock = add = None
+    rest = words[1:]
+    i = 0
+    while i < len(rest):
+        w = rest[i]
+        i += 1
+        if w.startswith("库存"):
+            num = w[2:] or (rest[i] if i < len(rest) else "")
+            if not w[2:]:
+                i += 1
+            c = _COUNT.match(numerals_to_digits(num))
+            if not c:
+                raise Usage("“库存”后面写数量，如 库存 1000，或 库存 +500 表示补货")
+            if c.group(1):
+                add = int(c.group(2)) * (-1 if c.group(1) == "-" else 1)
+            else:
+                stock = int(c.group(2))
+            continue
+        p = _PRICE.match(w)
+        if p:
+            price = int(p.group(1))
+            if price <= 0:
+                raise Usage("每份积分要大于0")
+            continue
+        c = _COUNT.match(w.removeprefix("每份"))
+        if c and not c.group(1) and c.group(3) and c.group(3) not in ("份", "分"):
+            if int(c.group(2)) < 1:
+                raise Usage("每份数量要大于0")
+            pack = (int(c.group(2)), c.group(3))
+            continue
+        raise Usage(f"看不懂“{w}”")
+    if pack is None and price is None and stock is None and add is None:
+        raise Usage("请写每份数量、每份积分或库存")
+    return StockArgs(name, pack, price, stock, add)
+
+
+@domain
+def run_stock(ctx: Ctx, args: StockArgs) -> None:
+    village = ctx.require_unit("村")
+    good, created = stock_good(
+        ctx.session, village, ctx.config, args.name, pack=args.pack, price=args.price,
+        stock=args.stock, add=args.add, actor=ctx.person, now=ctx.now,
+    )
+    ctx.audit("good", good=good.id, name=good.name, pack=good.pack_size, unit=good.pack_unit,
+              price=good.price, stock=good.stock, created=created)
+    ctx.reply(W.stock_text(good, created))
+
+
+@dataclass(frozen=True)
+class RedeemArgs:
+    target: Target
+    wants: tuple[Want, ...]
+
+
+_WANT_GLUED = re.compile(r"^(\D+?)(\d+)(\D{0,2})$")
+_WANT_COUNT = re.compile(r"^(\d+)(\D{0,2})$")
+
+
+def parse_redeem(args: Args) -> RedeemArgs:
+    mentions, words = args.mentions(), args.words()
+    if len(mentions) > 1:
+        raise Usage("一次给一户兑换")
+    target: Target
+    if mentions:
+        target = mentions[0]
+    elif words:
+        target, words = words[0], words[1:]
+    else:
+        raise Usage("请@兑换的人，或写户名")
+    wants: list[Want] = []
+    for w in words:
+        c = _WANT_COUNT.match(w)
+        if c:
+            if not wants or wants[-1].count is not None:
+                raise Usage("数量前面要写商品名")
+            last = wants.pop()
+            wants.append(Want(last.name, int(c.group(1)), c.group(2) or None))
+            continue
+        g = _WANT_GLUED.match(w)
+        if g and g.group(1) in ("-", "+"):
+            raise Usage("数量只写数字，不带正负号")
+        if g:
+            wants.append(Want(simplify(g.group(1)), int(g.group(2)), g.group(3) or None))
+        else:
+            wants.append(Want(simplify(w)))
+    if not wants:
+        raise Usage("请写要兑换的商品和数量")
+    return RedeemArgs(target, tuple(wants))
+
+
+@domain
+def run_redeem(ctx: Ctx, args: RedeemArgs) -> None:
+    village = ctx.require_unit("村")
+    try:
+        r = redeem_for(ctx.session, args.target, village, args.wants, actor=ctx.person,
+                       msg_id=ctx.msg.id, room_id=ctx.msg.room, now=ctx.now, config=ctx.config)
+    except NotWholePacks as e:
+        raise Refusal(W.not_whole_packs(e, target_text(args.target))) from None
+    for entry in r.redemption.entries:
+        ctx.audit("redeem", entry=entry.id, household=r.household.id, good=entry.good_id,
+                  quantity=entry.quantity, delta=entry.delta)
+    ctx.reply(W.redeem_text(r))

@@ -1,0 +1,138 @@
+"""Which household a command means: an @mention, a household name, or a person's name,
+in one village (or, for #代查, anywhere below the group's unit). Each way of failing is
+its own error class, so a handler never has to read an error's text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.messages import Mention
+from bot.models.core import Household, OrgUnit, Person, RoomMember
+from bot.org import OrgError, find_household, find_unit, household_of, resolve_person
+from bot.points.errors import PointsError
+from bot.text import simplify
+
+Target = Mention | str
+
+
+class TargetError(PointsError):
+    """The household meant cannot be told."""
+
+
+class NotRegistered(TargetError):
+    """The person is not registered to a household."""
+
+
+class OtherVillage(TargetError):
+    """The person's household is in another village."""
+
+
+class HouseholdNotFound(TargetError):
+    """No household or person of that name here."""
+
+
+class AmbiguousName(TargetError):
+    """Several people (or households) of that name here."""
+
+
+def target_text(t: Target) -> str:
+    """The target as the sender wrote it."""
+    return f"@{t.name}" if isinstance(t, Mention) else t
+
+
+def _name(p: Person) -> str:
+    return p.name or p.id
+
+
+def person_household(session: Session, person: Person, village: OrgUnit) -> Household:
+    """The person's household, which must be in `village`."""
+    hh = household_of(session, person)
+    if hh is None:
+        n = _name(person)
+        raise NotRegistered(f"{n} 还没有登记到户。请村干部先发送：#登记 @{n} 户 {n}家")
+    if hh.unit_id != village.id:
+        raise OtherVillage(f"{_name(person)} 是别村的农户（{hh.name}），不在{village.name}")
+    return hh
+
+
+def person_named(session: Session, name: str, room_id: str | None, unit: OrgUnit | None
+                 ) -> Person | None:
+    """The one person of this name among the group's members and the people of its
+    unit's households (as `bot.org.resolve_person` looks up a bare name); None if there
+    is none, AmbiguousName if several."""
+    candidates: dict[str, Person] = {}
+    if room_id is not None:
+        q = (
+            select(Person)
+            .join(RoomMember, col(RoomMember.person_id) == col(Person.id))
+            .where(RoomMember.room_id == room_id, Person.name == name)
+        )
+        candidates.update({p.id: p for p in session.exec(q).all()})
+    if unit is not None:
+        q2 = (
+            select(Person)
+            .join(Household, col(Household.id) == col(Person.household_id))
+            .join(OrgUnit, col(OrgUnit.id) == col(Household.unit_id))
+            .where(Person.name == name, col(OrgUnit.path).startswith(unit.path))
+        )
+        candidates.update({p.id: p for p in session.exec(q2).all()})
+    if len(candidates) > 1:
+        count = "两" if len(candidates) == 2 else str(len(candidates))
+        raise AmbiguousName(f"有{count}位{name}，请用@指定")
+    return next(iter(candidates.values()), None)
+
+
+def household_for(session: Session, target: Target, village: OrgUnit, *, room_id: str | None,
+                  unit: OrgUnit | None, now: datetime) -> Household:
+    """The household an @mention, a household name or a person's name means, in
+    `village`. `room_id` and `unit` are the group's: a bare person's name is looked up
+    among its people."""
+    if isinstance(target, Mention) and target.id:
+        return person_household(session, resolve_person(session, target, room_id, unit, now),
+                                village)
+    name = simplify(target.name if isinstance(target, Mention) else target).lstrip("@")
+    for candidate in (name,) if name.endswith("家") else (name, f"{name}家"):
+        hh = find_household(session, village, candidate)
+        if hh is not None:
+            return hh
+    person = person_named(session, simplify(name), room_id, unit)
+    if person is None:
+        raise HouseholdNotFound(f"{village.name}找不到户或人“{name}”，请@本人，或写登记过的户名")
+    return person_household(session, person, village)
+
+
+def household_below(session: Session, village_word: str | None, target: Target, *,
+                    room_id: str | None, unit: OrgUnit, now: datetime) -> Household:
+    """The household meant by #代查: in the named village below `unit`, in `unit` when
+    it is a village, else anywhere below it (a name found in several villages is
+    refused with an example naming the village)."""
+    if village_word is not None:
+        try:
+            village = find_unit(session, village_word, "村", within=unit)
+        except OrgError as e:
+            raise TargetError(str(e)) from None
+        return household_for(session, target, village, room_id=room_id, unit=unit, now=now)
+    if unit.level == "村":
+        return household_for(session, target, unit, room_id=room_id, unit=unit, now=now)
+    if isinstance(target, Mention) and target.id:
+        hh = household_of(session, resolve_person(session, target, room_id, unit, now))
+        home = session.get(OrgUnit, hh.unit_id) if hh else None
+        if hh is None or home is None or not home.path.startswith(unit.path):
+            raise HouseholdNotFound(f"{unit.name}找不到 {target_text(target)} 的户")
+        return hh
+    name = simplify(target if isinstance(target, str) else target.name)
+    names = (name,) if name.endswith("家") else (name, f"{name}家")
+    found = session.exec(
+        select(Household, OrgUnit).join(OrgUnit, col(OrgUnit.id) == col(Household.unit_id))
+        .where(col(Household.name).in_(names), col(OrgUnit.path).startswith(unit.path))
+        .order_by(col(OrgUnit.name))
+    ).all()
+    if not found:
+        raise HouseholdNotFound(f"{unit.name}找不到户“{name}”")
+    if len(found) > 1:
+        places = "、".join(v.name for _, v in found)
+        raise AmbiguousName(f"有{len(found)}个{found[0][0].name}（{places}），"
+                            f"请写村名，例：#代查 {found[0][1].name} {found[0][0].name}")
+    return found[0][0]
