@@ -11,6 +11,7 @@ from bot.jobs import ON_TIME
 from bot.models.core import OrgUnit
 from bot.reminders.group import (
     MEETING,
+    NOTICE,
     AlreadyCancelled,
     AlreadyReminded,
     InThePast,
@@ -49,11 +50,15 @@ def fmt_lead(minutes: int) -> str:
 
 
 def meeting_rule(spec: MeetingSpec, config: Config) -> str:
-    """'每周一 09:00 指挥部例会（提前1小时提醒，节假日暂停）'"""
+    """'每周一 09:00 指挥部例会（提前1小时提醒，节假日暂停）', '每月1日 09:00 党员大会（…）'"""
     lead = fmt_lead(spec.lead_minutes)
     lead = lead if spec.lead_minutes == 0 else lead + "提醒"
     holidays = "节假日暂停" if spec.skips(config) else "节假日照常"
-    return f"每周{WEEKDAY_NAMES[spec.weekday]} {spec.at:%H:%M} {spec.title}（{lead}，{holidays}）"
+    if spec.rule is not None:
+        when = spec.rule.describe()
+    else:
+        when = f"每周{WEEKDAY_NAMES[spec.weekday]} {spec.at:%H:%M}"
+    return f"{when} {spec.title}（{lead}，{holidays}）"
 
 
 def describe(r: Reminder, config: Config, now: datetime) -> str:
@@ -63,6 +68,10 @@ def describe(r: Reminder, config: Config, now: datetime) -> str:
     nxt = fmt_when(r.next_at.astimezone(zone), today)
     if r.spec is not None:
         return f"{meeting_rule(r.spec, config)}，下次提醒 {nxt}"
+    if r.rule is not None:
+        return f"{r.rule.describe()} {r.title}，下次提醒 {nxt}"
+    if r.kind == NOTICE:
+        return f"{nxt} 定时{r.title}"
     return f"{nxt} {r.title}"
 
 
@@ -130,6 +139,8 @@ def cancelled_text(done: list[Reminder], config: Config, now: datetime) -> str:
     whats = [
         f"例会提醒 {r.no}：{meeting_rule(r.spec, config)}"
         if r.kind == MEETING and r.spec is not None
+        else f"定时通知 {r.no}：{describe(r, config, now)}"
+        if r.kind == NOTICE
         else f"提醒 {r.no}：{describe(r, config, now)}"
         for r in done
     ]
@@ -138,6 +149,14 @@ def cancelled_text(done: list[Reminder], config: Config, now: datetime) -> str:
 
 def oneoff_set_reply(r: Reminder, shown: str) -> str:
     return f"已设置提醒 {r.no}：{shown} {r.title}"
+
+
+def repeat_set_reply(r: Reminder, config: Config, now: datetime) -> str:
+    """'已设置重复提醒 5：每天 18:00 打卡。下次提醒：6月3日（周一）18:00'"""
+    assert r.rule is not None
+    zone = config.zone
+    nxt = fmt_when(r.next_at.astimezone(zone), now.astimezone(zone).date())
+    return f"已设置重复提醒 {r.no}：{r.rule.describe()} {r.title}。下次提醒：{nxt}"
 
 
 def oneoff_refusal(e: ReminderError, shown: str, dated: bool) -> str:
