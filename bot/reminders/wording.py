@@ -1,5 +1,7 @@
 """What reminders say: days and times, a meeting's rule, the reminders themselves, and
-the replies to #例会, #提醒, #提醒列表 and #取消提醒. Pure functions of data."""
+the replies to #例会, #提醒, #提醒列表 and #取消提醒; also a scheduled notice's
+confirmation and what its group is told when it goes out (it is listed and cancelled
+with the group's reminders). Pure functions of data."""
 
 from __future__ import annotations
 
@@ -175,3 +177,23 @@ def cancel_refusal(e: NoSuchReminder) -> str:
     if isinstance(e, AlreadyReminded):
         return f"提醒 {e.no} 已经提醒过了"
     return f"本群没有编号为 {e.no} 的提醒。发送 #提醒列表 查看编号"
+
+
+# -- scheduled notices (#通知 … 定时) -------------------------------------------------
+
+
+def notice_scheduled_reply(no: int, at: datetime, scope: str, groups: int, today: date) -> str:
+    return (
+        f"已设置定时通知 {no}：{fmt_when(at, today)} 发往{scope} {groups} 个群。"
+        f"查看发送 #提醒列表，取消发送 #取消提醒 {no}"
+    )
+
+
+def notice_sent_note(no: int, sent_reply: str) -> str:
+    """To the author's group when the scheduled notice went out."""
+    return f"定时通知 {no} 已发出：{sent_reply}"
+
+
+def notice_failed_note(no: int, why: str) -> str:
+    """To the author's group when the scheduled notice could not go out."""
+    return f"定时通知 {no} 没有发出：{why}"
