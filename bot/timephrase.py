@@ -8,6 +8,13 @@ is read exactly or the whole command is refused with one correct example.
 The input is text after `bot.text.normalize` (digits mostly, but numerals after 晚/午/周
 stay Chinese: "今晚八点"), with the phrase first and the reminder's content after it.
 Pure: no database and no config; the zone is `now`'s.
+
+Hours without 上午/下午 are read the way offices talk: "1点"–"5点" (no colon) are the
+afternoon, 13:00–17:00 ("3点开会" said at 10:00 means 15:00; nobody sets a reminder
+for 03:00 without saying 凌晨), and the confirmation shows the absolute time so a slip
+is seen at once. "6点"–"11点" are the morning; when that has passed today the command
+is refused with the 今晚 form as a hint, never moved to the evening in silence.
+Colon times ("3:00") are 24-hour and taken as written.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ _CN_DIGITS = {
     "九": 9,
 }
 
-EX_DATE = "6月28日 17:00 报送材料"
+EX_DATE = "6月28日 17:00 报送月度考核材料"
 EX_TONIGHT = "今晚8点 开视频会"
 EX_TOMORROW = "明天 9:00 开会"
 EX_AFTERNOON = "明天下午3点 开会"
@@ -357,9 +364,7 @@ def _clock(p: _Parts, phrase: str, recurring: bool) -> tuple[time, int, bool]:
             raise _refuse(phrase, f"没有{h}点", EX_TOMORROW)
         colon = m.group("mc") is not None
         if not colon and 1 <= h <= 5:
-            raise _refuse(
-                phrase, f"“{m.group(0)}”是凌晨还是下午？请写“下午{h}点”或“凌晨{h}点”", EX_AFTERNOON
-            )
+            return time(h + 12, minute), 0, False  # "3点开会": 15:00 (see the docstring)
         return time(h, minute), 0, not colon and 6 <= h <= 11
     colon = m.group("mc") is not None
     said = f"{p.period_text}{m.group(0)}"
@@ -462,7 +467,9 @@ def _recurrence(m: re.Match[str], at: time, zone: ZoneInfo, phrase: str) -> Recu
 
 
 def _past(at: datetime, today: date, hint: str = "") -> TimePhraseError:
-    return TimePhraseError(f"{format_when(at, today)} 已经过去了{hint}。例：#提醒 {EX_TOMORROW}")
+    return TimePhraseError(
+        f"{format_when(at, today)} 已经过去了，请写以后的时间{hint}。例：#提醒 {EX_DATE}"
+    )
 
 
 def parse_when(text: str, now: datetime) -> When:
@@ -500,7 +507,7 @@ def parse_when(text: str, now: datetime) -> When:
         return When(rule.next_after(now), content, phrase, rule)
 
     at_time, extra, twelve_hour = _clock(p, phrase, recurring=False)
-    hint = f"；要晚上请写“今晚{p.clock.group(0)}”" if twelve_hour and p.clock else ""
+    hint = f"。要晚上请写“今晚{p.clock.group(0)}”" if twelve_hour and p.clock else ""
     if p.day is not None and p.day.re is _RELDAY:
         n = p.day.group("n")
         offset = _DAY_WORDS.get(p.day.group("word") or "", 0)
@@ -542,7 +549,7 @@ def parse_when(text: str, now: datetime) -> When:
     at = datetime.combine(day + timedelta(days=extra), at_time, tzinfo=zone)
     if at <= now:
         if p.day is None and p.weekday is None and not hint:
-            hint = "；要明天请写“明天”"
+            hint = "。要明天提醒请写“明天”"
         raise _past(at, today, hint)
     return When(at, content, phrase)
 

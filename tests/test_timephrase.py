@@ -102,8 +102,13 @@ CASES: list[tuple[str, datetime, str]] = [
     ("8点 内容", WED_0700, "2019-06-26 08:00"),
     ("8点 内容", WED_1000, "!今晚8点"),
     ("9点 内容", WED_2130, "!已经过去"),
-    ("3点 内容", WED_0700, "!下午3点"),
-    ("明天 3点 内容", WED_0700, "!凌晨还是下午"),
+    # bare 1–5点 is the afternoon, as offices talk (see the module docstring)
+    ("3点 内容", WED_0700, "2019-06-26 15:00"),
+    ("3点 内容", WED_1000, "2019-06-26 15:00"),
+    ("明天 3点 内容", WED_0700, "2019-06-27 15:00"),
+    ("5点半 内容", WED_0700, "2019-06-26 17:30"),
+    ("3点 内容", at("2019-06-26 16:00"), "!已经过去"),
+    ("明天凌晨3点 内容", WED_2130, "2019-06-27 03:00"),
     ("明天 3:00 内容", WED_0700, "2019-06-27 03:00"),
     ("下午5 点 内容", WED_0700, "2019-06-26 17:00"),
     ("下午5点半 内容", WED_0700, "2019-06-26 17:30"),
@@ -216,7 +221,7 @@ def test_content_keeps_its_own_day_words() -> None:
 def test_refusal_message_names_the_phrase_and_gives_an_example() -> None:
     with pytest.raises(TimePhraseError) as err:
         parse_when("6.31 17:00 报送材料", WED_0700)
-    assert str(err.value) == "没看懂时间“6.31 17:00”：6月没有31日。例：#提醒 6月28日 17:00 报送材料"
+    assert str(err.value) == "没看懂时间“6.31 17:00”：6月没有31日。例：#提醒 6月28日 17:00 报送月度考核材料"
 
 
 def test_rules_run_strictly_after() -> None:

@@ -1,4 +1,5 @@
-"""Notices: #通知 (broadcast to a scope), 收到 / #收到 (acknowledge), #回执 (receipts)."""
+"""Notices: #通知 (broadcast to a scope, now or 定时 later), 收到 / #收到 (acknowledge),
+#回执 (receipts)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from bot import notices
 from bot.messages import Inbound
 from bot.notices import wording
 from bot.org import CADRE, HQ
+from bot.reminders import wording as reminder_wording
 from bot.router import Command, Ctx, Refusal, Usage
 from bot.text import Args, normalize, parse_int, simplify
+from bot.timephrase import TimePhraseError, parse_when
 
 # -- #通知 -------------------------------------------------------------------------
 
@@ -21,6 +24,12 @@ from bot.text import Args, normalize, parse_int, simplify
 class NoticeArgs:
     scope: tuple[str, ...]
     body: str  # normalised; the text as typed is taken from the message in run
+    timed: bool = False  # "定时 6月5日 9:00 …": `body` starts with the time phrase
+
+
+# "#通知 浑源县 定时 6月5日 9:00 内容": sent later, at the time after 定时.
+_TIMED = re.compile(r"定时(?:发送|发)?[\s:：]*")
+EX_TIMED = "#通知 浑源县 定时 6月5日 9:00 召开推进会"
 
 
 def parse_notice(args: Args) -> NoticeArgs:
@@ -30,6 +39,10 @@ def parse_notice(args: Args) -> NoticeArgs:
     names, body = head
     if not body:
         raise Usage("请在范围后面写通知内容")
+    if m := _TIMED.match(body):
+        if not body[m.end() :].strip():
+            raise Usage(f"“定时”后面请写时间和通知内容，如：{EX_TIMED}")
+        return NoticeArgs(tuple(names), body[m.end() :], timed=True)
     return NoticeArgs(tuple(names), body)
 
 
@@ -59,7 +72,55 @@ def _notice_check(ctx: Ctx) -> str | None:
     return None
 
 
+def _typed_content(typed: str, content: str) -> str:
+    """The notice text as typed after the time phrase: the shortest end of `typed` that
+    reads as `content` (the phrase is a few words at the start)."""
+    for i in range(min(len(typed), 60)):
+        if normalize(typed[i:]) == content.strip():
+            return typed[i:].strip()
+    return content
+
+
+def run_timed(ctx: Ctx, args: NoticeArgs) -> None:
+    """#通知 … 定时 …: checked now, sent when due (`bot/schedules/notices.py`)."""
+    here = ctx.require_unit()
+    if ctx.msg.room is None:
+        raise Refusal("定时通知请在群里发，到时会在本群告诉您发送结果")
+    now = ctx.local()
+    try:
+        when = parse_when(args.body, now)
+    except TimePhraseError as e:
+        raise Refusal(e.reason.split("。例：")[0] + f"。例：{EX_TIMED}") from None
+    if when.rule is not None:
+        raise Usage(f"定时通知只发一次，请写一个日期和时间，如：{EX_TIMED}")
+    if not when.content.strip():
+        raise Usage(f"请在时间后面写通知内容，如：{EX_TIMED}")
+    typed = _typed_body(ctx, args)
+    m = _TIMED.match(typed)
+    text = _typed_content(typed[m.end() :] if m else typed, when.content)
+    key = f"notice_at:{ctx.msg.transport}:{ctx.msg.id}"
+    try:
+        done = notices.schedule_notice(ctx.session, key, ctx.person.id, here, ctx.msg.room,
+                                       args.scope, text, when.at, ctx.now, ctx.config,
+                                       ctx.msg.id)
+    except notices.ScopeError as e:
+        raise Usage(str(e)) from None
+    except notices.NotAllowed as e:
+        raise Refusal(wording.not_allowed(e.what, e.allowed)) from None
+    except notices.NoTargets as e:
+        raise Refusal(wording.no_targets(e.scope)) from None
+    except notices.TooLong as e:
+        raise Refusal(wording.too_long(e.parts, e.max_parts)) from None
+    ctx.audit("notice_scheduled", job=done.job_id, no=done.no, scope=done.scope,
+              at=when.at.isoformat(), groups=done.groups)
+    ctx.reply(reminder_wording.notice_scheduled_reply(done.no, when.at, done.scope, done.groups,
+                                                      now.date()))
+
+
 def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
+    if args.timed:
+        run_timed(ctx, args)
+        return
     here = ctx.require_unit()
     try:
         sent = notices.send_notice(ctx.session, ctx.person.id, here, ctx.msg.room, args.scope,
@@ -186,7 +247,8 @@ COMMANDS = (
         parse=parse_notice, run=run_notice, roles=(HQ, CADRE), check=_notice_check,
         detail="范围：全体（全市所有群）、一个单位（浑源县）或几个单位（浑源县、阳高县）。"
                "指挥部可发全体；县级干部只能发本县。本群不另发。"
-               "各群回复“收到”即确认；未确认的群每隔几小时提醒一次（夜间不打扰）。",
+               "各群回复“收到”即确认；未确认的群每隔几小时提醒一次（夜间不打扰）。"
+               "范围后写“定时 6月5日 9:00”则到时再发（#提醒列表 可查看，#取消提醒 编号 可取消）。",
     ),
     Command(
         name="收到", summary="确认收到本群的通知", usage="收到 [通知编号]", example="收到 12",

@@ -1,14 +1,17 @@
-"""Reminders in a group: #例会 (weekly), #提醒 (once), #提醒列表, #取消提醒.
+"""Reminders in a group: #例会 (weekly, monthly…), #提醒 (once or repeating),
+#提醒列表, #取消提醒.
 
-The parts of a command may come in any order and with or without spaces
-("#例会 每周一09:00 指挥部例会 提前1小时" = "#例会 指挥部例会 周一 9点 提前一小时").
+A weekly #例会's parts may come in any order and with or without spaces
+("#例会 每周一09:00 指挥部例会 提前1小时" = "#例会 指挥部例会 周一 9点 提前一小时"). #提醒
+and the other #例会 rules ("每月1日 9:00 党员大会") start with a time phrase read by
+`bot.timephrase`: every part of it understood, or the command refused with an example.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import time
 
 from bot import reminders
 from bot.config import WEEKDAYS
@@ -16,7 +19,8 @@ from bot.org import CADRE, HQ
 from bot.reminders import DEFAULT_LEAD_MINUTES, MAX_LEAD_MINUTES, MeetingSpec
 from bot.reminders import wording as W
 from bot.router import Command, Ctx, Refusal, Usage
-from bot.text import Args, parse_date, parse_int, parse_time, split_words
+from bot.text import Args, parse_int, parse_time, split_words
+from bot.timephrase import TimePhraseError, parse_when
 
 MAX_TITLE = 200
 _WEEKDAY = re.compile(r"(下)?(?:每个?)?(?:周|星期|礼拜)([一二三四五六日天1-7])")
@@ -34,12 +38,6 @@ _MORE_DAYS = re.compile(
 _NO_LEAD = re.compile(r"准时提醒|准时|不提前|不用提前")
 _HOLIDAYS_ON = re.compile(r"节假日(?:也?照常|也开|也提醒|不停|不暂停|正常)")
 _HOLIDAYS_OFF = re.compile(r"节假日(?:暂停|不开|停开|休息|不提醒)")
-_DATE = re.compile(
-    r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}[日号]?|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}(?!\d)"
-    r"|今天|今日|明天|明日|后天"
-)
-_WHEN = (("day", _DATE), ("weekday", _WEEKDAY), ("time", _TIME))
-_SKIP = re.compile(r"[\s,，、;；]*")
 _UNIT_MINUTES = {"小时": 60, "钟头": 60, "分钟": 1, "分": 1, "天": 1440, "日": 1440}
 
 
@@ -89,7 +87,21 @@ def parse_lead(m: re.Match[str]) -> int:
 # -- #例会 ---------------------------------------------------------------------------
 
 
-def parse_meeting(args: Args) -> MeetingSpec:
+@dataclass(frozen=True)
+class RuleMeetingArgs:
+    """#例会 每月1日 9:00 党员大会: a day rule other than weekly, read in run by
+    `bot.timephrase` (it needs the time now); the lead and holiday options are taken."""
+
+    text: str
+    lead_minutes: int
+    skip_holidays: bool
+
+
+# Meetings not held weekly start with their rule ("每月1日", "每月最后一个工作日", "每天").
+_RULE_FIRST = re.compile(r"\s*(?:每个?月|每天|每日|天天|每个?工作日)")
+
+
+def parse_meeting(args: Args) -> MeetingSpec | RuleMeetingArgs:
     text = args.text
     if not text.strip():
         raise Usage("请写每周几、几点和会议名称")
@@ -109,6 +121,8 @@ def parse_meeting(args: Args) -> MeetingSpec:
     if m is not None:
         skip = False
     _, text = _take(_HOLIDAYS_OFF, text)
+    if _RULE_FIRST.match(text):
+        return RuleMeetingArgs(text.strip(), lead, skip)
     wd = _WEEKDAY.search(text)
     if wd is None:
         raise Usage("请写每周几开会，如“每周一”")
@@ -126,8 +140,23 @@ def parse_meeting(args: Args) -> MeetingSpec:
     return MeetingSpec(title, _weekday(wd), at, lead, skip)
 
 
-def run_meeting(ctx: Ctx, spec: MeetingSpec) -> None:
+def _rule_meeting(ctx: Ctx, args: RuleMeetingArgs) -> MeetingSpec:
+    try:
+        when = parse_when(args.text, ctx.local())
+    except TimePhraseError as e:
+        # The phrase's own example is a #提醒 one: show #例会's instead.
+        raise Usage(e.reason.split("。例：")[0]) from None
+    if when.rule is None:
+        raise Usage("例会要写每周几或每月几日，如“每周一”“每月1日”")
+    title = _title(when.content) or "例会"
+    if len(title) > MAX_TITLE:
+        raise Usage(f"会议名称太长了（最多{MAX_TITLE}字）")
+    return MeetingSpec(title, -1, when.rule.at, args.lead_minutes, args.skip_holidays, when.rule)
+
+
+def run_meeting(ctx: Ctx, args: MeetingSpec | RuleMeetingArgs) -> None:
     assert ctx.room is not None and ctx.unit is not None
+    spec = _rule_meeting(ctx, args) if isinstance(args, RuleMeetingArgs) else args
     done = reminders.set_meeting(ctx.session, ctx.room.id, ctx.unit.id, spec, ctx.config,
                                  ctx.now, ctx.person.id)
     r = done.reminder
@@ -140,11 +169,7 @@ def run_meeting(ctx: Ctx, spec: MeetingSpec) -> None:
 
 @dataclass(frozen=True)
 class OnceArgs:
-    day: str | None  # a date as typed ('6月28日', '明天'), or None
-    weekday: int | None  # '周五' (this week's, or next if passed), with `next_week` for '下周五'
-    next_week: bool
-    at: time
-    title: str
+    text: str  # the time phrase, then the content: read in run, against the time now
 
 
 @dataclass(frozen=True)
@@ -153,62 +178,21 @@ class ListArgs:
 
 
 def parse_once(args: Args) -> OnceArgs | ListArgs:
-    text = args.text
-    words = split_words(text)
+    words = split_words(args.text)
     if words in (["列表"], ["清单"], ["查看"]):
         return ListArgs()
     if not words:
         raise Usage("请写日期、时间和提醒的内容")
-    # The date and time lead ("6月28日 17:00 …"); what follows is the text, which may
-    # itself mention days ("明天 9:00 今天的会议纪要"). Failing that, look anywhere.
-    found: dict[str, re.Match[str]] = {}
-    pos = 0
-    while True:
-        pos = _SKIP.match(text, pos).end()  # type: ignore[union-attr]
-        name, m = next(((n, m) for n, pat in _WHEN if n not in found
-                        and (m := pat.match(text, pos))), (None, None))
-        if name is None or m is None:
-            break
-        after = text[m.end() :]
-        # A leading day stands apart from the text: "今天上午的会" is text, not a date.
-        if name != "time" and after and not (after[0] in " ,，、;；" or _TIME.match(after)):
-            break
-        found[name], pos = m, m.end()
-    text = text[pos:]
-    if not found:  # "报送材料 6月28日 17:00"
-        for name, pat in _WHEN:
-            if not (name == "weekday" and "day" in found):
-                m, text = _take(pat, text)
-                if m is not None:
-                    found[name] = m
-    day, wd = found.get("day"), found.get("weekday") if "day" not in found else None
-    at = _time(found.get("time"))
+    return OnceArgs(args.text.strip())
+
+
+def _content(text: str) -> str:
     title = _title(text)
     if not title:
         raise Usage("请写提醒的内容")
     if len(title) > MAX_TITLE:
         raise Usage(f"提醒内容太长了（最多{MAX_TITLE}字）")
-    return OnceArgs(day.group(0) if day else None, _weekday(wd) if wd else None,
-                    bool(wd and wd.group(1)), at, title)
-
-
-def _resolve_day(args: OnceArgs, today: date, at: time, now_local: datetime) -> date:
-    if args.day is not None:
-        if args.day == "后天":
-            return today + timedelta(days=2)
-        d = parse_date(args.day, today)
-        if d is None:
-            raise Usage(f"没有这个日期：{args.day}")
-        return d
-    if args.weekday is not None:
-        monday = today - timedelta(days=today.weekday())
-        if args.next_week:
-            return monday + timedelta(days=7 + args.weekday)
-        d = monday + timedelta(days=args.weekday)
-        if d < today or (d == today and at <= now_local.time()):
-            d += timedelta(days=7)
-        return d
-    return today
+    return title
 
 
 def run_once(ctx: Ctx, args: OnceArgs | ListArgs) -> None:
@@ -217,18 +201,28 @@ def run_once(ctx: Ctx, args: OnceArgs | ListArgs) -> None:
         return
     assert ctx.room is not None and ctx.unit is not None
     now = ctx.local()
-    d = _resolve_day(args, now.date(), args.at, now)
-    when = datetime.combine(d, args.at, tzinfo=ctx.zone)
-    shown = W.fmt_when(when, now.date())
+    try:
+        when = parse_when(args.text, now)
+    except TimePhraseError as e:
+        raise Refusal(e.reason) from None
+    title = _content(when.content)
+    if when.rule is not None:
+        key = f"repeat:{ctx.msg.transport}:{ctx.msg.id}"
+        r = reminders.add_repeating(ctx.session, key, ctx.room.id, ctx.unit.id, title, when.rule,
+                                    ctx.now, ctx.person.id)
+        ctx.audit("reminder_set", job=r.job_id, no=r.no, room=ctx.room.id,
+                  at=when.at.isoformat(), rule=when.rule.describe(), title=title)
+        ctx.reply(W.repeat_set_reply(r, ctx.config, ctx.now))
+        return
+    shown = W.fmt_when(when.at, now.date())
     key = f"oneoff:{ctx.msg.transport}:{ctx.msg.id}"
     try:
-        r = reminders.add_reminder(ctx.session, key, ctx.room.id, ctx.unit.id, args.title, when,
+        r = reminders.add_reminder(ctx.session, key, ctx.room.id, ctx.unit.id, title, when.at,
                                    ctx.now, ctx.person.id)
     except reminders.ReminderError as e:
-        dated = args.day is not None or args.weekday is not None
-        raise Usage(W.oneoff_refusal(e, shown, dated)) from None
-    ctx.audit("reminder_set", job=r.job_id, no=r.no, room=ctx.room.id, at=when.isoformat(),
-              title=args.title)
+        raise Usage(W.oneoff_refusal(e, shown, True)) from None
+    ctx.audit("reminder_set", job=r.job_id, no=r.no, room=ctx.room.id, at=when.at.isoformat(),
+              title=title)
     ctx.reply(W.oneoff_set_reply(r, shown))
 
 
@@ -279,24 +273,28 @@ def run_cancel(ctx: Ctx, args: CancelArgs) -> None:
 
 MEETING_DETAIL = (
     "时间写 09:00、9点半、下午3点都可以（“3点”按下午算）。"
+    "也可每月开：“每月1日 9:00 党员大会”“每月最后一个工作日 16:00 …”。"
     f"默认{W.fmt_lead(DEFAULT_LEAD_MINUTES)}在本群提醒；可写“提前30分钟”“提前1天”或“准时”。"
     "例会那天是法定节假日（端午、国庆等）时默认暂停提醒（不顺延）；写“节假日照常”则照常提醒。"
     "同一星期几、同一时间再发一次就是修改。提醒不受夜间免打扰限制。"
 )
 ONCE_DETAIL = (
-    "时间写 17:00、下午5点都可以（“5点”按下午算）。日期可写 6月28日、2019-06-28、明天、后天、周五、下周一；不写日期就是今天。"
-    "到时在本群提醒一次；已过去的时间不能设置。提醒不受夜间免打扰限制。"
+    "时间写在最前面：17:00、下午5点、9点半、晚上12点（“1点”到“5点”按下午算）；"
+    "日期可写 6月28日、6.28、28号、明天、后天、大后天、今晚、明早、本周五、下周一，"
+    "或“2小时后”“30分钟后”；不写日期就是今天。看不懂的时间不会猜，会请你重写。"
+    "重复提醒写“每天”“每个工作日”（按法定节假日和调休）“每周五”“每月1日”“每月最后一个工作日”。"
+    "回复里写明具体日期和星期几；已过去的时间不能设置。提醒不受夜间免打扰限制。"
 )
 
 COMMANDS = (
     Command(
-        name="例会", aliases=("周例会", "例会提醒", "每周例会"), summary="设置本群的每周例会提醒",
+        name="例会", aliases=("周例会", "例会提醒", "每周例会"), summary="设置本群的例会提醒（每周或每月）",
         usage="#例会 每周几 时间 会议名称 [提前多久] [节假日照常]",
         example="#例会 每周一 09:00 指挥部例会 提前1小时",
         parse=parse_meeting, run=run_meeting, roles=(CADRE, HQ), detail=MEETING_DETAIL,
     ),
     Command(
-        name="提醒", aliases=("定时提醒",), summary="在本群设置一次性提醒",
+        name="提醒", aliases=("定时提醒",), summary="在本群设置提醒（一次或重复）",
         usage="#提醒 日期 时间 内容", example="#提醒 6月28日 17:00 报送月度考核材料",
         parse=parse_once, run=run_once, roles=(CADRE, HQ), detail=ONCE_DETAIL,
     ),

@@ -94,10 +94,12 @@ def schedule(
     unit_id: int | None = None,
     payload: dict[str, Any] | None = None,
     created_by: str | None = None,
+    reset_creator: bool = False,
 ) -> Job:
     """Make the job with this key due at `at` (created, or re-timed and re-activated).
-    `payload=None` keeps an existing job's payload."""
-    return upsert_job(
+    `payload=None` keeps an existing job's payload. An existing job keeps who created it
+    and when, unless `reset_creator` (a cancelled job set up again is the new setter's)."""
+    job = upsert_job(
         session,
         key,
         kind,
@@ -108,6 +110,10 @@ def schedule(
         payload=payload,
         created_by=created_by,
     )
+    if reset_creator and (job.created_by, job.created_at) != (created_by, now):
+        job.created_by, job.created_at = created_by, now
+        session.flush()
+    return job
 
 
 def cancel(session: Session, key: str) -> bool:

@@ -5,7 +5,8 @@ Functions over a session; they never commit. A notice is one `Notice` row and on
 The chases are a job per notice, keyed `notice:<id>`.
 
 - `scope`: who may notify where, and the groups a scope names;
-- `sending`: #通知 (`send_notice`), which also schedules the chases;
+- `sending`: #通知 (`send_notice`), which also schedules the chases, and #通知 … 定时
+  (`schedule_notice`);
 - `acks`: 收到 (`acknowledge`);
 - `receipts`: a notice's acknowledged and missing groups (#回执, the dashboard);
 - `chases`: the chase job's times and what each run does;
@@ -48,10 +49,12 @@ from bot.notices.sending import (
     AlreadySent,
     NotAllowed,
     NoTargets,
+    Scheduled,
     Sent,
     TooLong,
     create_notice,
     recent_same,
+    schedule_notice,
     send_notice,
 )
 from bot.notices.wording import (
@@ -66,10 +69,10 @@ from bot.notices.wording import (
 __all__ = [
     "CHASE_KIND", "LOCAL", "MAX_PARTS", "PROMPT", "RESEND_WINDOW", "WHOLE", "Ack",
     "AlreadySent", "DueChase", "GroupReceipt", "NoNoticeNamed", "NoTargets", "NotAllowed",
-    "NotYourNotice", "NoticeError", "NoticeSummary", "Receipt", "Scope", "ScopeError", "Sent",
+    "NotYourNotice", "NoticeError", "NoticeSummary", "Receipt", "Scheduled", "Scope", "ScopeError", "Sent",
     "TooLong", "UnknownNotice", "acknowledge", "authority", "chase_times", "create_notice",
     "due_chase", "excerpt", "export_notices", "format_parts", "group_labels", "is_author",
     "is_waiting", "job_key", "join_capped", "may_notify", "newest_waiting", "open_notices",
-    "percent", "receipt_for", "receipts", "recent_same", "resolve_scope", "send_notice",
+    "percent", "receipt_for", "receipts", "recent_same", "resolve_scope", "schedule_notice", "send_notice",
     "split_head", "split_text", "target_rooms",
 ]

@@ -1,6 +1,12 @@
 """Sending a notice (#通知): check the scope against the sender's authority, record the
 notice and a target row per group that can answer, word its messages, and schedule its
-chases. The caller queues the messages (`Sent.deliveries`) in the same transaction."""
+chases. The caller queues the messages (`Sent.deliveries`) in the same transaction.
+
+A notice for later (#通知 浑源县 定时 6月5日 9:00 …) is checked now the same way and
+becomes a job of kind `bot.reminders.NOTICE` in the author's group: it is numbered and
+listed with the group's reminders (#提醒列表, #取消提醒), and when due its job kind
+(`bot/schedules/notices.py`) calls `send_notice` with the author's id, so the author's
+authority is checked again then."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from bot.config import Config
+from bot.jobs import schedule
 from bot.models.core import OrgUnit, Room
 from bot.models.notices import Notice, NoticeTarget
 from bot.notices.chases import schedule_chases
@@ -23,7 +30,8 @@ from bot.notices.scope import (
     resolve_scope,
     target_rooms,
 )
-from bot.notices.wording import format_parts
+from bot.notices.wording import excerpt, format_parts
+from bot.reminders.group import NOTICE, next_number
 
 # A notice is refused beyond this many messages per group.
 MAX_PARTS = 10
@@ -158,3 +166,55 @@ def recent_same(
     )
     flat = " ".join(text.split())
     return next((n for n in rows if " ".join(n.text.split()) == flat), None)
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A notice set for later: its number among the group's reminders."""
+
+    job_id: int
+    no: int
+    at: datetime
+    scope: str
+    groups: int
+    title: str  # as #提醒列表 shows it: '通知（浑源县）：…'
+
+
+def schedule_notice(
+    session: Session,
+    key: str,
+    author_id: str,
+    here: OrgUnit,
+    room_id: str,
+    words: Sequence[str],
+    text: str,
+    at: datetime,
+    now: datetime,
+    config: Config,
+    msg_id: str | None = None,
+) -> Scheduled:
+    """#通知 … 定时: check what `send_notice` would check now (raising the same errors,
+    before writing anything) and schedule the notice for `at` in the author's group."""
+    allowed = authority(session, author_id, here)
+    scope = resolve_scope(session, words, here, allowed)
+    scope, body = extend_scope(session, scope, text, here, allowed)
+    outside = may_notify(scope.units, allowed)
+    if outside:
+        what = scope.label if scope.whole else "、".join(u.name for u in outside)
+        raise NotAllowed(what, [u.name for u in allowed])
+    targets = target_rooms(session, scope.units, room_id)
+    if not targets:
+        raise NoTargets(scope.label)
+    # The number is not known yet: word it with a long one to count the parts.
+    parts = len(format_parts(999_999, body, config.notices.max_chars))
+    if parts > MAX_PARTS:
+        raise TooLong(parts)
+    no = next_number(session, room_id)
+    title = f"通知（{scope.label}）：{excerpt(body)}"
+    # The scope's words and the text as given: `send_notice` reads them again when due.
+    payload = {"no": no, "title": title, "author": author_id, "words": list(words),
+               "text": text, "msg": msg_id}
+    job = schedule(session, key, NOTICE, at, now, room_id=room_id, unit_id=here.id,
+                   payload=payload, created_by=author_id)
+    assert job.id is not None
+    return Scheduled(job.id, no, at, scope.label, len(targets), title)

@@ -1,5 +1,7 @@
 """What reminders say: days and times, a meeting's rule, the reminders themselves, and
-the replies to #例会, #提醒, #提醒列表 and #取消提醒. Pure functions of data."""
+the replies to #例会, #提醒, #提醒列表 and #取消提醒; also a scheduled notice's
+confirmation and what its group is told when it goes out (it is listed and cancelled
+with the group's reminders). Pure functions of data."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from bot.jobs import ON_TIME
 from bot.models.core import OrgUnit
 from bot.reminders.group import (
     MEETING,
+    NOTICE,
     AlreadyCancelled,
     AlreadyReminded,
     InThePast,
@@ -49,11 +52,15 @@ def fmt_lead(minutes: int) -> str:
 
 
 def meeting_rule(spec: MeetingSpec, config: Config) -> str:
-    """'每周一 09:00 指挥部例会（提前1小时提醒，节假日暂停）'"""
+    """'每周一 09:00 指挥部例会（提前1小时提醒，节假日暂停）', '每月1日 09:00 党员大会（…）'"""
     lead = fmt_lead(spec.lead_minutes)
     lead = lead if spec.lead_minutes == 0 else lead + "提醒"
     holidays = "节假日暂停" if spec.skips(config) else "节假日照常"
-    return f"每周{WEEKDAY_NAMES[spec.weekday]} {spec.at:%H:%M} {spec.title}（{lead}，{holidays}）"
+    if spec.rule is not None:
+        when = spec.rule.describe()
+    else:
+        when = f"每周{WEEKDAY_NAMES[spec.weekday]} {spec.at:%H:%M}"
+    return f"{when} {spec.title}（{lead}，{holidays}）"
 
 
 def describe(r: Reminder, config: Config, now: datetime) -> str:
@@ -63,6 +70,10 @@ def describe(r: Reminder, config: Config, now: datetime) -> str:
     nxt = fmt_when(r.next_at.astimezone(zone), today)
     if r.spec is not None:
         return f"{meeting_rule(r.spec, config)}，下次提醒 {nxt}"
+    if r.rule is not None:
+        return f"{r.rule.describe()} {r.title}，下次提醒 {nxt}"
+    if r.kind == NOTICE:
+        return f"{nxt} 定时{r.title}"
     return f"{nxt} {r.title}"
 
 
@@ -130,6 +141,8 @@ def cancelled_text(done: list[Reminder], config: Config, now: datetime) -> str:
     whats = [
         f"例会提醒 {r.no}：{meeting_rule(r.spec, config)}"
         if r.kind == MEETING and r.spec is not None
+        else f"定时通知 {r.no}：{describe(r, config, now)}"
+        if r.kind == NOTICE
         else f"提醒 {r.no}：{describe(r, config, now)}"
         for r in done
     ]
@@ -138,6 +151,14 @@ def cancelled_text(done: list[Reminder], config: Config, now: datetime) -> str:
 
 def oneoff_set_reply(r: Reminder, shown: str) -> str:
     return f"已设置提醒 {r.no}：{shown} {r.title}"
+
+
+def repeat_set_reply(r: Reminder, config: Config, now: datetime) -> str:
+    """'已设置重复提醒 5：每天 18:00 打卡。下次提醒：6月3日（周一）18:00'"""
+    assert r.rule is not None
+    zone = config.zone
+    nxt = fmt_when(r.next_at.astimezone(zone), now.astimezone(zone).date())
+    return f"已设置重复提醒 {r.no}：{r.rule.describe()} {r.title}。下次提醒：{nxt}"
 
 
 def oneoff_refusal(e: ReminderError, shown: str, dated: bool) -> str:
@@ -156,3 +177,23 @@ def cancel_refusal(e: NoSuchReminder) -> str:
     if isinstance(e, AlreadyReminded):
         return f"提醒 {e.no} 已经提醒过了"
     return f"本群没有编号为 {e.no} 的提醒。发送 #提醒列表 查看编号"
+
+
+# -- scheduled notices (#通知 … 定时) -------------------------------------------------
+
+
+def notice_scheduled_reply(no: int, at: datetime, scope: str, groups: int, today: date) -> str:
+    return (
+        f"已设置定时通知 {no}：{fmt_when(at, today)} 发往{scope} {groups} 个群。"
+        f"查看发送 #提醒列表，取消发送 #取消提醒 {no}"
+    )
+
+
+def notice_sent_note(no: int, sent_reply: str) -> str:
+    """To the author's group when the scheduled notice went out."""
+    return f"定时通知 {no} 已发出：{sent_reply}"
+
+
+def notice_failed_note(no: int, why: str) -> str:
+    """To the author's group when the scheduled notice could not go out."""
+    return f"定时通知 {no} 没有发出：{why}"

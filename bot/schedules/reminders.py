@@ -1,6 +1,7 @@
-"""The job kinds of reminders (`bot/reminders/`): what a weekly meeting, a one-off
-reminder and the monthly assessment reminder send when due, and when they are due next.
-A one-off runs once (the engine's default). `seed` creates the built-in assessment job."""
+"""The job kinds of reminders (`bot/reminders/`): what a meeting, a one-off or
+repeating reminder and the monthly assessment reminder send when due, and when they are
+due next. A one-off runs once (the engine's default); a repeating one at each time of
+its `Recurrence`. `seed` creates the built-in assessment job."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from bot.reminders import (
     ASSESSMENT,
     MEETING,
     ONEOFF,
+    REPEAT,
     MeetingSpec,
     assessment_next_after,
     assessment_rooms,
     meeting_next_after,
+    repeat_next_after,
     seed_assessment,
 )
 from bot.reminders.wording import assessment_text, meeting_text, oneoff_text
@@ -49,5 +52,6 @@ def seed(session: Session, config: Config, now: datetime) -> None:
 KINDS = (
     JobKind(MEETING, run_meeting, meeting_next_after),
     JobKind(ONEOFF, run_oneoff),
+    JobKind(REPEAT, run_oneoff, repeat_next_after),
     JobKind(ASSESSMENT, run_assessment, assessment_next_after),
 )
