@@ -175,6 +175,11 @@ class App:
         if refusal is not None:
             self._reply(session, msg, refusal)
             return
+        if _LONG_DIGITS.search(parsed.args.text):
+            # No argument needs a number this long (an ID card has 18 digits), and the
+            # handlers' int() would refuse one past 4300 digits with an exception.
+            self._reply(session, msg, usage_reply(command, NUMBER_TOO_BIG))
+            return
         try:
             args = command.parse(parsed.args)
         except Usage as e:
@@ -209,6 +214,8 @@ class App:
 # PostgreSQL's "numeric value out of range" (SQLSTATE 22003).
 _OUT_OF_RANGE = "22003"
 NUMBER_TOO_BIG = "数字太大了"
+# A run of digits (any script's: handlers match \\d) longer than any argument needs.
+_LONG_DIGITS = re.compile(r"\d{41}")
 # A quoted piece of user input in a reply: “…”.
 _QUOTED = re.compile(r"“([^“”]*)”")
 

@@ -122,7 +122,7 @@ def set_target(
     # (and 9999-12-31 leaves no room for the day after, which reminders compute).
     for when, what in ((deadline, "截止日期"), (start, "开始日期")):
         if abs(when.year - today.year) > TARGET_YEARS:
-            raise ProgressError(f"{what} {day(when)} 离今天超过 {TARGET_YEARS} 年，请检查")
+            raise ProgressError(f"{what} {when.isoformat()} 离今天超过 {TARGET_YEARS} 年，请检查")
     if deadline <= start:
         raise ProgressError(f"截止日期（{day(deadline)}）要晚于开始日期（{day(start)}）")
     if existing is None:
