@@ -1,15 +1,18 @@
 """The application: everything wired in `build_app()`, one transaction per message.
 
-The path of a message: a transport converts it to `Inbound` and awaits `App.handle`;
-ordinary chat stops there (no database work). A command hops once into the database
-thread, where `handle_sync` journals it (a duplicate delivery stops here), checks the
-sender's role, parses, runs the handler and writes its replies to the outbox, all in one
-transaction. After commit the outbox sender is woken to deliver.
+The path of a message: a transport converts it to `Inbound` and awaits `App.handle`,
+which checks every field (`bot.limits.sanitize`: an unusable message is logged and
+dropped); ordinary chat stops there (no database work). A command hops once into the
+database thread, where `handle_parsed` journals it (a duplicate delivery stops here),
+asks its gate (a bare 收到 with nothing to acknowledge is chat, but stays journaled),
+checks the sender's role, parses, runs the handler and writes its replies to the outbox,
+all in one transaction. After commit the outbox sender is woken to deliver.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +25,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.db import Database, insert_ignore
 from bot.jobs import JobKind, JobRunner
+from bot.limits import Limits, Rejected, excerpt, sanitize
 from bot.messages import Inbound
 from bot.migrate import create_schema
 from bot.models.core import InboundMessage, Room
@@ -55,53 +59,74 @@ class App:
 
     async def handle(self, msg: Inbound) -> bool:
         """Handle one inbound message; True if it was a command (and so journaled)."""
-        parsed = self.router.parse(msg)
-        if parsed is None:
+        checked = self._check(msg)
+        if checked is None:
             return False
-        handled = await self.db.call(lambda: self.handle_parsed(msg, parsed))
+        msg, parsed, too_long = checked
+        handled = await self.db.call(lambda: self.handle_parsed(msg, parsed, too_long))
         self._committed()
         return handled
 
     def handle_sync(self, msg: Inbound) -> bool:
         """The same as `handle`, in the calling thread (tests, tools)."""
-        parsed = self.router.parse(msg)
-        if parsed is None:
+        checked = self._check(msg)
+        if checked is None:
             return False
-        handled = self.handle_parsed(msg, parsed)
+        msg, parsed, too_long = checked
+        handled = self.handle_parsed(msg, parsed, too_long)
         self._committed()
         return handled
 
-    def handle_parsed(self, msg: Inbound, parsed: Parsed) -> bool:
+    def _check(self, msg: Inbound) -> tuple[Inbound, Parsed, bool] | None:
+        """The one place inbound fields are checked (`bot.limits.sanitize`): the cleaned
+        message and its command, or None for chat and for a message unfit to handle
+        (logged and dropped, never answered)."""
+        result = sanitize(msg, self.config.limits.input_limits())
+        if isinstance(result, Rejected):
+            log.warning("dropped an inbound message: %s", result.reason)
+            return None
+        parsed = self.router.parse(result.msg)
+        if parsed is None:
+            return None
+        return result.msg, parsed, result.too_long
+
+    def handle_parsed(self, msg: Inbound, parsed: Parsed, too_long: bool = False) -> bool:
+        """Journal, gate, rate-limit and run one command in one transaction. The journal
+        entry is written first, so a redelivery is a no-op whatever was decided."""
         now = self.clock.now()
         gate = parsed.command.gate if parsed.command is not None else None
-        if gate is not None:
-            with self.db.transaction() as session:
-                if not gate(session, msg):
-                    return False
-        verdict = self.limiter.check(msg.sender, now)
-        if verdict == "drop":
-            log.info("rate limit: dropped a command from %s", msg.sender)
-            return False
+        verdict: str | None = None  # asked once, even when the transaction is retried
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.db.transaction() as session:
                     if not self._journal(session, msg, now):
                         log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
                         return False
+                    if gate is not None and not gate(session, msg):
+                        return False  # chat after all; journaled, so judged only once
+                    if verdict is None:
+                        verdict = self.limiter.check(msg.sender, now)
+                    if verdict == "drop":
+                        log.info("rate limit: dropped a command from %s", msg.sender)
+                        return False
                     if verdict == "warn":
                         self._reply(session, msg, RATE_REPLY)
-                        return True
-                    self._dispatch(session, msg, parsed, now)
+                    elif too_long:
+                        self._reply(session, msg, too_long_reply(self.config))
+                    else:
+                        self._dispatch(session, msg, parsed, now)
                 return True
             except DBAPIError as e:
                 # A conflict with a concurrent transaction (a unique key, a deadlock, a
                 # serialisation failure, a busy SQLite): nothing was kept; try again.
                 if attempt == ATTEMPTS:
-                    log.exception("command failed %s times: %r", attempt, msg.text)
+                    log.exception("command failed %s times: %r", attempt, excerpt(msg.text, 200))
                     break
-                log.warning("retrying %r after a database conflict: %s", msg.text, e.orig)
+                log.warning(
+                    "retrying %r after a database conflict: %s", excerpt(msg.text, 200), e.orig
+                )
             except Exception:
-                log.exception("command failed: %r", msg.text)
+                log.exception("command failed: %r", excerpt(msg.text, 200))
                 break
         with self.db.transaction() as session:
             if self._journal(session, msg, now):
@@ -133,7 +158,7 @@ class App:
         person = touch_person(session, msg.sender, msg.sender_name, msg.room, now)
         command = parsed.command
         if command is None:
-            self._reply(session, msg, f"没有“{parsed.word}”这个命令。发送 #帮助 查看可用的命令。")
+            self._reply(session, msg, f"没有“{excerpt(parsed.word)}”这个命令。发送 #帮助 查看可用的命令。")
             return
         unit = room_unit(session, msg.room)
         roles = roles_at(session, msg.sender, unit, self.config.bot.admins)
@@ -150,6 +175,11 @@ class App:
         if refusal is not None:
             self._reply(session, msg, refusal)
             return
+        if _LONG_DIGITS.search(parsed.args.text):
+            # No argument needs a number this long (an ID card has 18 digits), and the
+            # handlers' int() would refuse one past 4300 digits with an exception.
+            self._reply(session, msg, usage_reply(command, NUMBER_TOO_BIG))
+            return
         try:
             args = command.parse(parsed.args)
         except Usage as e:
@@ -163,7 +193,13 @@ class App:
         except Usage as e:
             self._reply(session, msg, usage_reply(command, str(e)))
         except (Refusal, OrgError) as e:
-            self._reply(session, msg, str(e))
+            self._reply(session, msg, quote_short(str(e)))
+        except (OverflowError, DBAPIError) as e:
+            # A number past what the column holds (a handler that converts its digits
+            # unbounded): a mistake in the command, not a fault. Anything else re-raises.
+            if not _out_of_range(e):
+                raise
+            self._reply(session, msg, usage_reply(command, NUMBER_TOO_BIG))
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -175,8 +211,38 @@ class App:
         self.db.close()
 
 
+# PostgreSQL's "numeric value out of range" (SQLSTATE 22003).
+_OUT_OF_RANGE = "22003"
+NUMBER_TOO_BIG = "数字太大了"
+# A run of digits (any script's: handlers match \\d) longer than any argument needs.
+_LONG_DIGITS = re.compile(r"\d{41}")
+# A quoted piece of user input in a reply: “…”.
+_QUOTED = re.compile(r"“([^“”]*)”")
+
+
+def _out_of_range(e: Exception) -> bool:
+    """SQLite refuses an int past 64 bits with OverflowError (before the query runs);
+    PostgreSQL with SQLSTATE 22003."""
+    if isinstance(e, OverflowError):
+        return True
+    return isinstance(e, DBAPIError) and getattr(e.orig, "sqlstate", None) == _OUT_OF_RANGE
+
+
+def quote_short(text: str) -> str:
+    """`text` with every “quoted” piece of user input cut to a short excerpt."""
+    short = Limits().max_excerpt_chars
+    return _QUOTED.sub(
+        lambda m: m.group(0) if len(m.group(1)) <= short else f"“{excerpt(m.group(1))}”", text
+    )
+
+
+def too_long_reply(config: Config) -> str:
+    n = config.limits.max_command_chars
+    return f"命令太长了（超过 {n} 字），没有处理。请分几条发送。"
+
+
 def usage_reply(command: Command, reason: str) -> str:
-    reason = reason.rstrip("。")
+    reason = quote_short(reason).rstrip("。")
     return f"{reason}。例：{command.example}" if reason else f"格式：{command.usage}。例：{command.example}"
 
 

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.limits import Limits
+
 EXAMPLE_PATH = Path(__file__).with_name("config.example.toml")
 
 WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
@@ -75,6 +77,16 @@ class LimitsSection(_Section):
     # twenty households in a row at a meeting without tripping it.
     burst: int = Field(30, ge=1)
     per_minute: float = Field(20, gt=0)
+    # Inbound text: a longer command gets one short refusal (see `bot.limits.Limits`).
+    max_command_chars: int = Field(2000, ge=100)
+    # One reply is cut past this many characters (a last resort against echoes).
+    max_reply_chars: int = Field(5000, ge=500)
+
+    def input_limits(self) -> Limits:
+        """These settings as `bot.limits.Limits` (the other bounds follow the columns)."""
+        return Limits(
+            max_command_chars=self.max_command_chars, max_reply_chars=self.max_reply_chars
+        )
 
 
 class TaskConfig(_Section):

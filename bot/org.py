@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
@@ -24,6 +25,7 @@ from bot.models.core import (
     RoomMember,
     UnitAlias,
 )
+from bot.models.types import max_chars
 from bot.text import simplify
 
 ADMIN, HQ, CADRE, EVALUATOR, KEEPER = "管理员", "指挥部", "干部", "评议员", "超市管理员"
@@ -43,6 +45,16 @@ _SUFFIXES = ("社区", "街道", "市", "县", "区", "乡", "镇", "村")
 
 class OrgError(Exception):
     """A lookup that a person must clarify; the message is the reply."""
+
+
+class NameTooLong(OrgError):
+    """A unit, alias or household name longer than its column."""
+
+
+def _check_length(name: str, model: Any, column: str, what: str) -> None:
+    limit = max_chars(model, column)
+    if len(name) > limit:
+        raise NameTooLong(f"{what}太长了（{len(name)} 字，最多 {limit} 字）")
 
 
 def role_name(word: str) -> str | None:
@@ -161,6 +173,7 @@ def parent_name(session: Session, unit: OrgUnit) -> str:
 def create_unit(
     session: Session, name: str, level: str, parent: OrgUnit | None, now: datetime
 ) -> OrgUnit:
+    _check_length(simplify(name), OrgUnit, "name", "单位名称")
     unit = OrgUnit(name=simplify(name), level=level, parent_id=parent.id if parent else None,
                    created_at=now)  # fmt: skip
     session.add(unit)
@@ -175,6 +188,7 @@ def create_unit(
 
 def add_alias(session: Session, unit: OrgUnit, alias: str) -> None:
     a = simplify(alias)
+    _check_length(a, UnitAlias, "alias", "单位简称")
     exists = session.exec(
         select(UnitAlias).where(UnitAlias.unit_id == unit.id, UnitAlias.alias == a)
     ).first()
@@ -384,6 +398,7 @@ def register_household(
     hh = find_household(session, village, name)
     if hh is not None:
         return hh, False
+    _check_length(simplify(name), Household, "name", "户名")
     hh = Household(unit_id=village.id, name=simplify(name), created_at=now)  # type: ignore[arg-type]
     session.add(hh)
     session.flush()

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.limits import clip_reply
 from bot.messages import Outgoing
 from bot.models.core import OutboxMessage, Room
 from bot.text import to_traditional
@@ -27,6 +28,7 @@ class OutboxWriter:
     def __init__(self, config: Config, clock: Clock) -> None:
         self._traditional = config.bot.reply_script == "traditional"
         self._clock = clock
+        self._max_reply = config.limits.max_reply_chars
 
     def put(
         self,
@@ -48,6 +50,10 @@ class OutboxWriter:
             if room is None:
                 raise ValueError(f"unknown room {room_id!r} and no transport given")
             transport = room.transport
+        if kind == "reply":
+            # A last resort: no reply echoes unbounded input (notices are split by
+            # their sender into parts, and stay whole).
+            text = clip_reply(text, self._max_reply)
         if self._traditional:
             text = to_traditional(text)
         row = OutboxMessage(

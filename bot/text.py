@@ -151,13 +151,14 @@ def tokenize(text: str, mentions: tuple[Mention, ...]) -> tuple[str | Mention, .
     return tuple(out)
 
 
-_INT = re.compile(r"^[+-]?\d+$")
+def parse_int(word: str, lo: int = 0, hi: int = 10**9) -> int | None:
+    """'42', '四十二', '＋5' → an int within [lo, hi]; anything else → None.
 
+    Bounded, so that no command's number overflows a database column or costs a
+    5,000-digit conversion (see `bot.limits.bounded_int`, which this is)."""
+    from bot.limits import bounded_int  # bot.limits builds on this module
 
-def parse_int(word: str) -> int | None:
-    """'42', '四十二', '＋5' → int; anything else → None."""
-    w = numerals_to_digits(unicodedata.normalize("NFKC", word.strip()))
-    return int(w) if _INT.match(w) else None
+    return bounded_int(word, lo, hi)
 
 
 _DATE_FORMS = (

@@ -20,6 +20,7 @@ from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import Config
 from bot.jobs import run_due
+from bot.limits import Limits, Rejected, sanitize
 from bot.messages import Inbound, Mention, Outgoing
 from bot.sender import OutboxSender
 from bot.wiring import build_app
@@ -94,6 +95,8 @@ def parse_line(raw: str, n: int) -> Inbound | ClockMove | None:
         obj = json.loads(raw)
     except json.JSONDecodeError as e:
         raise TranscriptError(n, f"not valid JSON ({e.msg})") from None
+    except (ValueError, RecursionError):  # a 5,000-digit number, nesting too deep
+        raise TranscriptError(n, "not usable JSON (a number too long or nesting too deep)") from None
     if not isinstance(obj, dict):
         raise TranscriptError(n, "expected a JSON object")
     if "until" in obj:
@@ -112,14 +115,21 @@ def parse_line(raw: str, n: int) -> Inbound | ClockMove | None:
         raise TranscriptError(n, "'mentions' must be a list of contact ids")
     # Without an id: one made from the line, so that the output (its reply_to) is the
     # same every run; the same line replayed onto the same --db is a duplicate delivery.
-    msg_id = _str(obj, "id", n) or f"line{n}-{hashlib.sha1(raw.strip().encode()).hexdigest()[:10]}"
+    digest = hashlib.sha1(raw.strip().encode("utf-8", "surrogatepass")).hexdigest()
+    msg_id = _str(obj, "id", n) or f"line{n}-{digest[:10]}"
     assert sender is not None
-    return Inbound(
+    msg = Inbound(
         # No name: the one the sender had is kept, not replaced by the id.
         transport=NAME, id=msg_id, sender=sender, sender_name=_str(obj, "name", n) or "",
         text=text, at=at, room=_str(obj, "room", n), topic=_str(obj, "topic", n),
         mentions=tuple(Mention(m) for m in mentions),
     )  # fmt: skip
+    # The bot would drop a message with an unusable id (a lone surrogate, too long);
+    # in a transcript that is a mistake in the file, said with its line number.
+    checked = sanitize(msg, Limits())
+    if isinstance(checked, Rejected):
+        raise TranscriptError(n, checked.reason)
+    return msg
 
 
 def _lines(source: Iterable[str | bytes]) -> Iterator[tuple[int, Inbound | ClockMove]]:

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from bot.app import App
 from bot.clock import Clock, VirtualClock
 from bot.jobs import run_due
+from bot.limits import Rejected, clean_text, sanitize
 from bot.messages import Inbound, Mention, Outgoing
 from bot.models.core import Household, OrgUnit, Person, RoleGrant, Room, RoomMember
 from bot.sender import OutboxSender
@@ -140,9 +141,18 @@ class Simulator:
                 sender_name=name, text=text, at=at or now, room=room, topic=topic,
                 mentions=ms, mentions_bot=text.lstrip().startswith(f"@{self.app.config.bot.name}"),
             )  # fmt: skip
-            self.log.add({"dir": "in", "room": room, "to": None if room else self.bot_id,
-                          "sender": sender, "name": name, "text": text,
-                          "at": msg.at.isoformat(), "msg_id": msg.id})  # fmt: skip
+            # Checked before it reaches the chat log: one message with a lone surrogate
+            # there would make every later /api/messages unencodable.
+            checked = sanitize(msg, self.app.config.limits.input_limits())
+            if isinstance(checked, Rejected):
+                log.warning("simulator: dropped a message: %s", checked.reason)
+                return []
+            msg = checked.msg
+            self.log.add({
+                "dir": "in", "room": msg.room, "to": None if msg.room else self.bot_id,
+                "sender": msg.sender, "name": msg.sender_name, "text": msg.text,
+                "at": msg.at.isoformat(), "msg_id": msg.id,
+            })
             await self.app.handle(msg)
             return await self._flush()
 
@@ -336,17 +346,23 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
     @routes.post("/api/say")
     async def say(request: web.Request) -> web.Response:
         body = await json_body(request)
-        text = str(body.get("text", "")).strip()
+        # Cleaned here too (the bot checks again): the room's topic and the mentions
+        # are looked up from these before the message exists.
+        text = clean_text(str(body.get("text", ""))).strip()
         sender = str(body.get("sender", "")).strip()
         if not text or not sender:
             return json_response({"error": "text and sender are required"}, 400)
         room = body.get("room") or None
-        explicit = [str(x) for x in body.get("mentions", []) if x]
+        listed = body.get("mentions", [])
+        ids = [sender, *([room] if room else []), *(listed if isinstance(listed, list) else [0])]
+        if not all(isinstance(x, str) and clean_text(x) == x for x in ids):
+            return json_response({"error": "sender, room and mentions must be ids"}, 400)
+        explicit = [x for x in listed if x]
         mentions = await asyncio.to_thread(sim.resolve_mentions, text, room, explicit)
         topic = await asyncio.to_thread(sim.topic_of, room) if room else None
         if room and not topic:
             topic = str(body.get("topic") or room)
-        sent = await sim.say(text, sender=sender, name=str(body.get("name") or sender),
+        sent = await sim.say(text, sender=sender, name=clean_text(str(body.get("name") or sender)),
                              room=room, topic=topic,
                              mentions=tuple((m.id, m.name) for m in mentions))  # fmt: skip
         return json_response({"sent": len(sent)})

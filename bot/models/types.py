@@ -33,3 +33,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def max_chars(model: Any, column: str) -> int:
+    """The declared length of a VARCHAR column. SQLite does not enforce it, so the
+    domain checks names against it before writing: both databases refuse alike."""
+    length = model.__table__.c[column].type.length
+    assert isinstance(length, int), f"{model.__name__}.{column} has no length"
+    return length

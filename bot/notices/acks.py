@@ -41,10 +41,15 @@ def acknowledge(
     """Record this group's acknowledgement of a notice (the newest one waiting, or the
     one named). The first 收到 counts; later ones change nothing. When it was the last
     group missing, the notice's chases stop."""
+    # A 收到 sent before the notice (a transcript replayed onto a kept database) cannot
+    # acknowledge it: receipts are never stamped before their notice.
+    posted = col(NoticeTarget.notice_id).in_(
+        select(Notice.id).where(col(Notice.created_at) <= now)
+    )
     if notice_id is None:
         target = session.exec(
             select(NoticeTarget)
-            .where(NoticeTarget.room_id == room_id, col(NoticeTarget.acked_at).is_(None))
+            .where(NoticeTarget.room_id == room_id, col(NoticeTarget.acked_at).is_(None), posted)
             .order_by(col(NoticeTarget.notice_id).desc())
             .limit(1)
         ).first()
@@ -53,7 +58,7 @@ def acknowledge(
     else:
         target = session.exec(
             select(NoticeTarget).where(
-                NoticeTarget.notice_id == notice_id, NoticeTarget.room_id == room_id
+                NoticeTarget.notice_id == notice_id, NoticeTarget.room_id == room_id, posted
             )
         ).first()
         if target is None:

@@ -99,6 +99,10 @@ class TargetChange:
     previous: tuple[int, date, date] | None  # amount, start, deadline before, if replaced
 
 
+# How far from today a target's start or deadline may lie, in years.
+TARGET_YEARS = 10
+
+
 def set_target(
     session: Session, unit: OrgUnit, task: str, amount: int, start: date | None,
     deadline: date, by: str, now: datetime, zone: ZoneInfo,
@@ -114,6 +118,11 @@ def set_target(
         start = existing.start if existing is not None and amending else today
     if deadline < today:
         raise ProgressError(f"截止日期 {day(deadline)} 已经过了")
+    # A campaign target spans months or a few years: a date decades away is a typo
+    # (and 9999-12-31 leaves no room for the day after, which reminders compute).
+    for when, what in ((deadline, "截止日期"), (start, "开始日期")):
+        if abs(when.year - today.year) > TARGET_YEARS:
+            raise ProgressError(f"{what} {when.isoformat()} 离今天超过 {TARGET_YEARS} 年，请检查")
     if deadline <= start:
         raise ProgressError(f"截止日期（{day(deadline)}）要晚于开始日期（{day(start)}）")
     if existing is None:
