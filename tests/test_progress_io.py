@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -156,6 +156,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_import_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = f"sqlite:///{tmp_path / 's.db'}"
+    # The CLI judges dates against the real clock: a deadline about a year ahead.
+    due = (date.today() + timedelta(days=400)).isoformat()
     setup = tmp_path / "setup.jsonl"
     setup.write_text(
         '{"at": "2019-06-03T09:00:00+08:00", "room": "r1", "from": "a", "text": "#绑定 市 大同市", "id": "1"}\n'
@@ -163,8 +165,8 @@ def test_cli_import_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def
         encoding="utf-8",
     )
     assert _cli("replay", str(setup), "--db", db, "--admin", "a").returncode == 0
-    bad = write_csv(tmp_path / "bad.csv", ["unit,task,amount,deadline", "浑源县,危房改造,50,2099-06-30",
-                                           "浑源县,修路,5,2099-06-30"])  # fmt: skip
+    bad = write_csv(tmp_path / "bad.csv", ["unit,task,amount,deadline", f"浑源县,危房改造,50,{due}",
+                                           f"浑源县,修路,5,{due}"])  # fmt: skip
     p = _cli("import", "targets", str(bad), "--db", db)
     assert (
         p.returncode == 1
@@ -172,12 +174,12 @@ def test_cli_import_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def
         and "没有导入任何目标" in p.stderr
     )
     good = write_csv(
-        tmp_path / "good.csv", ["unit,task,amount,deadline", "浑源,危房改造,50,2099-06-30"]
+        tmp_path / "good.csv", ["unit,task,amount,deadline", f"浑源,危房改造,50,{due}"]
     )
     p = _cli("import", "targets", str(good), "--db", db)
     assert p.returncode == 0 and "新设 1" in p.stdout, p.stderr
     out = tmp_path / "progress.xlsx"
-    p = _cli("export", "progress", str(out), "--db", db, "--on", "2099-06-30")
+    p = _cli("export", "progress", str(out), "--db", db, "--on", due)
     assert p.returncode == 0, p.stderr
     sheet = openpyxl.load_workbook(out).active
     rows = list(sheet.iter_rows(values_only=True))
