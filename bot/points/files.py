@@ -23,7 +23,7 @@ from bot import tabular
 from bot.config import Config
 from bot.models.core import AuditEntry, Household, OrgUnit, Person
 from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
-from bot.org import find_units, parent_name, register_household
+from bot.org import find_units, link_person, parent_name, register_household
 from bot.points.wording import status_label, what
 from bot.tabular import ImportFailed, cell_text
 from bot.text import simplify
@@ -115,7 +115,8 @@ def import_households(session: Session, rows: list[Row], now: datetime,
     created = linked = names_only = 0
     households: set[int] = set()
     for village, name, member_id, member_name in plan:
-        hh, new = register_household(session, village, name, now)
+        reg = register_household(session, village, name, now)
+        hh, new = reg.household, reg.created
         assert hh.id is not None
         households.add(hh.id)
         created += new
@@ -127,7 +128,7 @@ def import_households(session: Session, rows: list[Row], now: datetime,
             elif member_name and not person.name:
                 person.name = member_name
             if person.household_id != hh.id:
-                person.household_id = hh.id
+                link_person(session, person, hh, now, actor)  # the operator's file decides
                 linked += 1
         elif member_name:
             names_only += 1
