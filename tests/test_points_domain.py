@@ -90,10 +90,10 @@ def test_parse_redeem_ids_review_slip() -> None:
     r = parse_redeem(args("张三家 粽子 1份"))
     assert r.target == "张三家" and r.wants == (Want("粽子", 1, "份"),)
     # The count in any order, in items or in packs (issue 13 §7).
-    for text, want in [("张三家 10 粽子", Want("粽子", 10, None)), ("张三家 粽子10个", Want("粽子", 10, "个")),
+    for typed, want in [("张三家 10 粽子", Want("粽子", 10, None)), ("张三家 粽子10个", Want("粽子", 10, "个")),
                        ("张三家 粽子 两份", Want("粽子", 2, "份")), ("张三家 2包 粽子", Want("粽子", 2, "包")),
                        ("张三家 20个粽子", Want("个粽子", 20, None, lead=True))]:
-        assert parse_redeem(args(text)).wants == (want,), text
+        assert parse_redeem(args(typed)).wants == (want,), typed
     for bad in ["", "张三家", "张三家 粽子 10 20", "张三家 10"]:
         with pytest.raises(Usage):
             parse_redeem(args(bad))

@@ -10,7 +10,19 @@ from sqlmodel import select
 from bot.models.core import Household, Person
 from bot.models.points import Good, HouseholdLink
 from tests.helpers import ADMIN
-from tests.test_points import EVAL, EVAL2, KEEP, LS, NAMES, ZS, bal, entries, one, say, setup_village
+from tests.test_points import (
+    EVAL,
+    EVAL2,
+    KEEP,
+    LS,
+    NAMES,
+    ZS,
+    bal,
+    entries,
+    one,
+    say,
+    setup_village,
+)
 
 DP = "r_dp"
 DP_CADRE = "wxid_dpcadre"
