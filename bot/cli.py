@@ -129,6 +129,26 @@ def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
 
 
 @cli.command()
+def verify(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Check the points ledger's hash chain: exit 1 at the first broken entry."""
+    from bot.models.core import OrgUnit
+    from bot.points import chain
+
+    cfg = _config(config)
+
+    def check(s):  # type: ignore[no-untyped-def]
+        v = chain.verify(s)
+        village = s.get(OrgUnit, v.broken.unit_id) if v.broken else None
+        return v, village.name if village else ""
+
+    v, where = _in_db(cfg, db, check)
+    if v.broken is not None:
+        typer.echo(f"台账校验失败：{where or v.broken.unit_id}，{v.broken.problem}")
+        raise typer.Exit(1)
+    typer.echo(f"台账完整：{v.villages} 个村，{v.entries} 条记录，哈希链无误")
+
+
+@cli.command()
 def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """The real bot: WeChat and WeCom as configured, the paced outbox, the schedules."""
     from bot.runner import run_bot

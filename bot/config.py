@@ -124,6 +124,10 @@ class PointsSection(_Section):
     confirmations_required: int = Field(1, ge=1, le=2)
     pending_expiry_hours: int = Field(72, ge=1)
     publicity_days: int = Field(0, ge=0, le=30)
+    # No award to a household the evaluator belonged to within this many days.
+    own_household_days: int = Field(90, ge=0)
+    # The same award by the same evaluator within this many minutes waits for #确认.
+    repeat_minutes: int = Field(10, ge=0, le=1440)
     rules: tuple[RuleConfig, ...] = ()
     # Per-village overrides, keyed by the village's name.
     villages: dict[str, VillagePoints] = {}

@@ -5,7 +5,7 @@ Plain functions over a session; they never commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ from bot.models.core import (
     RoomMember,
     UnitAlias,
 )
+from bot.models.points import HouseholdLink
 from bot.models.types import max_chars
 from bot.text import simplify
 
@@ -55,6 +56,19 @@ def _check_length(name: str, model: Any, column: str, what: str) -> None:
     limit = max_chars(model, column)
     if len(name) > limit:
         raise NameTooLong(f"{what}太长了（{len(name)} 字，最多 {limit} 字）")
+
+
+class MoveNeedsAdmin(OrgError):
+    """Moving a person out of the household they are registered in, without being an
+    admin of that household's village (another village's cadre never may)."""
+
+    def __init__(self, person: str, old: str, old_village: str, same_village: bool) -> None:
+        if same_village:
+            text = f"{person} 已登记在 {old}，改户需要管理员"
+        else:
+            text = f"{person} 已登记在{old_village}的{old}，不能改登记到本村（需要{old_village}的管理员）"
+        super().__init__(text)
+        self.person, self.old, self.old_village = person, old, old_village
 
 
 def role_name(word: str) -> str | None:
@@ -391,18 +405,70 @@ def find_household(session: Session, village: OrgUnit, name: str) -> Household |
     ).first()
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What #登记 did: the household (created or not), and each person's link."""
+
+    household: Household
+    created: bool
+    linked: list[tuple[Person, Household | None]]  # newly linked, with their old household
+    already: list[Person]  # already in this household
+
+
 def register_household(
-    session: Session, village: OrgUnit, name: str, now: datetime
-) -> tuple[Household, bool]:
-    """The household of this name in the village, created if new (True)."""
+    session: Session, village: OrgUnit, name: str, now: datetime,
+    members: Sequence[Person] = (), *, by: str = "",
+    may_move: Callable[[OrgUnit], bool] = lambda village: False,
+) -> Registration:
+    """The household of this name in the village, created if new, with `members` linked
+    to it (each link recorded in the link history). A person registered in another
+    household is moved only if `may_move(that household's village)` (its admins);
+    MoveNeedsAdmin otherwise, and nothing is linked."""
     hh = find_household(session, village, name)
-    if hh is not None:
-        return hh, False
-    _check_length(simplify(name), Household, "name", "户名")
-    hh = Household(unit_id=village.id, name=simplify(name), created_at=now)  # type: ignore[arg-type]
-    session.add(hh)
-    session.flush()
-    return hh, True
+    created = hh is None
+    if hh is None:
+        _check_length(simplify(name), Household, "name", "户名")
+        hh = Household(unit_id=village.id, name=simplify(name), created_at=now)  # type: ignore[arg-type]
+        session.add(hh)
+        session.flush()
+    moves: list[tuple[Person, Household | None]] = []
+    already: list[Person] = []
+    for person in {p.id: p for p in members}.values():
+        if person.household_id == hh.id:
+            already.append(person)
+            continue
+        old = household_of(session, person)
+        if old is not None:
+            old_village = session.get(OrgUnit, old.unit_id)
+            assert old_village is not None
+            if not may_move(old_village):
+                raise MoveNeedsAdmin(person.name or person.id, old.name, old_village.name,
+                                     old_village.id == village.id)
+        moves.append((person, old))
+    for person, _old in moves:
+        link_person(session, person, hh, now, by)
+    return Registration(hh, created, moves, already)
+
+
+def link_person(session: Session, person: Person, hh: Household, now: datetime, by: str) -> None:
+    """Link `person` to `hh`, closing their open link in the history."""
+    for open_link in session.exec(
+        select(HouseholdLink).where(HouseholdLink.person_id == person.id,
+                                    col(HouseholdLink.until).is_(None))
+    ).all():
+        open_link.until = now
+    person.household_id = hh.id
+    session.flush()  # a person new in this transaction exists before the link names it
+    session.add(HouseholdLink(person_id=person.id, household_id=hh.id, since=now, by=by))  # type: ignore[arg-type]
+
+
+def linked_within(session: Session, person_id: str, household_id: int, since: datetime) -> bool:
+    """Whether the person belonged to the household at any time from `since` on."""
+    q = select(HouseholdLink.id).where(
+        HouseholdLink.person_id == person_id, HouseholdLink.household_id == household_id,
+        or_(col(HouseholdLink.until).is_(None), col(HouseholdLink.until) > since),
+    )
+    return session.exec(q).first() is not None
 
 
 def household_count(session: Session, unit: OrgUnit) -> int:

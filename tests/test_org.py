@@ -83,7 +83,10 @@ async def test_register_households(chat, app) -> None:  # type: ignore[no-untype
     assert texts(sent) == ["已登记 张三家（皇叔洼村），成员：张三、张小三"]
     sent = await chat.say("#登记 户 王五家", sender="wxid_liuwei", room=room)
     assert texts(sent) == ["已登记 王五家（皇叔洼村），暂无成员"]
+    # Moving someone out of their household takes an admin (issue 18 §3), not a cadre.
     sent = await chat.say("#登记 @张三 户 王五家", sender="wxid_liuwei", room=room, mentions=("wxid_zs",))
+    assert texts(sent) == ["张三 已登记在 张三家，改户需要管理员"]
+    sent = await chat.say("#登记 @张三 户 王五家", sender=ADMIN, room=room, mentions=("wxid_zs",))
     assert sent[0].text.endswith("张三 原属 张三家，已改到本户")
     # Only in a village group.
     sent = await chat.say("#登记 户 李四家", sender=ADMIN, room=ROOMS["town"][0])

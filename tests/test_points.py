@@ -371,8 +371,8 @@ async def test_goods_and_redemption(chat, app) -> None:  # type: ignore[no-untyp
     assert (await one(chat, KEEP, "#兑换 张三家 粽子 7")).endswith("例：#兑换 张三家 粽子 10")
     assert (await one(chat, KEEP, "#兑换 张三家 粽子 27")).endswith("例：#兑换 张三家 粽子 30")
     out = await one(chat, KEEP, "#兑换 @张三 粽子 20 毛巾 2", ZS)
-    assert out == ("已兑换：张三家 粽子20个（#3 -30分）、毛巾2条（#4 -10分），共 40 分；"
-                   "张三家余额 10 分；粽子库存 980个，毛巾库存 118条")  # fmt: skip
+    assert out == ("已兑换：张三家 粽子 2份（20个，#3）、毛巾 1份（2条，#4），扣 40 分，余 10 分；"
+                   "粽子库存 980个，毛巾库存 118条")  # fmt: skip
     # Overdrawing the balance or the stock is refused and changes nothing.
     out = await one(chat, KEEP, "#兑换 @张三 粽子 10", ZS)
     assert out == "张三家可兑换 10 分，这次要 15 分，积分不够"
@@ -380,9 +380,9 @@ async def test_goods_and_redemption(chat, app) -> None:  # type: ignore[no-untyp
     assert await one(chat, KEEP, "#兑换 张三家 香皂 4") == "香皂库存只有 2块，不够 4块"
     assert await one(chat, KEEP, "#兑换 张三家 月饼") == "本村超市没有“月饼”。现有：粽子、毛巾、香皂"
     # No count: one pack; "份" counts packs.
-    assert (await one(chat, KEEP, "#兑换 张三家 毛巾")).startswith("已兑换：张三家 毛巾2条（#5 -10分）")
+    assert (await one(chat, KEEP, "#兑换 张三家 毛巾")).startswith("已兑换：张三家 毛巾 1份（2条，#5），扣 10 分")
     await one(chat, EVAL, "#加分 张三家 20 修路")
-    assert (await one(chat, KEEP, "#兑换 张三家 毛巾 2份")).startswith("已兑换：张三家 毛巾4条（#7 -20分）")
+    assert (await one(chat, KEEP, "#兑换 张三家 毛巾 2份")).startswith("已兑换：张三家 毛巾 2份（4条，#7），扣 20 分")
     goods = app.db.run_sync(lambda s: {g.name: g.stock for g in s.exec(select(Good)).all()})
     assert goods == {"粽子": 980, "毛巾": 112, "香皂": 2}
     assert bal(app, "张三家") == 0

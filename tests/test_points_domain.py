@@ -89,7 +89,12 @@ def test_parse_redeem_ids_review_slip() -> None:
     assert r.wants == (Want("粽子", 20, None), Want("毛巾", 2, "条"), Want("香皂"))
     r = parse_redeem(args("张三家 粽子 1份"))
     assert r.target == "张三家" and r.wants == (Want("粽子", 1, "份"),)
-    for bad in ["", "张三家", "张三家 10 粽子"]:
+    # The count in any order, in items or in packs (issue 13 §7).
+    for typed, want in [("张三家 10 粽子", Want("粽子", 10, None)), ("张三家 粽子10个", Want("粽子", 10, "个")),
+                       ("张三家 粽子 两份", Want("粽子", 2, "份")), ("张三家 2包 粽子", Want("粽子", 2, "包")),
+                       ("张三家 20个粽子", Want("个粽子", 20, None, lead=True))]:
+        assert parse_redeem(args(typed)).wants == (want,), typed
+    for bad in ["", "张三家", "张三家 粽子 10 20", "张三家 10"]:
         with pytest.raises(Usage):
             parse_redeem(args(bad))
     with pytest.raises(Usage, match="不带正负号"):
@@ -165,7 +170,7 @@ def test_rankings_and_village_activity(db: Database) -> None:
         hh = {}
         for v, names in (("a", ["甲家", "乙家", "丙家", "丁家"]), ("b", ["戊家"]), ("c", ["己家", "庚家"])):
             for n in names:
-                hh[n] = register_household(s, u[v], n, START)[0]
+                hh[n] = register_household(s, u[v], n, START).household
         pol = policy(CFG, None)
 
         def award(name: str, amount: int, when: datetime, kind: str = AWARD) -> int:
@@ -233,7 +238,7 @@ def test_balance_is_the_sum_of_effective_rows(db: Database) -> None:
         u = _tree(s)
         eva = Person(id="eva", name="评议员", updated_at=START)
         s.add(eva)
-        hh = register_household(s, u["a"], "甲家", START)[0]
+        hh = register_household(s, u["a"], "甲家", START).household
         pol = policy(CFG.with_overrides(points={"publicity_days": 2}), u["a"])
         record(s, household=hh, kind=AWARD, rule=None, amount=30, reason="x", actor=eva,
                msg_id=None, now=START, pol=pol, config=CFG)  # fmt: skip

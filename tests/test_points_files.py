@@ -15,7 +15,7 @@ from sqlmodel import Session, col, func, select
 from bot.config import load_config
 from bot.db import Database
 from bot.models.core import Household, OrgUnit, Person
-from bot.models.points import AWARD, DEDUCT
+from bot.models.points import AWARD, DEDUCT, PointEntry
 from bot.org import create_unit
 from bot.points import Want, policy, record, redeem, reverse, stock_good
 from bot.points.files import ImportFailed, export_ledger, import_households, read_table
@@ -146,13 +146,20 @@ def test_cli_import_then_export_ledger(tmp_path: Path) -> None:
     assert p.stdout.strip() == f"4 rows → {out}"
     rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
     assert rows[0][:10] == ("编号", "时间", "县", "乡", "村", "户", "类型", "分值", "规则/事由", "状态")
-    assert [r[:10] for r in rows[1:]] == [
+    blank = rows.index((None,) * len(rows[0]))
+    assert [r[:10] for r in rows[1:blank]] == [
         (1, START.replace(tzinfo=None), "浑源县", "吴城乡", "皇叔洼村", "张三家", "加分", 30, "修路", "有效"),
         (2, START.replace(tzinfo=None), "浑源县", "吴城乡", "皇叔洼村", "王五家", "扣分", -10, "乱倒垃圾", "已撤销#3"),
         (3, START.replace(tzinfo=None), "浑源县", "吴城乡", "皇叔洼村", "王五家", "扣分", 10, "撤销#2 乱倒垃圾", "有效"),
         (4, START.replace(tzinfo=None), "浑源县", "吴城乡", "皇叔洼村", "张三家", "兑换", -15, "兑换 粽子10个", "有效"),
     ]  # fmt: skip
     assert rows[1][10:] == (None, "田秀英", "eva", "m1") and rows[3][10] == 2
+    # Below the entries: each village's chain head, the last entry and its hash.
+    d = Database(url)
+    head = d.run_sync(lambda s: s.get(PointEntry, 4))
+    d.close()
+    assert [r[:10] for r in rows[blank + 2:]] == [
+        ("链头", None, None, None, "皇叔洼村", None, None, None, 4, head.hash)]
     # One unit's villages only.
     p = _cli("export", "ledger", str(out), "--db", url, "--unit", "王庄堡镇")
     assert p.returncode == 0 and p.stdout.startswith("0 rows")

@@ -44,7 +44,7 @@ CASES = [
     Case("规则", lambda i: "#规则", dict.fromkeys(ROLES, "皇叔洼村积分规则："), ""),
     Case("商品", lambda i: "#商品", dict.fromkeys(ROLES, "皇叔洼村爱心超市"), ""),
     Case("上架", lambda i: f"#上架 货{'甲乙丙丁戊己'[i]} 1个 5分", {"keeper": "已上架：货"}, "#上架 需要超市管理员权限"),
-    Case("兑换", lambda i: "#兑换 @张三 粽子 10", {"keeper": "已兑换：张三家 粽子10个"}, "#兑换 需要超市管理员权限", (ZS,)),
+    Case("兑换", lambda i: "#兑换 @张三 粽子 10", {"keeper": "已兑换：张三家 粽子 1份（10个"}, "#兑换 需要超市管理员权限", (ZS,)),
     Case("异议", lambda i: f"#异议 {i + 1} 不属实", dict.fromkeys(ROLES, "已收到对 #"), ""),
     Case("复核", lambda i: f"#复核 {i + 7} 维持", {"admin": "复核 #", "evaluator": "复核 #"},
          "#复核 需要管理员或评议员权限"),

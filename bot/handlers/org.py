@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 
 from bot.messages import Mention
-from bot.models.core import LEVELS, Household, OrgUnit, Person, RoleGrant
+from bot.models.core import LEVELS, OrgUnit, Person, RoleGrant
 from bot.org import (
     ADMIN,
     CADRE,
@@ -222,24 +222,32 @@ def parse_register(args: Args) -> RegisterArgs:
 
 def run_register(ctx: Ctx, args: RegisterArgs) -> None:
     village = ctx.require_unit("村")
-    hh, created = register_household(ctx.session, village, args.household, ctx.now)
+    people = [ctx.resolve(m) for m in args.people]
+
+    def may_move(old_village: OrgUnit) -> bool:
+        # Moving someone out of their household: admins of its village only.
+        return roles_at(ctx.session, ctx.person.id, old_village, ctx.config.bot.admins).has(ADMIN)
+
+    reg = register_household(ctx.session, village, args.household, ctx.now, people,
+                             by=ctx.person.id, may_move=may_move)  # MoveNeedsAdmin: the reply
+    hh = reg.household
+    moved = {p.id: old for p, old in reg.linked}
+    already = {p.id for p in reg.already}
     notes = []
-    for m in args.people:
-        person = ctx.resolve(m)
-        if person.household_id == hh.id:
+    for person in {p.id: p for p in people}.values():
+        if person.id in already:
             notes.append(f"{_name(person)} 已在本户")
             continue
-        if person.household_id is not None:
-            old = ctx.session.get(Household, person.household_id)
-            notes.append(f"{_name(person)} 原属 {old.name if old else '另一户'}，已改到本户")
-        person.household_id = hh.id
+        old = moved.get(person.id)
+        if old is not None:
+            notes.append(f"{_name(person)} 原属 {old.name}，已改到本户")
         ctx.audit("link", person=person.id, household=hh.id)
-    if created:
+    if reg.created:
         ctx.audit("household", household=hh.id, name=hh.name, unit=village.id)
     members = ctx.session.exec(
         select(Person).where(Person.household_id == hh.id).order_by(col(Person.name))
     ).all()
-    head = f"{'已登记' if created else '已更新'} {hh.name}（{village.name}）"
+    head = f"{'已登记' if reg.created else '已更新'} {hh.name}（{village.name}）"
     body = "，成员：" + "、".join(_name(p) for p in members) if members else "，暂无成员"
     ctx.reply(head + body + ("\n" + "\n".join(notes) if notes else ""))
 

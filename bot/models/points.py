@@ -1,4 +1,6 @@
-"""Tables of the points area: the append-only ledger, goods, objections.
+"""Tables of the points area: the append-only ledger and its hash chain, goods,
+objections, awards held as likely repeats, and the history of who belonged to which
+household (for the conflict-of-interest check on awards).
 
 The ledger is never updated except for `status` (and who confirmed): amounts are fixed
 once written, and a reversal is a new row pointing at the one it reverses. A balance is
@@ -62,6 +64,59 @@ class PointEntry(SQLModel, table=True):
     # A redemption: which good and how many items (so a reversal can restock).
     good_id: int | None = Field(default=None, foreign_key="good.id")
     quantity: int | None = None
+    # The hash chain of the village (bot.points.chain): the previous entry's hash ("" for
+    # the first) and this entry's own. Status changes are not hashed: amounts are.
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
+
+
+class LedgerHead(SQLModel, table=True):
+    """The newest entry of one village's hash chain. Its row is locked (FOR UPDATE) while
+    an entry is appended, so two writers in one village cannot fork the chain; and a
+    deleted newest entry shows as a head that points at nothing."""
+
+    __tablename__ = "ledger_head"
+
+    unit_id: int = Field(foreign_key="org_unit.id", primary_key=True)
+    entry_id: int | None = None
+    hash: str = Field(default="", max_length=64)
+
+
+class HeldAward(SQLModel, table=True):
+    """An award (or deduction) identical to one the same evaluator made a few minutes
+    before: not recorded until they send #确认 (a double tap is not counted twice)."""
+
+    __tablename__ = "held_award"
+    __table_args__ = (Index("ix_held_actor", "actor_id", "unit_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    household_id: int = Field(foreign_key="household.id")
+    kind: str = Field(max_length=8)
+    rule: str | None = Field(default=None, max_length=64)
+    amount: int | None = None  # ad hoc: the positive amount
+    reason: str = Field(default="", max_length=200)
+    actor_id: str = Field(max_length=128)
+    msg_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = utc_field()
+    repeats_id: int = Field(foreign_key="point_entry.id")  # the entry it looks like
+    done_at: datetime | None = utc_field(nullable=True)  # recorded (or superseded)
+
+
+class HouseholdLink(SQLModel, table=True):
+    """A person's membership of a household, from `since` to `until` (None: still).
+    Written by `bot.org.register_household`; an evaluator may not award a household he
+    belonged to recently, even if he has re-registered elsewhere since."""
+
+    __tablename__ = "household_link"
+    __table_args__ = (Index("ix_link_person", "person_id", "household_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(foreign_key="person.id", max_length=128)
+    household_id: int = Field(foreign_key="household.id")
+    since: datetime = utc_field()
+    until: datetime | None = utc_field(nullable=True)
+    by: str = Field(default="", max_length=128)
 
 
 class Good(SQLModel, table=True):

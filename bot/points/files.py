@@ -1,5 +1,5 @@
 """Households from a file, the points ledger to a file: `villagebot import households`
-and `villagebot export ledger`.
+and `villagebot export ledger` (the entries, then each village's hash-chain head).
 
 A household file is CSV (UTF-8, or GBK as Excel writes it in China) or XLSX (the first
 sheet) with a header row naming the columns village, household and optionally parent,
@@ -23,7 +23,8 @@ from bot import tabular
 from bot.config import Config
 from bot.models.core import AuditEntry, Household, OrgUnit, Person
 from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
-from bot.org import find_units, parent_name, register_household
+from bot.org import find_units, link_person, parent_name, register_household
+from bot.points import chain
 from bot.points.wording import status_label, what
 from bot.tabular import ImportFailed, cell_text
 from bot.text import simplify
@@ -115,7 +116,8 @@ def import_households(session: Session, rows: list[Row], now: datetime,
     created = linked = names_only = 0
     households: set[int] = set()
     for village, name, member_id, member_name in plan:
-        hh, new = register_household(session, village, name, now)
+        reg = register_household(session, village, name, now)
+        hh, new = reg.household, reg.created
         assert hh.id is not None
         households.add(hh.id)
         created += new
@@ -127,7 +129,7 @@ def import_households(session: Session, rows: list[Row], now: datetime,
             elif member_name and not person.name:
                 person.name = member_name
             if person.household_id != hh.id:
-                person.household_id = hh.id
+                link_person(session, person, hh, now, actor)  # the operator's file decides
                 linked += 1
         elif member_name:
             names_only += 1
@@ -160,8 +162,9 @@ def export_ledger(session: Session, config: Config, path: Path, now: datetime,
     q = select(PointEntry, Household.name).join(
         Household, col(Household.id) == col(PointEntry.household_id)
     )
+    ids: list[int] | None = None
     if unit is not None:
-        ids = [u.id for u in units.values() if u.path.startswith(unit.path)]
+        ids = [u.id for u in units.values() if u.path.startswith(unit.path) and u.id is not None]
         q = q.where(col(PointEntry.unit_id).in_(ids))
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("积分台账")
@@ -181,6 +184,14 @@ def export_ledger(session: Session, config: Config, path: Path, now: datetime,
             entry.msg_id or "",
         ])  # fmt: skip
         n += 1
+    # The chain heads, below the entries: the printed sheet can be checked against the
+    # database later (`villagebot verify`, and the head hash of each village).
+    ws.append([])
+    ws.append(["链头", "", "", "", "村", "", "", "", "最后一条", "哈希（sha256）"])
+    for head in chain.heads(session, ids):
+        village = units.get(head.unit_id)
+        ws.append(["链头", "", "", "", village.name if village else head.unit_id, "", "", "",
+                   head.entry_id or "", head.hash])
     wb.save(path)
     return n
 

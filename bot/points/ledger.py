@@ -10,7 +10,7 @@ The functions a command calls (`award`, `confirm_all`, `reverse_one`, `object_on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,10 +32,12 @@ from bot.models.points import (
     PENDING,
     REDEEM,
     Good,
+    HeldAward,
     PointEntry,
     PointObjection,
 )
-from bot.org import ADMIN, EVALUATOR, KEEPER, Roles, household_of, rooms_of
+from bot.org import ADMIN, EVALUATOR, KEEPER, Roles, household_of, linked_within, rooms_of
+from bot.points import chain
 from bot.points.balance import balance, reversals_of
 from bot.points.errors import NotAllowed, PointsError
 from bot.points.policy import PERIOD_NOW, Policy, Rule, period_start, pick_rule, policy
@@ -53,6 +55,35 @@ class EntryNotFound(PointsError):
 
 class DuplicateTarget(PointsError):
     """One household named twice in one command."""
+
+
+class LooksRepeated(PointsError):
+    """The same award or deduction by the same evaluator a few minutes ago: `earlier`."""
+
+    def __init__(self, earlier: PointEntry) -> None:
+        super().__init__(f"与第{earlier.id}条相同")
+        self.earlier = earlier
+
+
+def _earlier_same(session: Session, *, household_id: int, kind: str, rule: Rule | None,
+                  delta: int, reason: str, actor: Person, now: datetime,
+                  pol: Policy) -> PointEntry | None:
+    """The newest entry this evaluator made within `pol.repeat` that is the same award
+    (household, kind, and rule, or amount and reason) and still stands."""
+    reversed_ids = select(PointEntry.reverses_id).where(
+        PointEntry.household_id == household_id, col(PointEntry.reverses_id).is_not(None))
+    q = select(PointEntry).where(
+        PointEntry.household_id == household_id, PointEntry.kind == kind,
+        PointEntry.actor_id == actor.id, col(PointEntry.created_at) > now - pol.repeat,
+        col(PointEntry.reverses_id).is_(None), col(PointEntry.id).not_in(reversed_ids),
+        col(PointEntry.status).in_((*COUNTED, PENDING)),
+    )
+    if rule is not None:
+        q = q.where(PointEntry.rule == rule.name)
+    else:
+        q = q.where(col(PointEntry.rule).is_(None), PointEntry.delta == delta,
+                    PointEntry.reason == reason)
+    return session.exec(q.order_by(col(PointEntry.id).desc())).first()
 
 
 def for_update(q: Any) -> Any:
@@ -110,13 +141,16 @@ def record(
     now: datetime,
     pol: Policy,
     config: Config,
+    repeat_ok: bool = False,
 ) -> PointEntry:
     """Award (kind AWARD) or deduct (DEDUCT) points by a rule, or ad hoc by `amount`
     (a positive number) with a reason. Awards wait for a second evaluator where the
-    village requires it, and for the publicity period before they can be redeemed."""
+    village requires it, and for the publicity period before they can be redeemed.
+    LooksRepeated (nothing written) for the same award by the same evaluator within
+    `pol.repeat`, unless `repeat_ok` (they confirmed it)."""
     assert household.id is not None
-    if kind == AWARD and actor.household_id == household.id:
-        raise PointsError(f"不能给自己家加分（{household.name}）")
+    if kind == AWARD:
+        _not_own(session, actor, household, pol, now)
     if rule is not None:
         if (rule.points > 0) != (kind == AWARD):
             raise PointsError(f"“{rule.name}”是{'加' if rule.points > 0 else '扣'}分项，"
@@ -129,28 +163,49 @@ def record(
         if amount > pol.adhoc_cap:
             raise PointsError(f"临时{'加' if kind == AWARD else '扣'}分每次最多 {pol.adhoc_cap} 分")
         delta = amount if kind == AWARD else -amount
+    chain.lock_head(session, household.unit_id)  # the village's writers, one at a time
     lock_household(session, household.id)
     if rule is not None and rule.cap_period:
         since = period_start(rule.cap_period, now, config.zone)
         if rule_uses(session, household.id, rule.name, since, now, pol.expiry) >= rule.cap_count:
             raise PointsError(f"{household.name}{PERIOD_NOW[rule.cap_period]}已有“{rule.name}”"
                               f"（{rule.cap_text}）")
+    text = "" if rule else simplify(reason)[:200]
+    if not repeat_ok and pol.repeat:
+        earlier = _earlier_same(session, household_id=household.id, kind=kind, rule=rule,
+                                delta=delta, reason=text, actor=actor, now=now, pol=pol)
+        if earlier is not None:
+            raise LooksRepeated(earlier)
     pending = kind == AWARD and pol.confirmations >= 2
     publicity = timedelta(days=pol.publicity_days) if kind == AWARD else timedelta(0)
     entry = PointEntry(
         household_id=household.id, unit_id=household.unit_id, kind=kind, delta=delta,
-        rule=rule.name if rule else None, reason="" if rule else simplify(reason)[:200],
+        rule=rule.name if rule else None, reason=text,
         actor_id=actor.id, msg_id=msg_id, created_at=now, effective_at=now + publicity,
         status=PENDING if pending else ACTIVE,
     )
     session.add(entry)
     session.flush()
+    chain.append(session, entry)
     if pending:
         # Expiry is also enforced on read; the job tells the group, outside quiet hours.
         schedule(session, _expiry_key(entry), EXPIRY_KIND,
                  after_quiet_hours(now + pol.expiry, config), now,
                  unit_id=household.unit_id, payload={"entry": entry.id}, created_by=actor.id)
     return entry
+
+
+def _not_own(session: Session, actor: Person, household: Household, pol: Policy,
+             now: datetime) -> None:
+    """No award to one's own household, nor to one belonged to within `pol.own_household`
+    (re-registering elsewhere for a moment does not make it someone else's)."""
+    assert household.id is not None
+    if actor.household_id == household.id:
+        raise PointsError(f"不能给自己家加分（{household.name}）")
+    if pol.own_household and linked_within(session, actor.id, household.id,
+                                           now - pol.own_household):
+        raise PointsError(f"您{pol.own_household.days}天内曾登记在{household.name}，"
+                          "不能给这户加分，请另一位评议员办理")
 
 
 def _expiry_key(entry: PointEntry) -> str:
@@ -174,6 +229,10 @@ def confirm(session: Session, entry_id: int, actor: Person, now: datetime, pol: 
         raise PointsError(f"第{entry_id}条是您登记的，需要另一位评议员确认")
     if actor.household_id == entry.household_id:
         raise PointsError(f"第{entry_id}条是给您自己家的加分，需要另一位评议员确认")
+    if pol.own_household and linked_within(session, actor.id, entry.household_id,
+                                           now - pol.own_household):
+        raise PointsError(f"第{entry_id}条是给您{pol.own_household.days}天内所在的户的加分，"
+                          "需要另一位评议员确认")
     entry.status = ACTIVE
     entry.confirmed_by, entry.confirmed_at = actor.id, now
     entry.effective_at = now + timedelta(days=pol.publicity_days)
@@ -192,6 +251,7 @@ def expire(session: Session, entry_id: int, now: datetime) -> PointEntry | None:
 
 def _reversal(session: Session, entry: PointEntry, actor_id: str, msg_id: str | None,
               now: datetime) -> PointEntry:
+    chain.lock_head(session, entry.unit_id)
     if entry.kind == REDEEM and entry.good_id is not None:
         good = session.exec(for_update(select(Good).where(Good.id == entry.good_id))).one()
         good.stock += entry.quantity or 0
@@ -204,6 +264,7 @@ def _reversal(session: Session, entry: PointEntry, actor_id: str, msg_id: str | 
     )
     session.add(rev)
     session.flush()
+    chain.append(session, rev)
     return rev
 
 
@@ -322,14 +383,24 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Held:
+    """An award not recorded because it looks like a repeat of `earlier`."""
+
+    household: Household
+    earlier: PointEntry
+
+
+@dataclass(frozen=True)
 class AwardResult:
-    """What one #加分 or #扣分 did: the households done, and those refused."""
+    """What one #加分 or #扣分 did: the households done, those held as likely repeats
+    (waiting for #确认), and those refused."""
 
     kind: str  # AWARD or DEDUCT
     policy: Policy
     now: datetime
     done: list[Awarded]
     failed: list[Failed]
+    held: list[Held] = field(default_factory=list)
 
 
 def award(session: Session, *, kind: str, village: OrgUnit, targets: Sequence[Target],
@@ -342,6 +413,7 @@ def award(session: Session, *, kind: str, village: OrgUnit, targets: Sequence[Ta
     rule, targets = pick_rule(pol, rule_word, reason, targets)
     done: list[tuple[PointEntry, Household]] = []
     failed: list[Failed] = []
+    held: list[Held] = []
     seen: set[int] = set()
     for target in targets:
         try:
@@ -352,6 +424,12 @@ def award(session: Session, *, kind: str, village: OrgUnit, targets: Sequence[Ta
                 entry = record(session, household=hh, kind=kind, rule=rule, amount=amount,
                                reason=reason, actor=actor, msg_id=msg_id, now=now, pol=pol,
                                config=config)
+        except LooksRepeated as e:
+            assert hh.id is not None
+            seen.add(hh.id)
+            _hold(session, village, hh, kind, rule, amount, reason, actor, msg_id, now, e.earlier)
+            held.append(Held(hh, e.earlier))
+            continue
         except PointsError as e:
             failed.append(Failed(target_text(target), str(e)))
             continue
@@ -361,7 +439,71 @@ def award(session: Session, *, kind: str, village: OrgUnit, targets: Sequence[Ta
     # Balances once every household is done (a household is named once).
     out = [Awarded(e, hh, None if e.status == PENDING or e.effective_at > now
                    else balance(session, e.household_id, now)) for e, hh in done]
-    return AwardResult(kind, pol, now, out, failed)
+    return AwardResult(kind, pol, now, out, failed, held)
+
+
+def _hold(session: Session, village: OrgUnit, hh: Household, kind: str, rule: Rule | None,
+          amount: int | None, reason: str, actor: Person, msg_id: str | None, now: datetime,
+          earlier: PointEntry) -> None:
+    """Keep a likely repeat for #确认; a third tap replaces the second, not adds to it."""
+    assert hh.id is not None and earlier.id is not None
+    for old in session.exec(select(HeldAward).where(
+        HeldAward.actor_id == actor.id, HeldAward.household_id == hh.id,
+        HeldAward.repeats_id == earlier.id, col(HeldAward.done_at).is_(None),
+    )).all():
+        old.done_at = now
+    session.add(HeldAward(unit_id=village.id, household_id=hh.id, kind=kind,  # type: ignore[arg-type]
+                          rule=rule.name if rule else None, amount=None if rule else amount,
+                          reason="" if rule else reason, actor_id=actor.id, msg_id=msg_id,
+                          created_at=now, repeats_id=earlier.id))
+
+
+@dataclass(frozen=True)
+class RepeatsResult:
+    """What a bare #确认 did: the held repeats now recorded, and those refused."""
+
+    policy: Policy
+    now: datetime
+    done: list[Awarded]
+    failed: list[Failed]
+
+
+def confirm_repeats(session: Session, village: OrgUnit, actor: Person, now: datetime,
+                    config: Config) -> RepeatsResult:
+    """A bare #确认: record the awards this evaluator made that were held as likely
+    repeats within the last `repeat` minutes (each checked again as it is recorded)."""
+    pol = policy(config, village)
+    rows = session.exec(select(HeldAward).where(
+        HeldAward.actor_id == actor.id, HeldAward.unit_id == village.id,
+        col(HeldAward.done_at).is_(None), col(HeldAward.created_at) > now - pol.repeat,
+    ).order_by(col(HeldAward.id))).all()
+    if not rows:
+        minutes = int(pol.repeat.total_seconds() // 60)
+        raise PointsError(f"没有等您确认的重复加扣分（{minutes}分钟内有效）。"
+                          "确认另一位评议员登记的加分请写编号，例：#确认 17")
+    done: list[Awarded] = []
+    failed: list[Failed] = []
+    rules = {r.name: r for r in pol.rules}
+    for h in rows:
+        h.done_at = now
+        hh = session.get(Household, h.household_id)
+        assert hh is not None
+        rule = rules.get(h.rule) if h.rule else None
+        if h.rule and rule is None:
+            failed.append(Failed(hh.name, f"规则“{h.rule}”已不再使用"))
+            continue
+        try:
+            with session.begin_nested():
+                entry = record(session, household=hh, kind=h.kind, rule=rule, amount=h.amount,
+                               reason=h.reason, actor=actor, msg_id=h.msg_id, now=now, pol=pol,
+                               config=config, repeat_ok=True)
+        except PointsError as e:
+            failed.append(Failed(hh.name, str(e)))
+            continue
+        bal = None if entry.status == PENDING or entry.effective_at > now else balance(
+            session, entry.household_id, now)
+        done.append(Awarded(entry, hh, bal))
+    return RepeatsResult(pol, now, done, failed)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ class Policy:
     publicity_days: int
     adhoc_cap: int
     expiry: timedelta
+    own_household: timedelta = timedelta(days=90)  # no award where one belonged this recently
+    repeat: timedelta = timedelta(minutes=10)  # an identical award this soon waits for #确认
 
 
 def policy(config: Config, village: OrgUnit | None) -> Policy:
@@ -73,6 +75,8 @@ def policy(config: Config, village: OrgUnit | None) -> Policy:
         else p.publicity_days,
         adhoc_cap=over.adhoc_cap or p.adhoc_cap if over is not None else p.adhoc_cap,
         expiry=timedelta(hours=p.pending_expiry_hours),
+        own_household=timedelta(days=p.own_household_days),
+        repeat=timedelta(minutes=p.repeat_minutes),
     )
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.models.core import Household, OrgUnit, Person
 from bot.models.points import ACTIVE, REDEEM, Good, PointEntry
+from bot.points import chain
 from bot.points.balance import Balance, balance_detail
 from bot.points.errors import NotWholePacks, PointsError
 from bot.points.ledger import for_update, lock_household
@@ -99,6 +100,7 @@ class Want:
     name: str
     count: int | None = None
     unit: str | None = None
+    lead: bool = False  # typed count-first and glued: `name` still starts with the unit
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,21 @@ class Redemption:
     balance: Balance
 
 
-PACK_WORDS = ("份",)
+PACK_WORDS = ("份", "包")  # a count in packs, unless the good is itself counted in 包
+
+
+def _resolve(goods: Sequence[Good], want: Want) -> tuple[Want, Good | None]:
+    """The good a want names. A want typed count-first and glued (`20个粽子`) arrives
+    as name `个粽子` with `lead` set: the unit is split off the name here, where the
+    goods (and so their names and units) are known."""
+    if not want.lead:
+        return want, find_good(goods, want.name)
+    for k in range(1, min(4, len(want.name) - 1) + 1):
+        unit, name = want.name[:k], want.name[k:]
+        good = find_good(goods, name)
+        if good is not None and (unit == good.pack_unit or unit in PACK_WORDS):
+            return Want(name, want.count, unit), good
+    return want, None
 
 
 def redeem(session: Session, *, household: Household, village: OrgUnit, wants: Sequence[Want],
@@ -120,22 +136,25 @@ def redeem(session: Session, *, household: Household, village: OrgUnit, wants: S
     either."""
     assert household.id is not None
     pol = policy(config, village)
+    chain.lock_head(session, household.unit_id)
     lock_household(session, household.id)
     available = village_goods(session, village, config, now)
     need: dict[int, int] = {}
     by_id: dict[int, Good] = {}
     for w in wants:
-        good = find_good(available, w.name)
+        w, good = _resolve(available, w)
         if good is None:
             names = "、".join(g.name for g in available) or "（暂无商品）"
             raise PointsError(f"本村超市没有“{simplify(w.name)}”。现有：{names}")
         assert good.id is not None
         if w.count is None:
             items = good.pack_size
+        elif w.unit == PACK_WORDS[0]:
+            items = w.count * good.pack_size
+        elif w.unit in (None, "", good.pack_unit):  # the good's own unit first: 2包 of 包 goods
+            items = w.count
         elif w.unit in PACK_WORDS:
             items = w.count * good.pack_size
-        elif w.unit in (None, "", good.pack_unit):
-            items = w.count
         else:
             raise PointsError(f"{good.name}按{good.pack_unit}计，每份{good.pack_size}{good.pack_unit}")
         if items <= 0:
@@ -179,8 +198,9 @@ def redeem(session: Session, *, household: Household, village: OrgUnit, wants: S
             good_id=gid, quantity=items,
         )
         session.add(entry)
+        session.flush()
+        chain.append(session, entry)
         entries.append(entry)
-    session.flush()
     after = replace(bal, total=bal.total - cost, redeemable=bal.redeemable - cost)
     return Redemption(entries, [locked[g] for g in need], cost, after)
 

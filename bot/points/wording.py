@@ -14,10 +14,12 @@ if TYPE_CHECKING:
     from bot.points.balance import Balance, Board, Card, Detail, VillageWeek
     from bot.points.errors import NotWholePacks
     from bot.points.ledger import (
+        Awarded,
         AwardResult,
         ConfirmResult,
         Expired,
         Objected,
+        RepeatsResult,
         Reversed,
         Reviewed,
     )
@@ -106,18 +108,33 @@ def award_refusal(r: AwardResult) -> str:
     return f"没有{verb(r.kind)}：\n" + "\n".join(f"{f.target}：{f.reason}" for f in r.failed)
 
 
-def award_text(r: AwardResult, zone: ZoneInfo) -> str:
+def _awarded_line(a: Awarded, now: datetime) -> str:
+    line = f"#{a.entry.id} {a.household.name} {signed(a.entry.delta)} {what(a.entry)}"
+    if a.entry.status == PENDING:
+        line += "（待确认）"
+    elif a.entry.effective_at > now:
+        line += "（待生效）"
+    else:
+        line += f"，余额 {a.balance} 分"
+    return line
+
+
+def held_lines(r: AwardResult) -> list[str]:
+    """Awards held as likely repeats: what they repeat, and how to record them anyway."""
     v = verb(r.kind)
-    lines = []
-    for a in r.done:
-        line = f"#{a.entry.id} {a.household.name} {signed(a.entry.delta)} {what(a.entry)}"
-        if a.entry.status == PENDING:
-            line += "（待确认）"
-        elif a.entry.effective_at > r.now:
-            line += "（待生效）"
-        else:
-            line += f"，余额 {a.balance} 分"
-        lines.append(line)
+    minutes = int(r.policy.repeat.total_seconds() // 60)
+    lines = [f"{h.household.name}：{minutes}分钟内您已{v}过（#{h.earlier.id} "
+             f"{signed(h.earlier.delta)} {what(h.earlier)}），看起来是重复，这次没有记"
+             for h in r.held]
+    lines.append(f"确实要再{v}，请在{minutes}分钟内发送：#确认")
+    return lines
+
+
+def award_text(r: AwardResult, zone: ZoneInfo) -> str:
+    if not r.done:
+        return "\n".join(held_lines(r) + [f"{f.target}：{f.reason}" for f in r.failed])
+    v = verb(r.kind)
+    lines = [_awarded_line(a, r.now) for a in r.done]
     pending = [a.entry for a in r.done if a.entry.status == PENDING]
     head = f"已登记{v}，待确认" if pending else f"已{v}"
     if len(r.done) == 1 and not r.failed:
@@ -133,6 +150,21 @@ def award_text(r: AwardResult, zone: ZoneInfo) -> str:
         first = min(a.entry.effective_at for a in r.done)
         out.append(f"公示{r.policy.publicity_days}天，{day_text(first, zone)}"
                    f"{first.astimezone(zone):%H:%M}起可兑换")
+    if r.held:
+        out += held_lines(r)
+    return "\n".join(out)
+
+
+def repeats_text(r: RepeatsResult) -> str:
+    """A bare #确认: the repeats recorded after all."""
+    lines = [_awarded_line(a, r.now) for a in r.done]
+    head = "已按您的确认记录：" if len(lines) == 1 else f"已按您的确认记录 {len(lines)} 条："
+    out = [head + lines[0]] if len(lines) == 1 else [head, *lines]
+    out += [f"{f.target}：{f.reason}" for f in r.failed]
+    pending = [a.entry for a in r.done if a.entry.status == PENDING]
+    if pending:
+        ids = " ".join(str(e.id) for e in pending)
+        out.append(f"请另一位评议员发送：#确认 {ids}（{_hours(r.policy.expiry)}小时内有效）")
     return "\n".join(out)
 
 
@@ -309,10 +341,16 @@ def not_whole_packs(e: NotWholePacks, target: str) -> str:
 
 
 def redeem_text(r: Redeemed) -> str:
+    """已兑换：张三家 粽子 2份（20个，#3），扣 30 分，余 70 分；粽子库存 980个"""
     name, x = r.household.name, r.redemption
-    items = [f"{e.reason}（#{e.id} {e.delta}分）" for e in x.entries]
+    goods = {g.id: g for g in x.goods}
+    items = []
+    for e in x.entries:
+        g = goods[e.good_id]
+        items.append(f"{g.name} {(e.quantity or 0) // g.pack_size}份"
+                     f"（{e.quantity}{g.pack_unit}，#{e.id}）")
     stock = "，".join(f"{g.name}库存 {g.stock}{g.pack_unit}" for g in x.goods)
-    return f"已兑换：{name} {'、'.join(items)}，共 {x.cost} 分；{name}余额 {x.balance.total} 分；{stock}"
+    return f"已兑换：{name} {'、'.join(items)}，扣 {x.cost} 分，余 {x.balance.total} 分；{stock}"
 
 
 # -- the weekly 公示 ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.handlers.points.awards import (
     parse_award,
+    parse_confirm,
     parse_one_id,
     run_award,
     run_confirm,
@@ -52,8 +53,10 @@ COMMANDS = (
          usage="#扣分 @某人|户名 规则名  或  #扣分 @某人 分数 事由",
          example="#扣分 @李四 打架斗殴", parse=parse_award, run=run_deduct, roles=(EVALUATOR,), levels=("村",)),
     _cmd(name="确认", aliases=("确认加分",), summary="确认另一位评议员登记的加分",
-         usage="#确认 编号 …", example="#确认 17", parse=parse_ids, run=run_confirm, levels=("村",),
-         roles=(EVALUATOR,), detail="本村要求两位评议员时使用；不能确认自己登记的。"),
+         usage="#确认 [编号 …]", example="#确认 17", parse=parse_confirm, run=run_confirm,
+         levels=("村",), roles=(EVALUATOR,),
+         detail="带编号：本村要求两位评议员时，确认另一位评议员登记的加分（不能确认自己登记的）。"
+                "不带编号：几分钟内重复的同一加扣分被拦下时，确认确实要再记一次。"),
     _cmd(name="撤销", aliases=("撤销积分", "冲正"), summary="撤销一条积分记录（记一条相反的）",
          usage="#撤销 编号 [理由]", example="#撤销 17", parse=parse_one_id, run=run_reverse,
          roles=(EVALUATOR, ADMIN, KEEPER),

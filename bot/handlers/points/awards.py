@@ -9,7 +9,7 @@ from bot.handlers.points.common import IdsArgs, domain, parse_ids
 from bot.models.points import AWARD, DEDUCT
 from bot.points import UnknownRule
 from bot.points import wording as W
-from bot.points.ledger import award, confirm_all, reverse_one
+from bot.points.ledger import award, confirm_all, confirm_repeats, reverse_one
 from bot.points.targets import Target
 from bot.router import Ctx, Refusal, Usage
 from bot.text import Args
@@ -70,12 +70,14 @@ def _record_all(ctx: Ctx, args: AwardArgs, kind: str) -> None:
                        config=ctx.config)
     except UnknownRule as e:
         raise Usage(str(e)) from None
-    if not result.done:
+    if not result.done and not result.held:
         raise Refusal(W.award_refusal(result))
     for a in result.done:
         entry = a.entry
         ctx.audit("points", entry=entry.id, household=a.household.id, kind=kind,
                   delta=entry.delta, rule=entry.rule, reason=entry.reason, status=entry.status)
+    for h in result.held:
+        ctx.audit("points_held", household=h.household.id, kind=kind, repeats=h.earlier.id)
     ctx.reply(W.award_text(result, ctx.zone))
 
 
@@ -96,9 +98,25 @@ def parse_one_id(args: Args) -> IdsArgs:
     return parsed
 
 
+def parse_confirm(args: Args) -> IdsArgs:
+    """#确认 17 …: a second evaluator's confirmation; a bare #确认: the sender's own
+    award held as a likely repeat."""
+    return parse_ids(args) if args.words() else IdsArgs(())
+
+
 @domain
 def run_confirm(ctx: Ctx, args: IdsArgs) -> None:
     village = ctx.require_unit("村")
+    if not args.ids:
+        repeats = confirm_repeats(ctx.session, village, ctx.person, ctx.now, ctx.config)
+        if not repeats.done:
+            raise Refusal("\n".join(f"{f.target}：{f.reason}" for f in repeats.failed))
+        for a in repeats.done:
+            ctx.audit("points", entry=a.entry.id, household=a.household.id, kind=a.entry.kind,
+                      delta=a.entry.delta, rule=a.entry.rule, reason=a.entry.reason,
+                      status=a.entry.status, repeat=True)
+        ctx.reply(W.repeats_text(repeats))
+        return
     result = confirm_all(ctx.session, args.ids, village, ctx.person, ctx.now, ctx.config)
     if not result.done:
         raise Refusal("\n".join(result.failed))

@@ -98,11 +98,19 @@ class RedeemArgs:
     wants: tuple[Want, ...]
 
 
-_WANT_GLUED = re.compile(r"^(\D+?)(\d+)(\D{0,2})$")
-_WANT_COUNT = re.compile(r"^(\d+)(\D{0,2})$")
+_WANT_GLUED = re.compile(r"^(\D+?)(\d+)(\D{0,2})$")  # 粽子10个
+_WANT_COUNT = re.compile(r"^(\d+)(\D*)$")  # 10个, 2份, or 20个粽子 (count first, glued)
+
+
+def _digits(word: str) -> str:
+    # 两 is the usual way to say two of something (两份), and numerals_to_digits leaves it.
+    return numerals_to_digits(re.sub(r"^两(?=\D)", "2", word))
 
 
 def parse_redeem(args: Args) -> RedeemArgs:
+    """Goods and counts in any order: `粽子 20`, `粽子20个`, `20个粽子`, `20个 粽子`,
+    `粽子 两份`. A count belongs to the good before it if that one has none yet, else to
+    the good after it; which unit means what is decided where the goods are known."""
     mentions, words = args.mentions(), args.words()
     if len(mentions) > 1:
         raise Usage("一次给一户兑换")
@@ -114,21 +122,37 @@ def parse_redeem(args: Args) -> RedeemArgs:
     else:
         raise Usage("请@兑换的人，或写户名")
     wants: list[Want] = []
-    for w in words:
+    ahead: tuple[int, str | None] | None = None  # a count waiting for the good after it
+    for i, raw in enumerate(words):
+        w = _digits(raw)
         c = _WANT_COUNT.match(w)
-        if c:
-            if not wants or wants[-1].count is not None:
-                raise Usage("数量前面要写商品名")
-            last = wants.pop()
-            wants.append(Want(last.name, int(c.group(1)), c.group(2) or None))
+        if c and len(c.group(2)) <= 2:
+            count, unit = int(c.group(1)), c.group(2) or None
+            if wants and wants[-1].count is None and ahead is None:
+                last = wants.pop()
+                wants.append(Want(last.name, count, unit))
+            elif i + 1 < len(words) and ahead is None:
+                ahead = (count, unit)
+            else:
+                raise Usage("数量前面或后面要写商品名")
+            continue
+        if c:  # 20个粽子
+            wants.append(Want(simplify(c.group(2)), int(c.group(1)), None, lead=True))
             continue
         g = _WANT_GLUED.match(w)
         if g and g.group(1) in ("-", "+"):
             raise Usage("数量只写数字，不带正负号")
-        if g:
+        if ahead is not None:
+            if g:
+                raise Usage(f"“{raw}”前面已有数量")
+            wants.append(Want(simplify(w), *ahead))
+            ahead = None
+        elif g:
             wants.append(Want(simplify(g.group(1)), int(g.group(2)), g.group(3) or None))
         else:
             wants.append(Want(simplify(w)))
+    if ahead is not None:
+        raise Usage("数量后面要写商品名")
     if not wants:
         raise Usage("请写要兑换的商品和数量")
     return RedeemArgs(target, tuple(wants))
