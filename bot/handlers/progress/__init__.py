@@ -9,7 +9,6 @@ from __future__ import annotations
 from bot.handlers.progress.queries import parse_task_arg, run_query, run_unreported
 from bot.handlers.progress.reports import (
     parse_report,
-    parse_report_line,
     parse_withdraw,
     run_report,
     run_withdraw,
@@ -18,7 +17,7 @@ from bot.handlers.progress.targets import check_target, parse_target, run_target
 from bot.org import CADRE, HQ
 from bot.router import Command
 
-__all__ = ["COMMANDS", "parse_report", "parse_report_line", "parse_target"]
+__all__ = ["COMMANDS", "parse_report", "parse_target"]
 
 COMMANDS = (
     Command(
