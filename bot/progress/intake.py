@@ -80,16 +80,19 @@ def unit_names(session: Session, unit: OrgUnit) -> UnitNames:
 
 
 def as_of_date(month: int, day_: int, today: date) -> date | None:
-    """The day a '截至6月17日' means: this year's, or last year's when this year's is
-    still ahead (typed in early January); None when it is no date."""
-    for year in (today.year, today.year - 1):
-        try:
-            d = date(year, month, day_)
-        except ValueError:
-            return None
-        if d <= today:
-            return d
-    return None
+    """The day a '截至6月17日' means: this year's, unless that is still ahead and last
+    year's is recent (typed in early January); None when it is no date."""
+    try:
+        this = date(today.year, month, day_)
+    except ValueError:
+        return None
+    if this <= today:
+        return this
+    try:
+        last = date(today.year - 1, month, day_)
+    except ValueError:  # 2月29日
+        return this
+    return last if today - last <= timedelta(days=AS_OF_DAYS) else this
 
 
 def _line(item: ReportItem, today: date, many: bool) -> ReportLine:
