@@ -11,14 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import load_config
-from bot.handlers.progress import parse_report, parse_report_line, parse_target
+from bot.handlers.progress import parse_target
 from bot.progress import find_task, lead_words, parse_day, pct, schedule_fraction
 from bot.progress.figures import Leaf as _Leaf
 from bot.progress.figures import aggregate as _aggregate
+from bot.progress.form import ReportFormError, ReportItem, read_report
 from bot.router import Usage
 from bot.text import Args, normalize, to_traditional, tokenize
 
 START, DEADLINE = date(2019, 6, 3), date(2019, 6, 30)  # 27 planned days
+
+
+TASKS = load_config().tasks
 
 
 def args(text: str) -> Args:
@@ -107,7 +111,11 @@ def test_parse_day_month_ends() -> None:
     assert parse_day("6月31日", today) is None
 
 
-# -- the #进度 parser -------------------------------------------------------------------
+# -- the #进度 reader (the forms of today; templates are in test_reportform.py) ---------
+
+
+def report(text: str) -> list[ReportItem]:
+    return read_report(args(text).text, TASKS, ("皇叔洼村",))
 
 
 @pytest.mark.parametrize(
@@ -129,16 +137,16 @@ def test_parse_day_month_ends() -> None:
 )
 def test_report_line_forms(text: str, task: str, value: int, add: bool, of: int | None,
                            correction: bool) -> None:  # fmt: skip
-    (line,) = parse_report(args(text)).lines
-    assert (line.task, line.value, line.add, line.of, line.correction) == (
+    (item,) = report(text)
+    assert (item.task, item.amount, item.mode == "add", item.of, item.correction) == (
         task, value, add, of, correction,
     )  # fmt: skip
 
 
 def test_several_lines_and_repeated_command_word() -> None:
-    a = parse_report(args("危房改造 42\n#进度 易地搬迁 10\n\n光伏 +1"))
-    assert [(x.task, x.value, x.add) for x in a.lines] == [
-        ("危房改造", 42, False), ("易地搬迁", 10, False), ("光伏", 1, True),
+    items = report("危房改造 42\n#进度 易地搬迁 10\n\n光伏 +1")
+    assert [(x.task, x.amount, x.mode) for x in items] == [
+        ("危房改造", 42, "total"), ("易地搬迁", 10, "total"), ("光伏扶贫", 1, "add"),
     ]  # fmt: skip
 
 
@@ -146,20 +154,20 @@ def test_several_lines_and_repeated_command_word() -> None:
     ("text", "reason"),
     [
         ("", "请写任务和累计完成数"),
-        ("危房改造", "“危房改造”后面要写累计完成数"),
+        ("危房改造", "^“危房改造”后面要写累计完成数"),
         ("危房改造 -3", "不能是负数"),
-        ("危房改造 很多", "看不懂“很多”"),
-        ("危房改造 4.5", "看不懂“4.5”"),
-        ("42", "请先写任务名称"),
-        ("危房改造 42\n易地搬迁", "第2行：“易地搬迁”后面要写累计完成数"),
+        ("危房改造 很多", "^看不懂“很多”：完成数要写整数"),
+        ("危房改造 4.5", "“4.5”不是整数"),
+        ("42", "没有写任务"),
+        ("危房改造 42\n易地搬迁", "^第2行“易地搬迁”后面要写累计完成数"),
         ("危房改造 42 50", "“42 50”是两个数"),  # not 4250
         ("危房改造 四十二 五十", "“42 50”是两个数"),
-        ("42 危房改造 50", "“50 42”是两个数"),
+        ("42 危房改造 50", "“42 50”是两个数"),
     ],
 )
-def test_report_parser_rejects(text: str, reason: str) -> None:
-    with pytest.raises(Usage, match=reason):
-        parse_report(args(text))
+def test_report_reader_rejects(text: str, reason: str) -> None:
+    with pytest.raises(ReportFormError, match=reason):
+        report(text)
 
 
 TASK_WORDS = ["危房改造", "危改", "易地搬迁", "产业扶贫", "贫困村提升", "光伏扶贫", "光伏"]
@@ -175,7 +183,7 @@ TASK_WORDS = ["危房改造", "危改", "易地搬迁", "产业扶贫", "贫困�
     unit=st.sampled_from(["", "处", "户", "个", "座"]),
     of=st.one_of(st.none(), st.integers(min_value=1, max_value=99_999)),
 )
-def test_report_parser_round_trips(task: str, value: int, numeral: str, space: bool,
+def test_report_reader_round_trips(task: str, value: int, numeral: str, space: bool,
                                    traditional: bool, unit: str, of: int | None) -> None:  # fmt: skip
     if numeral == "chinese":
         shown = cn2an.an2cn(value)
@@ -186,25 +194,20 @@ def test_report_parser_round_trips(task: str, value: int, numeral: str, space: b
     text = f"{task}{' ' if space else ''}{shown}{unit}" + (f"/{of}" if of is not None else "")
     if traditional:
         text = to_traditional(text)
-    (line,) = parse_report(args(text)).lines
-    assert find_task(load_config(), line.task) == find_task(load_config(), task)
-    assert (line.value, line.add, line.of, line.correction) == (value, False, of, False)
+    (item,) = report(text)
+    assert find_task(load_config(), item.task) == find_task(load_config(), task)
+    assert (item.amount, item.mode, item.of, item.correction) == (value, "total", of, False)
 
 
 @settings(deadline=None)
 @given(st.text(max_size=40))
-def test_report_parser_only_ever_says_usage(text: str) -> None:
+def test_report_reader_only_ever_says_report_form_error(text: str) -> None:
     try:
-        a = parse_report(args(text))
-    except Usage as e:
-        assert str(e)
+        items = report(text)
+    except ReportFormError as e:
+        assert e.reason
     else:
-        assert a.lines and all(line.value >= 0 for line in a.lines)
-
-
-def test_report_line_prefix_names_the_line() -> None:
-    with pytest.raises(Usage, match="^第3行："):
-        parse_report_line("危房改造", "第3行：")
+        assert items and all(i.amount >= 0 for i in items)
 
 
 # -- the #目标 parser -------------------------------------------------------------------

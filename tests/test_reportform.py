@@ -9,15 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import load_config
-from bot.reportform import ReportFormError, ReportItem, read_report
+from bot.progress.form import ReportFormError, ReportItem, read_report
 from bot.text import normalize
 
 TASKS = load_config().tasks
 OWN = ("王家庄村", "王家庄")
+OTHERS = ("东坪村", "东坪", "吴城乡")
 
 
 def read(text: str) -> list[ReportItem]:
-    return read_report(normalize(text), TASKS, OWN)
+    return read_report(normalize(text), TASKS, OWN, OTHERS)
 
 
 def short(items: list[ReportItem]) -> list[str]:
@@ -103,6 +104,10 @@ READ = [
     ("危房改造：目前已完成42处", ["危房改造=42"]),
     ("危房改造 完成率84%，累计42处", ["危房改造=42"]),
     ("危房改造 30 更正", ["危房改造=30"]),
+    # a number before the task, in a one-line message: today's form
+    ("42 危房改造", ["危房改造=42"]),
+    ("42处 危房改造 更正", ["危房改造=42"]),
+    ("+5 危房改造", ["危房改造+5"]),
     # headers and signatures are ignored
     ("王家庄村进度报送：\n危房改造 42", ["危房改造=42@2"]),
     ("本周进度如下：\n危房改造42\n易地搬迁18", ["危房改造=42@2", "易地搬迁=18@3"]),
@@ -136,16 +141,18 @@ def test_reads(text: str, expected: list[str]) -> None:
 
 REFUSED = [
     ("", "请写任务和累计完成数"),
-    ("危房改造", "“危房改造”没有看到数字"),
-    ("危房改造 42\n易地搬迁", "第2行“易地搬迁”没有看到数字。例：#进度 危房改造 42"),
-    ("【危房改造】\n【易地搬迁】18", "第1行“【危房改造】”没有看到数字"),
-    ("危房改造 42 18", "有2个数"),
-    ("危房改造42户18户", "有2个数"),
-    ("危房改造 42 累计50", "有2个数"),
+    # A one-line message is not quoted back; a longer one names the line.
+    ("危房改造", "“危房改造”后面要写累计完成数。例：#进度 危房改造 42"),
+    ("危房改造 42\n易地搬迁", "第2行“易地搬迁”后面要写累计完成数。例：#进度 危房改造 42"),
+    ("【危房改造】\n【易地搬迁】18", "第1行“【危房改造】”后面要写累计完成数"),
+    ("危房改造 42 18", "“42 18”是两个数，完成数只写一个"),
+    ("危房改造42户18户", "“42 18”是两个数"),
+    ("危房改造 42 累计50", "“42 50”是两个数"),
+    ("危房改造 42 7 18", "“42 7 18”是3个数"),
     ("危房改造 84%", "只写了百分比，请写完成的数量（处数）"),
     ("危房改造 42.5", "“42.5”不是整数"),
     ("危房改造 42\n危改 43", "第2行“危改 43”：“危房改造”在第1行已经报过"),
-    ("危房改造42，危房改造43", "已经报过"),
+    ("危房改造42，危房改造43", "“危房改造”前面已经报过"),
     ("厕所改造 12", "没有“厕所改造”这项任务。任务有：危房改造、易地搬迁"),
     ("危房改造 42\n厕所改造 12", "第2行“厕所改造 12”没有“厕所改造”这项任务"),
     ("危房改造42 厕所改造12", "看不懂"),
@@ -155,8 +162,15 @@ REFUSED = [
     ("李家村 危房改造 42", "写的是“李家村”，不能替其他单位报送"),
     ("李家村：危房改造42处", "不能替其他单位报送"),
     ("危房改造 42\n李家村 张三", "不能替其他单位报送"),
-    ("42 危房改造", "数字要写在任务后面"),
-    ("1 危房改造", "数字要写在任务后面"),
+    # A number before the task is the figure only in a one-line message ('42 危房改造'):
+    # in a list it reads as numbering, and then the figure is missing.
+    ("42 危房改造\n18 易地搬迁", "第1行“42 危房改造”数字要写在任务后面"),
+    ("1 危房改造\n2 易地搬迁", "数字要写在任务后面"),
+    ("42 危房改造 50", "“42 50”是两个数"),
+    ("1 危房改造 42", "“1 42”是两个数"),
+    # Another unit of the tree, by a name without a unit suffix.
+    ("东坪 危房改造 42", "写的是“东坪”，不能替其他单位报送"),
+    ("危房改造 42\n东坪 张三", "第2行“东坪 张三”写的是“东坪”"),
     ("危房改造 -3", "完成数不能是负数"),
     ("危房改造 本周完成5户", "看不懂“本周完成5”"),
     ("危房改造 未完成8处", "看不懂“未完成8”"),

@@ -54,6 +54,8 @@ class ReportLine:
     add: bool  # '+5': added to the last figure
     of: int | None  # '42/50': the target as the reporter knows it
     correction: bool
+    line_no: int = 0  # its line in the message (from 1); 0: its place among the lines
+    as_of: date | None = None  # '截至6月17日', a day before the report's
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,14 @@ class Recorded:
     figures: Figures  # the unit's figures on the report date, this report counted
     flags: tuple[Flag, ...]  # data-quality notes for the supervising groups
     measure: str  # the task's measure word (处, 户)
+    as_of: date | None = None  # the 截至 day the figure was given for, if before today
 
 
 def record_report(
     session: Session, unit: OrgUnit, task: TaskConfig, *, value: int, add: bool,
     of: int | None, correction: bool, reporter: str, reporter_name: str,
     room_id: str | None, msg_id: str | None, now: datetime, zone: ZoneInfo,
+    as_of: date | None = None,
 ) -> Recorded:
     """Record the unit's cumulative figure (`value`, or the last figure + `value` with
     `add`); ProgressError when it cannot be accepted."""
@@ -141,7 +145,7 @@ def record_report(
         flags.append(flag("over"))
     if figure < target.amount and _run_length([figure, *recent]) == UNCHANGED_RUN:
         flags.append(flag("unchanged", UNCHANGED_RUN))
-    return Recorded(report, target, previous, figures, tuple(flags), m)
+    return Recorded(report, target, previous, figures, tuple(flags), m, as_of)
 
 
 def _recent_figures(session: Session, unit_id: int, task: str) -> list[int]:
@@ -180,11 +184,12 @@ class ReportBatch:
 def record_reports(
     session: Session, config: Config, unit: OrgUnit, lines: Sequence[ReportLine], *,
     reporter: str, reporter_name: str, room_id: str | None, msg_id: str | None,
-    now: datetime, zone: ZoneInfo,
+    now: datetime, zone: ZoneInfo, text_lines: int = 0,
 ) -> ReportBatch:
     """Record every line of one message. One message is one report: if any line is bad,
     ReportRefused names every bad line and the caller rolls the whole message back, so
-    that sending it again, corrected, records each line once."""
+    that sending it again, corrected, records each line once. `text_lines`: how many
+    lines the message has, when that is more than it has items (a header, a signature)."""
     done: list[Recorded] = []
     refused: list[tuple[int, ProgressError]] = []
     for i, line in enumerate(lines, start=1):
@@ -193,12 +198,12 @@ def record_reports(
             done.append(record_report(
                 session, unit, task, value=line.value, add=line.add, of=line.of,
                 correction=line.correction, reporter=reporter, reporter_name=reporter_name,
-                room_id=room_id, msg_id=msg_id, now=now, zone=zone,
+                room_id=room_id, msg_id=msg_id, now=now, zone=zone, as_of=line.as_of,
             ))
         except ProgressError as e:
-            refused.append((i, e))
+            refused.append((line.line_no or i, e))
     if refused:
-        raise ReportRefused(tuple(refused), len(lines))
+        raise ReportRefused(tuple(refused), max(len(lines), text_lines))
     rooms = tuple(supervising_rooms(session, unit)) if any(r.flags for r in done) else ()
     return ReportBatch(unit.name, tuple(done), rooms)
 

@@ -62,6 +62,8 @@ def recorded_text(unit: str, rec: Recorded) -> str:
     text = f"{verb} {unit} {describe(rec.report.task, m, rec.figures)}"
     if rec.report.correction:
         text += f"（原为 {rec.previous} {m}）"
+    if rec.as_of is not None:  # see bot.progress.intake: recorded on the message's day
+        text += f"（截至{day(rec.as_of)}的数，记为{day(rec.report.report_date)}的进度）"
     over = rec.report.figure - rec.target.amount
     if over > 0:
         text += f"；超出目标 {over} {m}，请核实"

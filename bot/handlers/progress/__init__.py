@@ -9,7 +9,6 @@ from __future__ import annotations
 from bot.handlers.progress.queries import parse_task_arg, run_query, run_unreported
 from bot.handlers.progress.reports import (
     parse_report,
-    parse_report_line,
     parse_withdraw,
     run_report,
     run_withdraw,
@@ -18,7 +17,7 @@ from bot.handlers.progress.targets import check_target, parse_target, run_target
 from bot.org import CADRE, HQ
 from bot.router import Command
 
-__all__ = ["COMMANDS", "parse_report", "parse_report_line", "parse_target"]
+__all__ = ["COMMANDS", "parse_report", "parse_target"]
 
 COMMANDS = (
     Command(
@@ -32,8 +31,11 @@ COMMANDS = (
         name="进度", aliases=("报进度", "进度报送"), summary="报送本单位的累计完成数",
         usage="#进度 任务 累计数[/目标数] [更正]", example="#进度 危房改造 42",
         parse=parse_report, run=run_report, roles=(CADRE,),
-        detail="累计数写到今天为止一共完成多少；“+5”在上次的数上加5；比上次少要加“更正”。"
-               "一条消息可以报几项，每行一项。",
+        detail="累计数写到今天为止一共完成多少；“+5”或“新增5”在上次的数上加5；比上次少要加“更正”。"
+               "一条消息可以报几项：每行一项，或一行几项（危房改造42处，易地搬迁18户）。"
+               "也可以直接贴报送模板：编号（1.、①）、【任务】、本村村名、括号里的备注、表情、"
+               "落款都可以；“截至6月17日”限最近7天，按报送当天记；同时写“新增”和“累计”时按累计记。"
+               "有一行看不准，整条都不记，回复会指出是哪一行。",
     ),
     Command(
         name="撤回", aliases=("撤回进度",), summary="撤回自己最近一次的进度报送（24小时内）",

@@ -1,4 +1,4 @@
-"""How amounts are written in #进度 and #目标: '42', '+5', '42/50处', '四十二处'."""
+"""How amounts are written in #目标: '50', '50处', '五十' (#进度 is read by bot.progress.form)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,14 @@ such a message into items when every figure is unambiguous, and otherwise refuse
 whole message with a short reason naming the line and showing an example: a wrong
 figure must never be recorded, so anything not understood is refused, never skipped.
 
-Pure: it takes the configured tasks and the group's own unit names (and aliases); it
-never touches the database. The input is the argument text after `#进度`, already
-passed through `bot.text.normalize`.
+Pure: it takes the configured tasks, the group's own unit names (and aliases) and the
+names of the units around it; it never touches the database. The input is the argument
+text after `#进度`, already passed through `bot.text.normalize`.
+
+A one-line message is not quoted back in a refusal (the line is the message, and the
+wording is today's: “危房改造”后面要写累计完成数); in a longer one each refusal names its
+line: 第2行“易地搬迁”后面要写累计完成数. A number before the task ('42 危房改造') is read
+only in a one-line message with no other number: in a list it reads as numbering.
 """
 
 from __future__ import annotations
@@ -217,12 +222,18 @@ class _Figures:
 
 
 class _Reader:
-    def __init__(self, tasks: Sequence[TaskConfig], own_names: Sequence[str]) -> None:
+    def __init__(
+        self, tasks: Sequence[TaskConfig], own_names: Sequence[str], other_names: Sequence[str]
+    ) -> None:
         self.tasks = tasks
         words = [(simplify(w), t) for t in tasks for w in (t.name, *t.aliases) if w.strip()]
         self.words = sorted(words, key=lambda p: len(p[0]), reverse=True)
         own = {simplify(n) for n in own_names if n.strip()}
         self.own = sorted(own | set(_GENERIC_UNITS), key=len, reverse=True)
+        # Units of the org tree that are not this group's (own names win: '王家庄村'
+        # is not refused because another unit is called '王家').
+        others = {simplify(n) for n in other_names if n.strip()} - own
+        self.others = sorted(others, key=len, reverse=True)
         first = tasks[0].name if tasks else "危房改造"
         self.example = f"例：#进度 {first} 42"
         self.names = "、".join(t.name for t in tasks)
@@ -282,10 +293,13 @@ class _Reader:
             if text.startswith(name):
                 return text[len(name) :].lstrip(_SEP_CHARS)
         if self.task_at(text, 0) is None:
+            other = next((n for n in self.others if text.startswith(n)), None)
             m = _UNIT_NAME.match(text)
-            if m and not any(g in m.group(1) for g in "各本全我该每"):
+            if other is None and m and not any(g in m.group(1) for g in "各本全我该每"):
+                other = m.group(1)  # a unit the tree does not know: not guessed to be ours
+            if other is not None:
                 raise ReportFormError(
-                    f"{where}写的是“{m.group(1)}”，不能替其他单位报送；请在该单位的群里报，"
+                    f"{where}写的是“{other}”，不能替其他单位报送；请在该单位的群里报，"
                     f"或去掉单位名。{self.example}"
                 )
         return text
@@ -340,9 +354,11 @@ class _Reader:
                 targets.append(int(of))
         tail = _squash(seg[pos:])
         if tail not in _TAIL_OK:
-            raise self.fail(where, f"看不懂“{tail}”，{task}后面只写累计完成数，如 42 或 42/50")
+            raise self.fail(where, f"看不懂“{tail}”：完成数要写整数，如 42、+5 或 42/50")
         if len(totals) > 1:
-            raise self.fail(where, f"有{len(totals)}个数，不知哪个是累计完成数，请只写一个")
+            shown = " ".join(map(str, totals))
+            many = "两" if len(totals) == 2 else str(len(totals))
+            raise self.fail(where, f"“{shown}”是{many}个数，完成数只写一个，如 42 或 42/50")
         if len(targets) > 1:
             raise self.fail(where, f"写了{len(targets)}个目标数，请只写一个")
         of_value = targets[0] if targets else None
@@ -447,7 +463,7 @@ class _Reader:
         for no, raw in enumerate(lines, start=1):
             shown = raw.strip()
             shown = shown if len(shown) <= 24 else shown[:23] + "…"
-            where = f"第{no}行“{shown}”" if many else f"“{shown}”"
+            where = f"第{no}行“{shown}”" if many else ""
             remarks: list[str] = []
             line, as_of = self.clean(raw, remarks, where)
             found = self.find_tasks(line)
@@ -465,7 +481,7 @@ class _Reader:
                             )
                         )
                         continue
-                raise self.fail(p_where, "没有看到数字")
+                raise self.fail(p_where or f"“{p_found.task.name}”", "后面要写累计完成数")
             if not found:
                 if as_of is not None:
                     default_as_of = as_of  # '截至6月17日各项进度如下：'
@@ -483,12 +499,25 @@ class _Reader:
             for h in _HEADER:
                 lead = lead.replace(h, "")
             if re.search(r"\d", lead):
-                first_seg = line[found[0].end : found[1].start if len(found) > 1 else len(line)]
-                numbered = re.fullmatch(r"\d{1,2}", lead) is not None
-                if numbered and self.figures(first_seg, "", where, found[0].task.name) is not None:
-                    lead = ""  # '①危房改造42' became '1危房改造42': a number, not the figure
+                first = found[0]
+                first_seg = line[first.end : found[1].start if len(found) > 1 else len(line)]
+                # '①危房改造42' became '1危房改造42': a number written right before the
+                # task, with a figure after it, is the item's number, not the figure.
+                numbered = re.fullmatch(r"\d{1,2}", head) is not None and int(head) <= 20
+                if numbered and self.figures(first_seg, "", where, first.task.name) is not None:
+                    lead = ""
+                elif not many and len(found) == 1 and not _MARKS.search(head):
+                    # '42 危房改造' in a one-line message: today's form, read as the figure
+                    # (and refused if another number follows: '42 危房改造 50').
+                    fig = self.figures(f"{lead} {first_seg}", "", where, first.task.name)
+                    if fig is None:
+                        raise self.fail(where, f"数字要写在任务后面，如 {first.task.name} 42")
+                    mine = [r for r in (remarks[i] for i in _marks(line)) if r]
+                    items.append(self.item(first.task, fig, no, mine, as_of or default_as_of,
+                                           seen, where))
+                    continue
                 else:
-                    raise self.fail(where, f"数字要写在任务后面，如 {found[0].task.name} 42")
+                    raise self.fail(where, f"数字要写在任务后面，如 {first.task.name} 42")
             if lead and len(found) > 1:
                 raise self.fail(where, f"看不懂“{lead}”，一行有几项任务时，每项后面各写数字")
             for k, f in enumerate(found):
@@ -504,7 +533,7 @@ class _Reader:
                     raise self.fail(where, f"“{f.task.name}”后面没有看到数字")
                 items.append(self.item(f.task, fig, no, mine, as_of or default_as_of, seen, where))
         if pending is not None:
-            raise self.fail(pending[2], "没有看到数字")
+            raise self.fail(pending[2] or f"“{pending[0].task.name}”", "后面要写累计完成数")
         if not items:
             raise self.fail("", "没有看到任务和累计完成数")
         return items
@@ -520,8 +549,10 @@ class _Reader:
         where: str,
     ) -> ReportItem:
         if task.name in seen:
+            again = f"在第{seen[task.name]}行" if seen[task.name] != no else "前面"
             raise self.fail(
-                where, f"：“{task.name}”在第{seen[task.name]}行已经报过，一条消息每项任务只报一次"
+                f"{where}：" if where else "",
+                f"“{task.name}”{again}已经报过，一条消息每项任务只报一次",
             )
         seen[task.name] = no
         remark = "；".join(remarks) or None
@@ -531,8 +562,12 @@ class _Reader:
 
 
 def read_report(
-    text: str, tasks: Sequence[TaskConfig], own_names: Sequence[str]
+    text: str,
+    tasks: Sequence[TaskConfig],
+    own_names: Sequence[str],
+    other_names: Sequence[str] = (),
 ) -> list[ReportItem]:
     """The items of a #进度 message (see the module doc); ReportFormError when any line
-    cannot be read without guessing."""
-    return _Reader(tasks, own_names).read(text)
+    cannot be read without guessing. `own_names` are the group's unit (with its aliases
+    and longer forms); `other_names` the units of the tree that a line may not be for."""
+    return _Reader(tasks, own_names, other_names).read(text)
