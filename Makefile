@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick clean browser gateway
+.PHONY: demo test lint bench bench-quick clean browser gateway echarts
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) echarts
 	$(BIN)/villagebot demo
 
 # Browser tests and screenshots drive Debian's Chromium; CJK fonts so Chinese renders.
@@ -22,6 +22,16 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; \
 	fi
+
+# Apache ECharts for the dashboard, from the npm registry (exact version, nothing vendored
+# is committed); without it the dashboard shows its tables and no charts.
+ECHARTS := bot/web/vendor/echarts.min.js
+$(ECHARTS): web/echarts/package.json web/echarts/package-lock.json
+	@command -v npm >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm)
+	cd web/echarts && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(@D) && cp web/echarts/node_modules/echarts/dist/echarts.min.js $@
+
+echarts: $(ECHARTS)
 
 # The Wechaty puppet-service gateway the WeChat tests run on loopback (exact versions).
 GATEWAY := tests/gateway
@@ -31,7 +41,7 @@ $(GATEWAY)/node_modules/.package-lock.json: $(GATEWAY)/package.json $(GATEWAY)/p
 
 gateway: $(GATEWAY)/node_modules/.package-lock.json
 
-test: $(STAMP) browser gateway
+test: $(STAMP) browser gateway echarts
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
 	$(BIN)/pytest -q

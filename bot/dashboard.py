@@ -4,6 +4,9 @@ activity, open notices and their receipts.
 `collect(session, config, now)` reads through the domain modules (`bot.progress`,
 `bot.rankings`, `bot.points`, `bot.notices`) and returns plain tables for the page to
 draw. A section whose module is missing (or fails) says so instead of breaking the rest.
+`screen(session, config, now, unit_id)` is the meeting-room view of one unit (the city
+first, then a county or township drilled into): its 序时进度 per task, its sub-units
+ranked as #排名 ranks them, and who below it has not reported this week.
 """
 
 from __future__ import annotations
@@ -47,7 +50,15 @@ def collect(session: Session, config: Config, now: datetime) -> dict[str, Any]:
         except Exception:
             log.exception("dashboard section %s failed", key)
             out[key] = {"note": "这一栏暂时无法显示（已记录错误）", "tables": []}
-    return {"now": now.isoformat(), "zone": config.bot.timezone, "sections": out}
+    try:
+        with session.begin_nested():
+            first = roots(session)
+            big = screen(session, config, now, first[0].id) if first else None
+    except Exception:
+        log.exception("dashboard screen failed")
+        big = None
+    zone = config.bot.timezone
+    return {"now": now.isoformat(), "zone": zone, "sections": out, "screen": big}
 
 
 def roots(session: Session) -> list[OrgUnit]:
@@ -286,3 +297,112 @@ def notices_section(session: Session, config: Config, now: datetime) -> Section:
     table = {"title": "", "columns": columns, "rows": rows,
              "empty": "近30天的通知都已确认收到。"}  # fmt: skip
     return {"note": "", "tables": [table]}
+
+
+# -- the meeting-room view -------------------------------------------------------------
+
+COMPOSITE_KEY = "综合"
+
+
+def screen(session: Session, config: Config, now: datetime, unit_id: int | None
+           ) -> dict[str, Any] | None:
+    """One unit for the big screen: where it stands per task, its direct sub-units ranked
+    (per task, and 综合 when there are several), and this week's 未报 below it. None if
+    there is no such unit."""
+    from bot import progress as P
+    from bot import rankings as R
+    from bot.calendar import week_start
+    from bot.org import names_of, unit_label
+
+    unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
+    if unit is None:
+        return None
+    today = now.astimezone(config.zone).date()
+    root = session.get(OrgUnit, int(unit.path.strip("/").split("/")[0]))
+    assert root is not None
+    tasks = P.tasks_with_targets(session, root, config)
+    crumbs = [session.get(OrgUnit, int(i)) for i in unit.path.strip("/").split("/")]
+    standing = []
+    rankings = []
+    per_task = []
+    for task in tasks:
+        fig = P.unit_figures(session, unit, task, today)
+        if fig is not None:
+            standing.append({"task": task, "measure": P.measure(config, task), **_fig(fig)})
+        ranked = R.task_ranking(session, unit, task, today)
+        if ranked:
+            per_task.append(ranked)
+            rankings.append({"task": task, "rows": [_ranked(r) for r in ranked]})
+    if len(per_task) > 1:
+        rankings.insert(0, {"task": COMPOSITE_KEY,
+                            "rows": [_ranked(r) for r in R.composite_of(per_task)]})
+    missing = P.unreported_units(session, unit, now, config.zone)
+    names = names_of(session, [m.unit for m in missing]) if missing else {}
+    unreported = [
+        {"unit": m.unit.name if m.unit.id == unit.id else unit_label(m.unit, names, unit),
+         "level": m.unit.level, "tasks": list(m.tasks)}
+        for m in missing
+    ]
+    monday = week_start(now, config.zone).astimezone(config.zone).date()
+    children = session.exec(
+        select(OrgUnit).where(col(OrgUnit.parent_id) == unit.id).order_by(col(OrgUnit.id))
+    ).all()
+    return {
+        "unit": {"id": unit.id, "name": unit.name, "level": unit.level},
+        "path": [{"id": u.id, "name": u.name, "level": u.level} for u in crumbs if u],
+        "children": [{"id": u.id, "name": u.name, "level": u.level} for u in children
+                     if u.level != "村"],
+        "standing": standing, "rankings": rankings,
+        "unreported": unreported, "week": _md(monday), "today": _md(today),
+    }
+
+
+def _ranked(r: Any) -> dict[str, Any]:
+    e = r.entry
+    return {
+        "id": r.unit.id, "rank": r.rank, "unit": r.unit.name, "level": r.unit.level,
+        "done": e.fig.done if e.fig else None, "target": e.fig.target if e.fig else None,
+        "completion": e.completion_pct, "schedule": e.schedule_pct, "lead": e.lead_pct,
+        "behind": r.behind, "last": r.last, "reported": e.reported,
+        "drill": r.unit.level != "村",
+    }
+
+
+# -- exports ---------------------------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# What the dashboard's export buttons offer: the same workbooks as the CLI's exports.
+EXPORTS = {"progress": "任务进度", "ledger": "积分台账", "notices": "通知回执",
+           "rankings": "月度排名"}
+
+
+def export(session: Session, config: Config, now: datetime, what: str) -> tuple[str, bytes]:
+    """One of the `EXPORTS` workbooks written to a temporary file: (file name, bytes).
+    KeyError if `what` is not one of them."""
+    import tempfile
+    from pathlib import Path
+
+    label = EXPORTS[what]
+    today = now.astimezone(config.zone).date()
+    stamp = today.isoformat()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "export.xlsx"
+        if what == "progress":
+            from bot.progress.files import export_progress
+
+            export_progress(session, config, path, today)
+        elif what == "ledger":
+            from bot.points.files import export_ledger
+
+            export_ledger(session, config, path, now)
+        elif what == "notices":
+            from bot.notices.files import export_notices
+
+            export_notices(session, path, config.zone)
+        else:
+            from bot.rankings.files import export_bulletin
+
+            first = today.replace(day=1)
+            export_bulletin(session, config, path, first, now)
+            stamp = f"{first.year}年{first.month}月"
+        return f"{label}_{stamp}.xlsx", path.read_bytes()

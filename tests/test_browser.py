@@ -21,7 +21,7 @@ from bot import demo
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.drivers.simulator import ChatLog, Simulator, serve
-from bot.web.server import Server
+from bot.web.server import WEB, Server
 from bot.wiring import build_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -92,8 +92,8 @@ async def browser() -> AsyncIterator[object]:
         await b.close()
 
 
-async def open_page(browser, url: str):  # type: ignore[no-untyped-def]
-    page = await browser.new_page(viewport={"width": 1400, "height": 860}, locale="zh-CN")
+async def open_page(browser, url: str, width: int = 1400, height: int = 860):  # type: ignore[no-untyped-def]
+    page = await browser.new_page(viewport={"width": width, "height": height}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(TIMEOUT)
@@ -194,15 +194,114 @@ async def test_screenshots(demo_city: Demo, browser, tmp_path: Path) -> None:  #
     await page.wait_for_function(
         "[...document.querySelectorAll('img.pic')].every(i => i.complete && i.naturalWidth > 0)"
     )
-    shots = {"simulator.png": page}
-    dash = await open_page(browser, demo_city.url.split("?")[0] + "dashboard")
+    await keep(page, tmp_path, "simulator.png")
+
+
+async def keep(page, tmp_path: Path, name: str, full_page: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """A screenshot; with VILLAGEBOT_SCREENSHOTS=1 also the README's copy."""
+    path = tmp_path / name
+    await page.screenshot(path=str(path), full_page=full_page)
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 20_000
+    if os.environ.get("VILLAGEBOT_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SCREENSHOTS / name)
+
+
+def has_echarts() -> bool:
+    """`make echarts` puts the chart library beside the pages; CI must have it."""
+    if (WEB / "vendor" / "echarts.min.js").exists():
+        return True
+    if os.environ.get("CI"):
+        pytest.fail("bot/web/vendor/echarts.min.js is missing: `make echarts` installs it")
+    return False
+
+
+async def test_simulator_on_a_phone(demo_city: Demo, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = await open_page(browser, demo_city.url, 390, 844)
+    # First the group list, full width, as in WeChat; the clock controls within reach.
+    rooms = page.locator("aside.rooms")
+    assert (await rooms.bounding_box())["width"] >= 380
+    assert not await page.locator("section.chat").is_visible()
+    plus_hour = page.locator("#clock-controls button[data-minutes='60']")
+    box = await plus_hour.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844
+    assert await page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    await keep(page, tmp_path, "simulator-phone-list.png")
+    # A tap opens the chat, wide enough to read.
+    await go_to_group(page, "sim_huangshuwa", "wxid_liuwei")
+    chat = await page.locator("section.chat").bounding_box()
+    assert chat is not None and chat["width"] > 300
+    assert await page.locator("#input").is_visible() and await page.locator("#back").is_visible()
+    await say(page, "#进度 危房改造 46")
+    await bot_says(page, "已记录", "危房改造 46/50").first.wait_for()
+    assert await page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    await keep(page, tmp_path, "simulator-phone.png")
+    # 返回 goes back to the list; the clock still moves from there.
+    await page.click("#back")
+    await rooms.locator("#room-list").wait_for()
+    assert not await page.locator("section.chat").is_visible()
+    await plus_hour.click()
+    await page.wait_for_function("document.querySelector('#clock').textContent.includes('09:00')")
+    assert page.errors == []
+
+
+async def test_dashboard_on_the_big_screen(demo_city: Demo, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = demo_city.url.split("?")[0]
+    dash = await open_page(browser, base + "dashboard", 1920, 1080)
+    rows = dash.locator("#rank-table tbody tr")
+    await rows.first.wait_for()
+    assert "各县区排名" in await dash.inner_text("#rank-title")
+    size = await rows.first.evaluate("tr => parseFloat(getComputedStyle(tr.cells[1]).fontSize)")
+    assert size >= 20
+    # The 序时进度 per task, and this week's 未报 and the notices' receipts beside.
+    assert "序时进度" in await dash.inner_text("#standing")
+    assert await dash.locator("#unreported h2").inner_text()
+    assert await dash.locator("#receipts .body").inner_text()
+    if has_echarts():
+        canvas = dash.locator("#rank-chart canvas")
+        await canvas.first.wait_for()
+        # Non-empty: the ranking's bars put coloured pixels on it.
+        coloured = await canvas.first.evaluate("""c => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 3] && (d[i] < 200 || d[i + 2] < 200)) n++;
+            return n; }""")
+        assert coloured > 1000
+    await keep(dash, tmp_path, "dashboard.png")
+    # Drill-down: a county, then one of its townships; the county filter follows.
+    county = rows.locator("a[data-unit]", has_text="浑源县")
+    await county.click()
+    await dash.wait_for_function("document.querySelector('#rank-title').textContent.includes('浑源县各乡镇')")
+    assert await dash.locator("#county option:checked").inner_text() == "浑源县"
+    await rows.locator("a[data-unit]", has_text="吴城乡").click()
+    await dash.wait_for_function("document.querySelector('#rank-title').textContent.includes('吴城乡各村')")
+    assert await rows.filter(has_text="皇叔洼村").count() == 1
+    await keep(dash, tmp_path, "dashboard-drill.png")
+    assert "大同市" in await dash.inner_text("#crumbs")
+    await dash.locator("#crumbs a", has_text="大同市").click()
+    await dash.wait_for_function("document.querySelector('#rank-title').textContent.includes('各县区')")
+    # The export buttons download the workbooks, under Chinese names.
+    exports = {"progress": "任务进度", "ledger": "积分台账", "notices": "通知回执", "rankings": "月度排名"}
+    for what, name in exports.items():
+        async with dash.expect_download() as info:
+            await dash.click(f"a[data-export='{what}']")
+        download = await info.value
+        assert download.suggested_filename.startswith(name) and download.suggested_filename.endswith(".xlsx")
+        saved = tmp_path / f"{what}.xlsx"
+        await download.save_as(saved)
+        assert saved.read_bytes()[:2] == b"PK"
+    # Print: the controls are not on paper.
+    await dash.emulate_media(media="print")
+    assert not await dash.locator("#actions").is_visible()
+    await dash.emulate_media(media="screen")
+    assert dash.errors == []
+
+
+async def test_dashboard_on_a_phone(demo_city: Demo, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dash = await open_page(browser, demo_city.url.split("?")[0] + "dashboard", 390, 844)
+    await dash.locator("#rank-table tbody tr").first.wait_for()
     await dash.locator("#progress td", has_text="/").first.wait_for()
-    shots["dashboard.png"] = dash
-    for name, p in shots.items():
-        path = tmp_path / name
-        await p.screenshot(path=str(path), full_page=name == "dashboard.png")
-        data = path.read_bytes()
-        assert data.startswith(b"\x89PNG") and len(data) > 20_000
-        if os.environ.get("VILLAGEBOT_SCREENSHOTS"):
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, SCREENSHOTS / name)
+    assert await dash.evaluate("document.scrollingElement.scrollWidth") <= 390
+    await keep(dash, tmp_path, "dashboard-phone.png")
+    assert dash.errors == []

@@ -4,6 +4,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const DM = "__dm__";
+  const PHONE = window.matchMedia("(max-width: 760px)");
   const CHIPS = ["#帮助", "#进度查询", "#未报", "#排名", "#查分", "#积分榜", "#商品", "#规则", "#提醒列表"];
   const S = {
     state: null, messages: [], room: localStorage.getItem("vb.room") || null,
@@ -141,7 +142,9 @@
     // Speak as someone of this group, as one would in WeChat.
     if (r && r.members.length && !r.members.includes(S.speaker)) setSpeaker(r.members[0]);
     renderAll();
-    $("input").focus();
+    // On a phone the list gives way to the chat, as in WeChat (返回 brings it back).
+    document.body.classList.add("in-chat");
+    if (!PHONE.matches) $("input").focus();
   }
 
   function setSpeaker(id) {
@@ -224,6 +227,10 @@
   $("room-list").addEventListener("click", (e) => {
     const li = e.target.closest("li.room");
     if (li) selectRoom(li.dataset.id);
+  });
+  $("back").addEventListener("click", () => {
+    document.body.classList.remove("in-chat");
+    renderRooms();
   });
   $("member-list").addEventListener("click", (e) => {
     const li = e.target.closest("li[data-id]");

@@ -65,6 +65,175 @@
     return `${title}${t.rows.length ? `<table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>` : ""}${empty}`;
   }
 
+  // -- the meeting-room view: one unit (the city, or a county or township drilled into)
+
+  const S = { root: null, unit: null, screen: null, task: null, counties: [], chart: null, notices: [] };
+  const $ = (id) => document.getElementById(id);
+  const signed = (n) => (n > 0 ? "+" : "") + n;
+
+  function renderStanding(sc) {
+    $("standing").innerHTML = sc.standing.map((t) => {
+      const behind = t.lead < 0;
+      const c = Math.max(0, Math.min(1, t.completion));
+      const s = Math.max(0, Math.min(1, t.schedule));
+      return `<div class="kpi ${behind ? "behind" : ""}">
+        <div class="kpi-task">${VB.esc(t.task)}</div>
+        <div class="kpi-main"><span class="kpi-pct">${pct(t.completion)}</span>
+          <span class="kpi-lead ${behind ? "neg" : "pos"}">${signed(Math.round(t.lead * 100))}</span></div>
+        <span class="bar wide"><span class="fill ${behind ? "behind" : ""}" style="width:${c * 100}%"></span>
+          <span class="mark" style="left:calc(${s * 100}% - 1px)"></span></span>
+        <div class="kpi-sub">${VB.esc(t.done)}/${VB.esc(t.target)} ${VB.esc(t.measure)} · 序时进度 ${pct(t.schedule)}</div></div>`;
+    }).join("") || `<p class="note">还没有设定任务目标。</p>`;
+  }
+
+  function renderCrumbs(sc) {
+    $("crumbs").innerHTML = sc.path.map((u, i) => i === sc.path.length - 1
+      ? `<span class="here">${VB.esc(u.name)}</span>`
+      : `<a href="#unit=${u.id}" data-unit="${u.id}">${VB.esc(u.name)}</a>`).join(`<span class="sep">›</span>`)
+      + (sc.rankings.length && sc.rankings[0].rows.some((r) => r.drill) ? `<span class="hint">点单位看下一级</span>` : "");
+    const county = sc.path[1] ? sc.path[1].id : (S.root?.id ?? "");
+    $("county").value = String(county);
+  }
+
+  function currentRanking() {
+    const list = S.screen?.rankings || [];
+    return list.find((r) => r.task === S.task) || list[0] || null;
+  }
+
+  function renderTabs(sc) {
+    const cur = currentRanking();
+    $("rank-tabs").innerHTML = sc.rankings.map((r) =>
+      `<button type="button" role="tab" class="tab${r === cur ? " on" : ""}" data-task="${VB.esc(r.task)}">${VB.esc(r.task)}</button>`).join("");
+    const lower = { 市: "各县区", 县: "各乡镇", 乡: "各村" }[sc.unit.level] || "下级单位";
+    $("rank-title").textContent = `${sc.unit.name}${lower}排名`;
+  }
+
+  function renderRankTable(r) {
+    if (!r) { $("rank-table").innerHTML = `<p class="note">还没有可排名的下级单位。</p>`; return; }
+    const hasDone = r.rows.some((x) => x.done != null);
+    const rows = r.rows.map((x) => {
+      const tags = [];
+      if (!x.reported) tags.push("未报");
+      if (x.behind) tags.push("滞后");
+      if (x.last) tags.push("末位");
+      const name = x.drill ? `<a href="#unit=${x.id}" data-unit="${x.id}">${VB.esc(x.unit)}</a>` : VB.esc(x.unit);
+      return `<tr class="${x.behind ? "behind" : ""}"><td class="num rank">${x.rank}</td><td class="unit">${name}</td>
+        ${hasDone ? `<td class="num">${x.done == null ? "" : `${x.done}/${x.target}`}</td>` : ""}
+        <td class="num">${x.completion}%</td><td class="num muted">${x.schedule}%</td>
+        <td class="num ${x.lead < 0 ? "neg" : "pos"}">${signed(x.lead)}</td>
+        <td class="tags">${tags.map((t) => `<span class="tag warn">${t}</span>`).join("")}</td></tr>`;
+    }).join("");
+    $("rank-table").innerHTML = `<table class="big"><thead><tr><th>名次</th><th>单位</th>${hasDone ? `<th class="num">完成/目标</th>` : ""}
+      <th class="num">完成率</th><th class="num">序时</th><th class="num">±</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+
+  function renderChart(r) {
+    const box = $("rank-chart");
+    if (!window.echarts) {
+      // No chart library (make echarts installs it): the table beside says it all.
+      box.hidden = true;
+      $("ranking").classList.add("no-chart");
+      return;
+    }
+    if (!r) { box.hidden = true; return; }
+    box.hidden = false;
+    if (!S.chart) {
+      S.chart = echarts.init(box, null, { renderer: "canvas" });
+      S.chart.on("click", (p) => {
+        const row = currentRanking()?.rows[p.dataIndex];
+        if (row?.drill) go(row.id);
+      });
+      window.addEventListener("resize", () => S.chart && S.chart.resize());
+    }
+    const rows = [...r.rows].reverse(); // best at the top of a horizontal bar chart
+    const big = window.innerWidth >= 1200;
+    const fs = big ? 18 : 13;
+    // As tall as its bars need: a few townships get no giant bars.
+    box.style.height = Math.max(220, Math.min(big ? 480 : 420, 70 + rows.length * (big ? 62 : 42))) + "px";
+    S.chart.setOption({
+      animation: false,
+      grid: { left: 8, right: 56, top: 30, bottom: 8, containLabel: true },
+      legend: { top: 0, right: 0, textStyle: { fontSize: fs - 2 }, data: ["完成率", "序时进度"] },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, textStyle: { fontSize: fs },
+        formatter: (ps) => { const x = rows[ps[0].dataIndex]; return `${VB.esc(x.unit)}<br>完成率 ${x.completion}%<br>序时进度 ${x.schedule}%<br>${x.lead < 0 ? "滞后" : "超前"} ${Math.abs(x.lead)} 个百分点`; } },
+      xAxis: { type: "value", min: 0, max: Math.max(100, ...rows.map((x) => x.completion)), axisLabel: { formatter: "{value}%", fontSize: fs - 2 } },
+      yAxis: { type: "category", data: rows.map((x) => x.unit), axisLabel: { fontSize: fs }, axisTick: { show: false } },
+      series: [
+        { name: "完成率", type: "bar", barMaxWidth: 34, cursor: "pointer",
+          itemStyle: { color: "#07c160" },
+          // The figure inside a long bar, beside a short one: clear of the 序时 mark.
+          data: rows.map((x) => ({ value: x.completion, itemStyle: { color: x.lead < 0 ? "#f0a020" : "#07c160" },
+            label: x.completion >= 25 ? { position: "insideRight", color: "#fff", fontWeight: "bold" } : { position: "right", color: "#333" } })),
+          label: { show: true, formatter: "{c}%", fontSize: fs } },
+        { name: "序时进度", type: "scatter", symbol: "rect", symbolSize: [4, big ? 40 : 24], z: 5,
+          itemStyle: { color: "#333" }, data: rows.map((x) => x.schedule) },
+      ],
+    }, true);
+    S.chart.resize();
+  }
+
+  function renderRanking() {
+    const r = currentRanking();
+    renderTabs(S.screen);
+    renderRankTable(r);
+    renderChart(r);
+  }
+
+  function renderUnreported(sc) {
+    const el = document.querySelector("#unreported .body");
+    document.querySelector("#unreported h2").textContent = `本周未报（${sc.week}起）· ${sc.unreported.length}个单位`;
+    el.innerHTML = sc.unreported.length
+      ? `<ul class="list">${sc.unreported.map((u) => `<li><span class="who">${VB.esc(u.unit)}</span>
+          <span class="what">${u.tasks.map((t) => `<span class="tag warn">${VB.esc(t)}</span>`).join("")}</span></li>`).join("")}</ul>`
+      : `<p class="note ok">本周都已报送。</p>`;
+  }
+
+  function renderReceipts(rows) {
+    const el = document.querySelector("#receipts .body");
+    el.innerHTML = rows.length
+      ? `<ul class="list receipts">${rows.map((n) => `<li><div class="line"><span class="who">#${VB.esc(n.no)} ${VB.esc(n.text)}</span>
+          <span class="num">${VB.esc(n.acked)}</span></div>
+          <span class="bar wide"><span class="fill ${n.percent < 1 ? "behind" : ""}" style="width:${Math.round(n.percent * 100)}%"></span></span>
+          <div class="missing">未确认：${VB.esc(n.missing)}</div></li>`).join("")}</ul>`
+      : `<p class="note ok">近30天的通知都已确认收到。</p>`;
+  }
+
+  function renderScreen(sc) {
+    if (!sc) return;
+    S.screen = sc;
+    S.unit = sc.unit.id;
+    if (!S.screen.rankings.some((r) => r.task === S.task)) S.task = sc.rankings[0]?.task ?? null;
+    renderCrumbs(sc);
+    renderStanding(sc);
+    renderRanking();
+    renderUnreported(sc);
+  }
+
+  function renderCounties(root) {
+    S.root = root.unit;
+    S.counties = root.children;
+    $("county").innerHTML = `<option value="${root.unit.id}">全市（${VB.esc(root.unit.name)}）</option>`
+      + root.children.map((c) => `<option value="${c.id}">${VB.esc(c.name)}</option>`).join("");
+  }
+
+  function wanted() {
+    const m = /unit=(\d+)/.exec(location.hash);
+    return m ? +m[1] : null;
+  }
+
+  async function go(id) {
+    if (location.hash !== `#unit=${id}`) history.pushState(null, "", `#unit=${id}` + "");
+    await show(id);
+  }
+
+  async function show(id) {
+    if (id == null || id === S.root?.id) {
+      if (S.rootScreen) renderScreen(S.rootScreen);
+      return;
+    }
+    try { renderScreen(await VB.api(`/api/dashboard/unit/${id}`)); } catch (e) { console.error(e); }
+  }
+
   function render(data) {
     VB.setZone(data.zone);
     // Served by `villagebot run`: there is no simulator to go back to.
@@ -76,14 +245,45 @@
       const note = sec.note ? `<p class="note">${VB.esc(sec.note)}</p>` : "";
       el.innerHTML = note + `<div class="tables">${(sec.tables || []).map((t) => `<div class="tbl">${table(t)}</div>`).join("")}</div>`;
     }
-    document.body.dataset.ready = "1";
+    renderReceipts(data.sections.notices?.tables?.[0]?.rows || []);
+    if (data.screen) {
+      S.rootScreen = data.screen;
+      renderCounties(data.screen);
+    } else {
+      $("screen").classList.add("empty");
+    }
   }
 
   let timer = null;
   async function load() {
-    try { render(await VB.api("/api/dashboard")); } catch (e) { console.error(e); }
+    try {
+      render(await VB.api("/api/dashboard"));
+      await show(wanted());
+    } catch (e) { console.error(e); }
+    document.body.dataset.ready = "1";
   }
   function soon() { clearTimeout(timer); timer = setTimeout(load, 300); }
+
+  // Drill-down: a unit's link or bar, the breadcrumbs, the county filter, the browser's back.
+  document.addEventListener("click", (e) => {
+    const a = e.target.closest("a[data-unit]");
+    if (!a) return;
+    e.preventDefault();
+    go(+a.dataset.unit);
+  });
+  $("rank-tabs").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-task]");
+    if (!b) return;
+    S.task = b.dataset.task;
+    renderRanking();
+  });
+  $("county").addEventListener("change", (e) => go(+e.target.value));
+  window.addEventListener("popstate", () => show(wanted()));
+  for (const a of document.querySelectorAll("a[data-export]")) a.href = VB.withToken(`/api/export/${a.dataset.export}`);
+  $("print").addEventListener("click", () => window.print());
+  // Print: let the chart fit the paper's width, then back.
+  window.addEventListener("beforeprint", () => S.chart && S.chart.resize());
+  window.addEventListener("afterprint", () => S.chart && S.chart.resize());
 
   load();
   // Read-only, but live: whatever the bot says may have changed a figure.

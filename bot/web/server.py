@@ -117,6 +117,31 @@ def dashboard_routes(
         data = await app.db.run(lambda s: board(s, app.config, clock.now()))
         return json_response({**data, "simulator": simulator})
 
+    @routes.get("/api/dashboard/unit/{id:\\d+}")
+    async def dashboard_unit(request: web.Request) -> web.Response:
+        from bot.dashboard import screen
+
+        uid = int(request.match_info["id"])
+        data = await app.db.run(lambda s: screen(s, app.config, clock.now(), uid))
+        if data is None:
+            raise web.HTTPNotFound(text="没有这个单位")
+        return json_response(data)
+
+    @routes.get("/api/export/{what}")
+    async def dashboard_export(request: web.Request) -> web.Response:
+        from urllib.parse import quote
+
+        from bot.dashboard import EXPORTS, XLSX, export
+
+        what = request.match_info["what"]
+        if what not in EXPORTS:
+            raise web.HTTPNotFound(text="没有这种导出")
+        # Written in the database thread (a temporary file), sent as a download.
+        name, body = await app.db.run(lambda s: export(s, app.config, clock.now(), what))
+        disposition = f"attachment; filename=\"{what}.xlsx\"; filename*=UTF-8''{quote(name)}"
+        headers = {"Content-Disposition": disposition}
+        return web.Response(body=body, content_type=XLSX, headers=headers)
+
     @routes.get("/api/ws")
     async def ws(request: web.Request) -> web.WebSocketResponse:
         sock = web.WebSocketResponse(heartbeat=30)
