@@ -70,6 +70,17 @@ class BotSection(_Section):
 class DatabaseSection(_Section):
     url: str = "sqlite:///villagebot.db"
     workers: int = Field(1, ge=1, le=16)
+    sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
+
+
+class InboxSection(_Section):
+    # Commands waiting for an unreachable database are kept in this SQLite file ("":
+    # next to the SQLite database, or villagebot-inbox.db in the working directory).
+    spool_path: str = ""
+    spool_max: int = Field(10000, ge=1)
+    notice_after_seconds: float = Field(5, ge=0)
+    retry_seconds: float = Field(0.5, gt=0)
+    max_retry_seconds: float = Field(10, gt=0)
 
 
 class LimitsSection(_Section):
@@ -234,6 +245,7 @@ class TransportsSection(_Section):
 class Config(_Section):
     bot: BotSection = BotSection()
     database: DatabaseSection = DatabaseSection()
+    inbox: InboxSection = InboxSection()
     limits: LimitsSection = LimitsSection()
     tasks: tuple[TaskConfig, ...] = ()
     points: PointsSection = PointsSection()

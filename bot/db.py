@@ -38,7 +38,14 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+
+
+def make_engine(url: str, synchronous: str = "FULL") -> Engine:
+    """`synchronous` (SQLite): FULL by default, so a commit survives a power loss; in
+    WAL mode a NORMAL commit "might roll back following a power loss" (SQLite's docs)."""
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
     url = normalize_url(url)
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
@@ -56,7 +63,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             if not memory:
                 cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
@@ -112,9 +119,9 @@ def upsert(session: Session, model: type[SQLModel], values: dict[str, Any], keys
 class Database:
     """An engine plus the worker threads that run one transaction per call."""
 
-    def __init__(self, url: str, workers: int = 1) -> None:
+    def __init__(self, url: str, workers: int = 1, synchronous: str = "FULL") -> None:
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, synchronous)
         is_sqlite = self.engine.dialect.name == "sqlite"
         # SQLite has one writer: a second thread would only wait on its lock.
         self._pool = ThreadPoolExecutor(

@@ -148,14 +148,20 @@ def release(session: Session, msg_id: int) -> None:
     )
 
 
-def mark_sent(session: Session, ids: Sequence[int], when: datetime) -> int:
-    """Mark rows sent, once: a row already marked is not touched again."""
+def mark_sent(
+    session: Session, ids: Sequence[int], when: datetime, transport_msg_id: str | None = None
+) -> int:
+    """Mark rows sent, once: a row already marked is not touched again. The transport's
+    own id of the sent message is kept when it gave one."""
     if not ids:
         return 0
+    values: dict[str, object] = {"sent_at": when}
+    if transport_msg_id is not None:
+        values["transport_msg_id"] = transport_msg_id[:128]
     result = session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.sent_at).is_(None))
-        .values(sent_at=when)
+        .values(**values)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

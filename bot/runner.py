@@ -4,6 +4,9 @@ It builds the app, starts WeChat (through a Wechaty puppet service) and the WeCo
 webhooks, the outbox sender (paced for WeChat) and the scheduler's timing layer, and
 watches the WeChat session: when it has been down for `alert_after` it tells the admins
 through the WeCom alerts webhook and copies notices there until WeChat is back.
+Inbound messages go through the `Inbox` (bot.inbox): in order per group, and kept in a
+spool file and retried while the database is unreachable; the sender and the admins
+are then told directly through the transports, since the outbox is in that database.
 SIGTERM (or SIGINT) finishes the message in hand and leaves the rest in the outbox.
 """
 
@@ -14,14 +17,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from bot.app import App
 from bot.clock import Clock
 from bot.config import Config, ConfigError
+from bot.db import normalize_url
+from bot.inbox import QUEUED_REPLY, Inbox, Spool
 from bot.jobs.timer import start_timer
-from bot.messages import Inbound
+from bot.messages import Inbound, Outgoing
 from bot.org import bind_send_only_rooms
 from bot.outbox import relay_notices
 from bot.sender import OutboxSender, Pacer
@@ -69,6 +77,17 @@ def check_config(config: Config) -> None:
                         "set transports.simulator.token to serve the dashboard there")  # fmt: skip
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def spool_path(config: Config, db_url: str | None = None) -> Path:
+    """`inbox.spool_path`, or by default next to the SQLite database file (in the working
+    directory for PostgreSQL)."""
+    if config.inbox.spool_path:
+        return Path(config.inbox.spool_path)
+    url = make_url(normalize_url(db_url or config.database.url))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(f"{url.database}.inbox")
+    return Path("villagebot-inbox.db")
 
 
 class ConnectionWatch:
@@ -151,6 +170,8 @@ class Runner:
         self.watch: ConnectionWatch | None = None
         self.timer: Any = None
         self.dashboard: Server | None = None
+        self.inbox: Inbox | None = None
+        self._transports: dict[str, Sender] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._sender_task: asyncio.Task[Any] | None = None
 
@@ -175,6 +196,9 @@ class Runner:
             )  # fmt: skip
             transports[WECHATY] = self.wechaty
             pacing[WECHATY] = Pacer.from_config(cfg)
+        self._transports = transports
+        self.inbox = self.make_inbox(app)
+        self.inbox.restore()  # the spooled commands first, before any new message
         self.sender = OutboxSender(
             app.db, transports, app.clock, cfg.outbox.max_attempts, pacing=pacing,
             traditional=cfg.bot.reply_script == "traditional",
@@ -208,9 +232,50 @@ class Runner:
                                          sim.host, sim.port, sim.token)  # fmt: skip
         log.info("dashboard at %sdashboard", self.dashboard.url.split("?")[0])
 
+    def make_inbox(self, app: App) -> Inbox:
+        c = self.config.inbox
+        return Inbox(
+            app.handle,
+            Spool(spool_path(self.config, self.db_url), c.spool_max),
+            durable=lambda m: app.router.parse(m) is not None,
+            on_queued=self._tell_queued,
+            on_outage=self._alert_outage,
+            notice_after=c.notice_after_seconds,
+            retry_seconds=c.retry_seconds,
+            max_retry_seconds=c.max_retry_seconds,
+        )
+
     async def _deliver(self, msg: Inbound) -> None:
-        assert self.app is not None
-        await self.app.handle(msg)
+        assert self.inbox is not None
+        self.inbox.put(msg)
+
+    async def _tell_queued(self, msg: Inbound) -> None:
+        """Straight through the transport: the outbox is in the unreachable database."""
+        transport = self._transports.get(msg.transport)
+        if transport is None:
+            return
+        to = None if msg.room else msg.sender
+        out = Outgoing(id=0, transport=msg.transport, text=QUEUED_REPLY, at=msg.at,
+                       room=msg.room, to=to, reply_to=msg.id, kind="queued")
+        await transport.send(out)
+
+    async def _alert_outage(self, down: bool, seconds: float, waiting: int) -> None:
+        name = self.config.bot.name
+        if down:
+            text = (
+                f"【{name}】数据库连不上（已约 {seconds:.0f} 秒），收到的命令已排队"
+                f"（{waiting} 条），恢复后按顺序处理。"
+            )
+        else:
+            text = f"【{name}】数据库已恢复（中断约 {seconds:.0f} 秒），排队的命令正在处理。"
+        log.error("alert: %s", text)
+        alerts = self.config.transports.wecom.alerts
+        if self.wecom is None or not alerts:
+            return
+        mentions = ("@all",) if down else ()
+        out = Outgoing(id=0, transport=WECOM, text=text, at=datetime.now(UTC), room=alerts,
+                       kind=ALERT_KIND, mentions=mentions)
+        await self.wecom.send(out)
 
     def _on_health(self, health: Health) -> None:
         if self.watch is not None:
@@ -229,6 +294,8 @@ class Runner:
         """Finish the message in hand; leave the rest in the outbox."""
         if self.wechaty is not None:
             await self.wechaty.drain(grace)
+        if self.inbox is not None:  # what is not handled in time stays in the spool
+            await self.inbox.close(grace)
         if self.timer is not None:
             with contextlib.suppress(Exception):
                 self.timer.shutdown()

@@ -211,7 +211,7 @@ class OutboxSender:
         if self.shared and not await self.db.run(partial(claim, msg_id=out.id, now=self.clock.now())):
             return TAKEN
         try:
-            await self.transports[out.transport].send(out)
+            transport_id = await self.transports[out.transport].send(out)
         except TransportDown as e:
             log.info("%s is down; outbox %s waits: %s", out.transport, out.id, e)
             if self.shared:
@@ -227,7 +227,12 @@ class OutboxSender:
                 )  # fmt: skip
             )
             return UNSENT
-        await self.db.run(partial(mark_sent, ids=[out.id], when=self.clock.now()))
+        # The transport's id, when it gives one, is kept with the mark (see docs: a crash
+        # between the send and this commit repeats the message once after a restart).
+        tid = transport_id if isinstance(transport_id, str) else None
+        await self.db.run(
+            partial(mark_sent, ids=[out.id], when=self.clock.now(), transport_msg_id=tid)
+        )
         return SENT
 
     # -- paced: one account at a time --------------------------------------------

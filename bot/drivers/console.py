@@ -3,6 +3,8 @@
 Type messages as the current speaker in the current group. Lines starting with '/'
 steer the console: /room ID [topic], /as ID [name], /dm (talk to the bot directly),
 /who, /quit. Piped standard input works the same: `echo '#帮助' | villagebot console`.
+When the database cannot be reached the console says so, keeps the command queued
+(`bot.inbox`, in memory) and goes on reading; it is handled when the database is back.
 """
 
 from __future__ import annotations
@@ -10,15 +12,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
 from bot.app import App
+from bot.inbox import Inbox, database_unreachable
 from bot.messages import Inbound, Mention, Outgoing
 from bot.sender import OutboxSender
 
 NAME = "console"
-HELP = "控制台：/room 群ID [群名] 换群，/as 联系人ID [名字] 换人，/dm 私聊，/who 当前身份，/quit 退出"
+QUEUED = "数据库暂时连不上，命令已排队，恢复后处理。"
+LEFT = "还有 {n} 条命令未处理（数据库连不上），退出后不再保留。"
+# How long a command may take before the console stops waiting for it and reads on.
+WAIT_SECONDS = 3.0
+HELP = (
+    "控制台：/room 群ID [群名] 换群，/as 联系人ID [名字] 换人，/dm 私聊，/who 当前身份，/quit 退出"
+)
 
 
 class ConsoleTransport:
@@ -59,13 +69,54 @@ def _mentions(text: str) -> tuple[Mention, ...]:
     return tuple(out)
 
 
-async def run_console(app: App, inp: TextIO | None = None, out: TextIO | None = None,
-                      speaker: Speaker | None = None) -> None:  # fmt: skip
+async def run_console(
+    app: App, inp: TextIO | None = None, out: TextIO | None = None, speaker: Speaker | None = None
+) -> None:
     inp = inp or sys.stdin
     out = out or sys.stdout
     me = speaker or Speaker("console_admin", "管理员", "console_room", "控制台测试群")
     transport = ConsoleTransport(out, app.config.bot.name)
     sender = OutboxSender(app.db, {NAME: transport}, app.clock)
+
+    async def flush() -> None:
+        try:
+            await sender.flush()
+        except Exception as e:
+            if not database_unreachable(e):
+                raise
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    async def queued(_msg: Inbound) -> None:
+        say(QUEUED)
+
+    flushes: set[asyncio.Task[None]] = set()
+
+    def handled() -> None:  # a command handled late (the database came back): its replies
+        task = asyncio.ensure_future(flush())
+        flushes.add(task)
+        task.add_done_callback(flushes.discard)
+
+    inbox = Inbox(app.handle, on_queued=queued, notice_after=WAIT_SECONDS, on_handled=handled)
+    try:
+        await _read(app, inp, out, me, inbox, flush)
+    finally:
+        if inbox.waiting:
+            say(LEFT.format(n=inbox.waiting))
+        await inbox.close(0)
+        await asyncio.gather(*flushes, return_exceptions=True)
+
+
+async def _read(
+    app: App,
+    inp: TextIO,
+    out: TextIO,
+    me: Speaker,
+    inbox: Inbox,
+    flush: Callable[[], Awaitable[None]],
+) -> None:
     interactive = inp.isatty()
     if interactive:
         out.write(HELP + "\n")
@@ -99,9 +150,17 @@ async def run_console(app: App, inp: TextIO | None = None, out: TextIO | None = 
         # Real transports strip the '(id)' of a mention from the text; so does this one.
         shown = " ".join(w.split("(", 1)[0] if w.startswith("@") else w for w in text.split())
         msg = Inbound(
-            transport=NAME, id=f"console-{app.clock.now().timestamp()}-{next(ids)}",
-            sender=me.id, sender_name=me.name, text=shown, at=app.clock.now(), room=me.room,
-            topic=me.topic if me.room else None, mentions=_mentions(text),
-        )  # fmt: skip
-        await app.handle(msg)
-        await sender.flush()
+            transport=NAME,
+            id=f"console-{app.clock.now().timestamp()}-{next(ids)}",
+            sender=me.id,
+            sender_name=me.name,
+            text=shown,
+            at=app.clock.now(),
+            room=me.room,
+            topic=me.topic if me.room else None,
+            mentions=_mentions(text),
+        )
+        inbox.put(msg)
+        # The usual case: handled at once, replies printed before the next prompt.
+        if await inbox.wait_handled(msg, WAIT_SECONDS):
+            await flush()

@@ -147,6 +147,8 @@ class OutboxMessage(SQLModel, table=True):
     next_try_at: datetime | None = utc_field(nullable=True)
     # A stale message folded into the merged message with this id; not sent itself.
     merged_into: int | None = None
+    # The id the transport gave the sent message (WeChat through Wechaty), when it gives one.
+    transport_msg_id: str | None = Field(default=None, max_length=128)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -21,5 +21,6 @@ class Sender(Protocol):
     name: str
     can_send_images: bool
 
-    async def send(self, out: Outgoing) -> None:
-        """Deliver one message or raise; the outbox retries on failure."""
+    async def send(self, out: Outgoing) -> str | None:
+        """Deliver one message or raise; the outbox retries on failure. May return the
+        transport's own id of the sent message (kept on the outbox row)."""

@@ -334,25 +334,30 @@ class WechatyTransport:
 
     # -- sending -----------------------------------------------------------------
 
-    async def send(self, out: Outgoing) -> None:
+    async def send(self, out: Outgoing) -> str | None:
+        """Send; the puppet's id of the (last) sent message when it gives one, kept on the
+        outbox row."""
         bot = self._bot
         if bot is None or not self._health.logged_in:
             raise TransportDown("WeChat is not logged in")
         from wechaty_puppet import FileBox
 
         target = bot.Room.load(out.room) if out.room is not None else bot.Contact.load(out.to)
+        said: Any = None
         try:
             await target.ready()
             if out.text:
                 if out.room is not None and out.mentions:
-                    await target.say(out.text, mention_ids=list(out.mentions))
+                    said = await target.say(out.text, mention_ids=list(out.mentions))
                 else:
-                    await target.say(out.text)
+                    said = await target.say(out.text)
             if out.image is not None:
                 box = FileBox.from_base64(base64.b64encode(out.image), name=f"chart-{out.id}.png")
-                await target.say(box)
+                said = await target.say(box) or said
         except _connection_errors() as e:
             raise TransportDown(f"the connection to the puppet service broke: {e!r}") from e
+        msg_id = getattr(said, "message_id", None)
+        return str(msg_id) if msg_id else None
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:

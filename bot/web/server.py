@@ -3,6 +3,11 @@
 `villagebot run` serves only the dashboard (`make_dashboard_app`); the browser simulator
 (`bot.drivers.simulator`) mounts the same routes next to its chat pages. Listening beyond
 loopback needs a token, which every request must then carry.
+
+Other web pages in the same browser must not drive or read it (`_guard`): a request
+whose `Host` is not this server's address is refused (DNS rebinding), a POST or a
+socket opened from another origin is refused, POST bodies must be JSON (a page may send
+text/plain cross-origin without asking), and only the pages' own files are served.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from bot.config import ConfigError
 
 WEB = Path(__file__).resolve().parent
 TOKEN_COOKIE = "vb_token"
+# The only files under /static/: the pages' scripts and style, nothing else of the package.
+STATIC_FILES = frozenset({"app.js", "common.js", "dashboard.js", "style.css"})
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # The dashboard's figures: `bot.dashboard.collect` unless a test gives another.
 Dashboard = Callable[[Session, Any, datetime], dict[str, Any]]
@@ -168,11 +176,80 @@ def dashboard_routes(
 
 
 def web_app(routes: web.RouteTableDef, token: str) -> web.Application:
-    """The routes, the static files, and the token check when there is a token."""
-    app = web.Application(middlewares=[_auth(token)] if token else [])
+    """The routes, the allowed static files, the origin checks, and the token check
+    when there is a token."""
+    app = web.Application(middlewares=[_guard(token), *([_auth(token)] if token else [])])
     app.add_routes(routes)
-    app.router.add_static("/static/", WEB, show_index=False)
+
+    async def static(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:
+            raise web.HTTPNotFound()
+        return web.FileResponse(WEB / name)
+
+    app.router.add_get("/static/{name}", static)
     return app
+
+
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """'host:port' or '[v6]:port' → (host, port); None when it is not one."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep:
+            return None
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return None
+    return host, int(port) if port else None
+
+
+def host_allowed(header: str, bound: tuple[str, int] | None, token: str) -> bool:
+    """The `Host` a browser sends when it really talks to this server: a loopback name
+    (or the bound address itself) with the bound port. With a token, any name: a
+    rebound page does not know the token."""
+    if token:
+        return True
+    parsed = _split_host(header)
+    if parsed is None or bound is None:
+        return False
+    host, port = parsed
+    bound_host, bound_port = bound
+    if port is not None and port != bound_port:
+        return False
+    if port is None and bound_port != 80:
+        return False
+    return host in LOOPBACK_NAMES or host == bound_host.lower()
+
+
+def origin_allowed(origin: str | None, host: str) -> bool:
+    """No Origin (not a browser page: curl, tests) or this very server's origin."""
+    if origin is None:
+        return True
+    return origin.lower() in (f"http://{host}".lower(), f"https://{host}".lower())
+
+
+def _guard(token: str) -> Any:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        host = request.headers.get("Host", "")
+        sock = request.transport.get_extra_info("sockname") if request.transport else None
+        bound = (str(sock[0]), int(sock[1])) if sock else None
+        if not host_allowed(host, bound, token):
+            raise web.HTTPMisdirectedRequest(text="unknown Host")
+        writes = request.method not in ("GET", "HEAD", "OPTIONS")
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if (writes or upgrade) and not origin_allowed(request.headers.get("Origin"), host):
+            raise web.HTTPForbidden(text="cross-origin request refused")
+        if writes and request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType(text="expected application/json")
+        return await handler(request)
+
+    return middleware
 
 
 def _auth(token: str) -> Any:

@@ -1,0 +1,27 @@
+"""outbox.transport_msg_id: the id the transport gave a sent message
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-30 20:10:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = '0002'
+down_revision: str | None = '0001'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('transport_msg_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('transport_msg_id')
