@@ -162,6 +162,9 @@ def needs(command: Command) -> str:
 
 UNBOUND = "本群还没有绑定单位。管理员可发送：#绑定 村 皇叔洼村 上级 吴城乡"
 _PREFIX = re.compile(r"^[#＃]\s*")
+# After a command's name, a short how-to question about it (#进度怎么报, #积分怎么查?).
+# Only a verb may follow (#异议 怎么少了5分 is a complaint to file, not a question).
+_HOW_AFTER = re.compile(r"^(?:怎么|如何|怎样|咋)样?\S{0,2}?(?:呢|啊)?[?？]?$")
 
 
 def split_message(msg: Inbound) -> tuple[str, Quote | None]:
@@ -262,11 +265,18 @@ class Router:
         if not text:
             return Parsed(self.lookup("帮助"), "帮助", Args((), ""), quote)
         name = self._name_at_start(text)
+        helper = self.lookup("帮助")
         if name is not None:
             rest = text[len(name) :].strip()
-            return Parsed(self._by_name[name], name, Args(tokenize(rest, mentions), rest), quote)
+            command = self._by_name[name]
+            if (
+                helper is not None
+                and _HOW_AFTER.match(rest)
+                and language.help_topic(text, self.vocabulary) is not None
+            ):  # #进度怎么报
+                return Parsed(helper, "帮助", Args((command.name,), command.name), quote)
+            return Parsed(command, name, Args(tokenize(rest, mentions), rest), quote)
         topic = language.help_topic(text, self.vocabulary)
-        helper = self.lookup("帮助")
         if topic is not None and helper is not None:
             return Parsed(helper, "帮助", Args((topic,) if topic else (), topic), quote)
         bare = self._bare_command(text, mentions, quote)
