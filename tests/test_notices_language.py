@@ -127,3 +127,9 @@ async def test_how_to_questions_get_the_commands_help(chat: MemoryChat, app: App
     assert texts(sent) == progress
     # Not addressed, it is chat.
     assert await chat.say("怎么报进度", sender=VILLAGER, room="r_hsw") == []
+
+
+async def test_a_notice_sent_as_a_quote_reply_keeps_its_text_as_typed(chat: MemoryChat) -> None:
+    await build_city(chat)
+    sent = await notify(chat, quoting("材料要求见群文件", "#通知 皇叔洼村 請於周五前報送（ＡＢ）", "张三"))
+    assert [o.text for o in sent if o.room == "r_hsw"] == ['【通知 1】請於周五前報送（ＡＢ） — 请回复"收到"']

@@ -35,7 +35,7 @@ def parse_notice(args: Args) -> NoticeArgs:
 
 def _typed_body(ctx: Ctx, args: NoticeArgs) -> str:
     """The notice text exactly as typed (not converted), after the command and scope."""
-    s = ctx.msg.text.lstrip()
+    s = split_message(ctx.msg)[0].lstrip()  # a quote-reply's reply part
     if s[:1] in "#＃":
         s = s[1:].lstrip()
     elif s.startswith("@"):
