@@ -158,7 +158,7 @@ class App:
         person = touch_person(session, msg.sender, msg.sender_name, msg.room, now)
         command = parsed.command
         if command is None:
-            self._reply(session, msg, f"没有“{excerpt(parsed.word)}”这个命令。发送 #帮助 查看可用的命令。")
+            self._reply(session, msg, parsed.unknown_reply())
             return
         unit = room_unit(session, msg.room)
         roles = roles_at(session, msg.sender, unit, self.config.bot.admins)

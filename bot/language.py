@@ -182,6 +182,8 @@ _CLAUSE_START = re.compile(
 )
 _PARTICLE = re.compile(r"^(?:了|啦|嘞|咯|啊|哈|的|喽|哦|呢|哒)+")
 _QUESTION = re.compile(r"^[\s了啦]*(?:吗|么|嘛|没|不|否|木有|没有)")
+# After a number: what it counts or dates is not a notice (收到 12份, 收到 6月).
+_COUNT_UNIT = re.compile(r"^[月日份个张件元块万天点年斤吨本条次页户人位]")
 _ASKS_REPLY = re.compile(r"请.{0,10}回复|^[\s,，]*回复|回复收到|回个")
 
 
@@ -265,6 +267,8 @@ def classify_ack(text: str) -> Ack | None:
         if not _QUESTION.match(tail) and _clause_ok(tail):
             notice_id, bad = _number(na.group("n"))
             return Ack(notice_id, name, bad)
+        if _COUNT_UNIT.match(tail):
+            return None  # a count or a date: 收到 12份材料, 收到 12月
     nn = _NOTICE_AFTER.match(stripped)
     if nn:
         tail = _PARTICLE.sub("", stripped[nn.end() :], count=1)
@@ -275,6 +279,25 @@ def classify_ack(text: str) -> Ack | None:
     if not _clause_ok(rest):
         return None
     return Ack(notice_id, name, bad)
+
+
+# Replies that agree without saying 收到: they acknowledge only as a quote-reply of a
+# notice (好的 on its own is chat).
+_AGREE_WORD = (
+    r"(?:好的?|好嘞|明白了?|知道了|了解|ok|okay|嗯+|是的?|马上落实|立即落实|抓紧落实|已落实|"
+    r"落实|遵照执行|照办|执行|已转发|转发|已安排|安排|谢谢|感谢|收到|收悉|已阅)"
+)
+_AGREE = re.compile(
+    rf"^(?:{_AGREE_WORD}|\[[^\[\]\s]{{1,6}}\]|[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d])"
+    rf"(?:[\s,，、.。!！~]*(?:{_AGREE_WORD}|\[[^\[\]\s]{{1,6}}\]|"
+    rf"[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d]))*[\s,，、.。!！~]*$"
+)
+
+
+def agrees(text: str) -> bool:
+    """A short reply that agrees: 好的, 明白, 马上落实, [OK], 👍 … (not a question)."""
+    t = text.strip().lower()
+    return 0 < len(t) <= 30 and _AGREE.match(t) is not None
 
 
 # -- hashtags -----------------------------------------------------------------------

@@ -13,6 +13,14 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """The message a quote-reply (引用) quotes: its context, never a command itself."""
+
+    name: str  # display name of the quoted sender ("" when unknown)
+    text: str  # the quoted text (WeChat may have cut it with …)
+
+
+@dataclass(frozen=True, slots=True)
 class Inbound:
     """One message as received: who said what, where and when."""
 
@@ -26,6 +34,10 @@ class Inbound:
     topic: str | None = None
     mentions: tuple[Mention, ...] = ()
     mentions_bot: bool = False  # the transport saw the bot itself @mentioned
+    # The quoted message, when the transport delivered a quote-reply apart from its text
+    # (then `text` is the reply alone). Text-based puppets put both in `text`; the
+    # router reads them from there (`bot.router.split_message`).
+    quote: Quote | None = None
 
 
 @dataclass(frozen=True, slots=True)

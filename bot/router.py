@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot import language
 from bot.config import Config
-from bot.messages import Inbound, Mention
+from bot.limits import excerpt
+from bot.messages import Inbound, Mention, Quote
 from bot.models.core import AuditEntry, OrgUnit, Person, Room
 from bot.org import OrgError, Roles, resolve_person
 from bot.outbox import OutboxWriter
@@ -77,8 +79,9 @@ class Command:
     # "group": a bound group; "room": any group, bound or not; "any": also direct messages.
     scope: str = "group"
     check: Callable[[Ctx], str | None] | None = None
-    # A pattern matching a whole message that runs this command without '#' (收到).
-    bare: re.Pattern[str] | None = None
+    # Whether a whole message (normalised, and the message it quotes if it is a
+    # quote-reply) runs this command without '#' (收到).
+    bare: Callable[[str, Quote | None], bool] | None = None
     # The unit levels whose groups the command works in; () is every level. #帮助 lists
     # a command only where it works.
     levels: tuple[str, ...] = ()
@@ -160,6 +163,23 @@ def needs(command: Command) -> str:
 
 UNBOUND = "本群还没有绑定单位。管理员可发送：#绑定 村 皇叔洼村 上级 吴城乡"
 _PREFIX = re.compile(r"^[#＃]\s*")
+# After a command's name, a short how-to question about it (#进度怎么报, #积分怎么查?).
+# Only a verb may follow (#异议 怎么少了5分 is a complaint to file, not a question).
+_HOW_AFTER = re.compile(r"^(?:怎么|如何|怎样|咋)样?\S{0,2}?(?:呢|啊)?[?？]?$")
+
+
+def split_message(msg: Inbound) -> tuple[str, Quote | None]:
+    """The reply part of a message and the message it quotes (None: not a quote-reply).
+
+    WeChat delivers a quote-reply as one text (`「名字：引用」`, a line of dashes, the
+    reply); a transport that separates them sets `Inbound.quote`. Handlers that need the
+    quoted context (which notice 收到 answers) read it from their message with this."""
+    if msg.quote is not None:
+        return msg.text, msg.quote
+    q = language.split_quote(msg.text)
+    if q is None:
+        return msg.text, None
+    return q.reply, Quote(q.quoted_name, q.quoted_text)
 
 
 @dataclass(frozen=True)
@@ -167,6 +187,15 @@ class Parsed:
     command: Command | None  # None: '#something' that is no command
     word: str  # the command word as typed
     args: Args
+    quote: Quote | None = None  # the quoted message, for a quote-reply
+    # For a '#word' that is no command: the command it nearly is (#进渡 → #进度).
+    suggestion: Command | None = None
+
+    def unknown_reply(self) -> str:
+        """The answer to a '#word' that is no command (`command` is None)."""
+        if self.suggestion is not None:
+            return f"您是不是要 #{self.suggestion.name}？例：{self.suggestion.example}"
+        return f"没有“{excerpt(self.word)}”这个命令。发送 #帮助 查看可用的命令。"
 
 
 class Router:
@@ -182,6 +211,10 @@ class Router:
         # Longest first, so that "进度查询" wins over "进度".
         self._names = sorted(self._by_name, key=len, reverse=True)
         self._bare = [c for c in self.commands if c.bare is not None]
+        # Every command's names, for reading near misses and how-to questions.
+        self.vocabulary: dict[str, tuple[str, ...]] = {
+            simplify(c.name): tuple(simplify(a) for a in c.aliases) for c in self.commands
+        }
         self.bot_name = simplify(bot_name)
         self.bot_id = bot_id
 
@@ -193,13 +226,22 @@ class Router:
         return next((n for n in self._names if text[: len(n)].lower() == n), None)
 
     def parse(self, msg: Inbound) -> Parsed | None:
-        """The command in a message, or None for ordinary chat (which gets no reply)."""
-        text = normalize(msg.text)
+        """The command in a message, or None for ordinary chat (which gets no reply).
+
+        A quote-reply is read by its reply part; the quoted message rides along as
+        context (`Parsed.quote`). Addressed (after '#' or an @mention of the bot): a
+        command name at the start; else a how-to question (`#怎么加分` is `#帮助 加分`);
+        else a bare form (`#已收到`); else a near miss of a command (a `suggestion`).
+        Other '#' words (a topic, a 接龙, `#…#`) are chat; an @mention that is no command
+        is answered that there is no such command.
+        """
+        reply, quote = split_message(msg)
+        text = normalize(reply)
         mentions = tuple(m for m in msg.mentions if not (self.bot_id and m.id == self.bot_id))
-        addressed = False
+        addressed = hashed = False
         if _PREFIX.match(text):
             text = _PREFIX.sub("", text, count=1)
-            addressed = True
+            addressed = hashed = True
         else:
             at_bot = f"@{self.bot_name}"
             rest = text[len(at_bot) :]
@@ -220,19 +262,44 @@ class Router:
                 addressed = True
             text = _PREFIX.sub("", text, count=1)
         if not addressed:
-            for c in self._bare:
-                assert c.bare is not None
-                if c.bare.match(text):
-                    return Parsed(c, c.name, Args(tokenize(text, mentions)[1:], text))
-            return None
+            return self._bare_command(text, mentions, quote)
         if not text:
-            return Parsed(self.lookup("帮助"), "帮助", Args((), ""))
+            return Parsed(self.lookup("帮助"), "帮助", Args((), ""), quote)
         name = self._name_at_start(text)
-        if name is None:
-            word = text.split()[0]
-            return Parsed(None, word, Args((), text))
-        rest = text[len(name) :].strip()
-        return Parsed(self._by_name[name], name, Args(tokenize(rest, mentions), rest))
+        helper = self.lookup("帮助")
+        if name is not None:
+            rest = text[len(name) :].strip()
+            command = self._by_name[name]
+            if (
+                helper is not None
+                and _HOW_AFTER.match(rest)
+                and language.help_topic(text, self.vocabulary) is not None
+            ):  # #进度怎么报
+                return Parsed(helper, "帮助", Args((command.name,), command.name), quote)
+            return Parsed(command, name, Args(tokenize(rest, mentions), rest), quote)
+        topic = language.help_topic(text, self.vocabulary)
+        if topic is not None and helper is not None:
+            return Parsed(helper, "帮助", Args((topic,) if topic else (), topic), quote)
+        bare = self._bare_command(text, mentions, quote)
+        if bare is not None:
+            return bare
+        tag = language.hashtag_kind(text, self.vocabulary)
+        word = text.split()[0]
+        if tag.kind == "near_miss" and tag.suggestion is not None:
+            near = self.lookup(tag.suggestion)
+            return Parsed(None, tag.word, Args((), text), quote, suggestion=near)
+        if hashed:
+            return None  # a topic, a 接龙, #乡村振兴#: chat
+        return Parsed(None, word, Args((), text), quote)
+
+    def _bare_command(
+        self, text: str, mentions: tuple[Mention, ...], quote: Quote | None
+    ) -> Parsed | None:
+        for c in self._bare:
+            assert c.bare is not None
+            if c.bare(text, quote):
+                return Parsed(c, c.name, Args(tokenize(text, mentions)[1:], text), quote)
+        return None
 
     def allowed(self, ctx: Ctx, command: Command) -> str | None:
         """None if the sender may use the command here, else the refusal text."""

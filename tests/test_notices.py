@@ -236,7 +236,8 @@ async def test_bare_ack_is_ordinary_chat_when_nothing_waits(chat, app) -> None: 
     assert texts(sent) == ['请在收到通知的群里回复"收到"']
     # Words that only start like it are chat, not acknowledgements.
     await notify(chat, "#通知 皇叔洼村 内容")
-    for text in ["收到吗？", "收到，马上落实", "收到12份材料", "没收到"]:
+    for text in ["收到吗？", "收到了吗？", "收到请回复", "收不到", "收到货了吗", "收到12份材料",
+                 "没收到", "收到 2147483648", "收到 99999999999999999999"]:
         assert await chat.say(text, sender=VILLAGER, room="r_hsw") == []
     assert app.db.run_sync(lambda s: receipts(s, 1)).missing
 

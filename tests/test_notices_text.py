@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.handlers.notices import BARE_ACK, parse_ack, parse_notice
+from bot.handlers.notices import is_bare_ack, parse_ack, parse_notice
+from bot.messages import Quote
 from bot.notices import chase_times, format_parts, percent, split_text
 from bot.router import Usage
 from bot.text import Args, normalize
@@ -63,19 +64,38 @@ def test_short_notice_is_one_message() -> None:
     "text, number",
     [("收到", None), ("收到！", None), ("收到收到", None), ("已收到", None), ("收到了", None),
      ("收到 12", 12), ("收到12", 12), ("收到十二", 12), ("收到[抱拳]", None), ("好的，收到", None),
-     ("收到 通知12", 12), ("OK收到", None), ("收到👍", None), ("收到 第3号", 3)],
+     ("收到 通知12", 12), ("OK收到", None), ("收到👍", None), ("收到 第3号", 3),
+     ("收到，马上落实", None), ("杨家坪村收到", None), ("收到39号通知", 39), ("收悉", None),
+     ("已閱", None)],
 )  # fmt: skip
 def test_bare_acknowledgements(text: str, number: int | None) -> None:
     norm = normalize(text)
-    assert BARE_ACK.match(norm)
+    assert is_bare_ack(norm, None)
     assert parse_ack(Args((), norm)).notice_id == number
     assert parse_ack(Args((), norm)).bare
 
 
-@pytest.mark.parametrize("text", ["收到吗", "收到了吗？", "收到，马上落实", "收到12份材料",
-                                  "没收到", "今天收到的材料", "收到 12月"])  # fmt: skip
+@pytest.mark.parametrize("text", ["收到吗", "收到了吗？", "收到12份材料", "没收到", "今天收到的材料",
+                                  "收到 12月", "收到请回复", "收不到", "收到货了吗", "好的",
+                                  "收到 99999999999999999999", "收到 2147483648"])  # fmt: skip
 def test_chat_that_is_no_acknowledgement(text: str) -> None:
-    assert not BARE_ACK.match(normalize(text))
+    assert not is_bare_ack(normalize(text), None)
+
+
+def test_quote_reply_acknowledgements() -> None:
+    notice = Quote("村务助手", '【通知 22】周五前报送材料 — 请回复"收到"')
+    other = Quote("张三", "明天几点开会")
+    assert is_bare_ack("收到", notice) and is_bare_ack("好的[抱拳]", notice)
+    # A quote-reply to anything but a notice answers that message.
+    assert not is_bare_ack("收到", other) and not is_bare_ack("好的", None)
+    assert not is_bare_ack("收到了吗?", notice)
+
+
+def test_explicit_ack_numbers_never_overflow() -> None:
+    for text in ["99999999999999999999", "2147483648", "通知 1234567890"]:
+        with pytest.raises(Usage, match="没有这个编号的通知"):
+            parse_ack(Args((), text))
+    assert parse_ack(Args((), ",马上落实")) == parse_ack(Args((), ""))
 
 
 def test_explicit_ack_arguments() -> None:

@@ -122,7 +122,9 @@ async def test_duplicates_chat_and_unknown(chat, app) -> None:  # type: ignore[n
     assert len(first) == 1 and again == []
     assert await chat.say("今天开会吗？", sender="wxid_x", room=room) == []
     assert await chat.say("收到", sender="wxid_x", room=room) == []
-    sent = await chat.say("#吃饭", sender="wxid_x", room=room)
+    # A '#' word that is no command is a topic: chat. Addressed by @mention, it is answered.
+    assert await chat.say("#吃饭", sender="wxid_x", room=room) == []
+    sent = await chat.say("@村务助手 吃饭", sender="wxid_x", room=room)
     assert texts(sent) == ["没有“吃饭”这个命令。发送 #帮助 查看可用的命令。"]
     # Only commands are journaled and audited.
     assert count(app, AuditEntry) == 5  # four binds and one household

@@ -45,5 +45,6 @@ COMMANDS = (
     Command(
         name="帮助", aliases=("help", "命令", "菜单"), summary="查看可用的命令",
         usage="#帮助 [命令名]", example="#帮助 进度", parse=parse_help, run=run_help, scope="any",
+        detail="也可以直接问：#怎么加分、#如何报进度（或 @ 本助手问）。",
     ),
 )  # fmt: skip

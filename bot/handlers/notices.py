@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from bot import notices
-from bot.messages import Inbound
+from bot import language, notices
+from bot.messages import Inbound, Quote
 from bot.notices import wording
 from bot.org import CADRE, HQ
 from bot.reminders import wording as reminder_wording
-from bot.router import Command, Ctx, Refusal, Usage
+from bot.router import Command, Ctx, Refusal, Usage, split_message
 from bot.text import Args, normalize, parse_int, simplify
 from bot.timephrase import TimePhraseError, parse_when
 
@@ -48,7 +48,7 @@ def parse_notice(args: Args) -> NoticeArgs:
 
 def _typed_body(ctx: Ctx, args: NoticeArgs) -> str:
     """The notice text exactly as typed (not converted), after the command and scope."""
-    s = ctx.msg.text.lstrip()
+    s = split_message(ctx.msg)[0].lstrip()  # a quote-reply's reply part
     if s[:1] in "#＃":
         s = s[1:].lstrip()
     elif s.startswith("@"):
@@ -147,45 +147,92 @@ def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
 
 # -- 收到 ---------------------------------------------------------------------------
 
-_NUM = r"(?P<n>\d+|[零〇一二两三四五六七八九十百]+)"
+_NUM = r"(?P<n>\d+|[零〇一二两三四五六七八九十百千万]+)"
 _EMOJI = r"(?:\[[^\[\]\s]{1,6}\]|[\u2600-\u27bf\U0001f300-\U0001faff\ufe0f])"
-_ACKED = r"(?:(?:好的?|明白|嗯+|ok)[\s,.!。]*)?(?:已经?)?(?:收到)+(?:了|啦|嘞|咯|啊)?"
 _TAIL = rf"(?:[\s!.。~,、]|{_EMOJI})*"
-# A whole message that acknowledges without '#': 收到, 收到！, 已收到, 收到 12, 收到[抱拳].
-BARE_ACK = re.compile(rf"^{_ACKED}\s*(?:通知\s*)?(?:第?\s*{_NUM}\s*号?)?{_TAIL}$", re.I)
 # What may follow #收到: nothing, or a notice number.
 _EXPLICIT = re.compile(rf"^\s*(?:通知\s*)?(?:第?\s*{_NUM}\s*号?)?{_TAIL}$")
 
 
+def _bare_ack(text: str, quote: Quote | None) -> language.Ack | None:
+    """What a message without '#' acknowledges, or None when it is chat.
+
+    An acknowledgement (`收到`, `杨家坪村收到`, `收到39号通知`, `收到，马上落实`,
+    `收悉`, `已阅`; see `language.classify_ack`) whose number can be a notice's. As a
+    quote-reply it must quote a notice, and then any agreeing reply (`好的`, `[OK]`)
+    acknowledges that notice unless the reply names another. A quote-reply to anything
+    else is an answer to that message, not to a notice.
+    """
+    quoted = language.quoted_notice_id(quote.text) if quote is not None else None
+    if quote is not None and quoted is None:
+        return None
+    ack = language.classify_ack(text)
+    if ack is None and quoted is not None and language.agrees(text):
+        ack = language.Ack(None, None)
+    if ack is None or ack.bad_id:
+        return None
+    return ack if ack.notice_id is not None else language.Ack(quoted, ack.name_before)
+
+
+def is_bare_ack(text: str, quote: Quote | None) -> bool:
+    return _bare_ack(text, quote) is not None
+
+
 @dataclass(frozen=True)
 class AckArgs:
-    notice_id: int | None
+    notice_id: int | None  # named in the reply (the quoted notice is read in run_ack)
     bare: bool  # said without '#': stays silent unless it acknowledges something
 
 
 def parse_ack(args: Args) -> AckArgs:
-    m = BARE_ACK.match(args.text)
-    bare = m is not None and args.text.strip() != ""
+    ack = language.classify_ack(args.text) if args.text.strip() else None
+    if ack is None and language.agrees(args.text):
+        ack = language.Ack(None, None)  # a quote-reply's 好的 (the router checked the quote)
+    if ack is not None:
+        if ack.bad_id:
+            raise Usage("没有这个编号的通知")
+        return AckArgs(ack.notice_id, True)
+    # After '#收到': a notice number, or a clause (#收到，马上落实).
+    m = _EXPLICIT.match(args.text)
     if m is None:
-        m = _EXPLICIT.match(args.text)
-    if m is None:
-        raise Usage("“收到”后面只能写通知编号")
-    n = parse_int(m.group("n")) if m.group("n") else None
-    if m.group("n") and not n:
+        ack = language.classify_ack("收到" + args.text)
+        if ack is None:
+            raise Usage("“收到”后面只能写通知编号")
+        if ack.bad_id:
+            raise Usage("没有这个编号的通知")
+        return AckArgs(ack.notice_id, False)
+    raw = m.group("n")
+    if raw is None:
+        return AckArgs(None, False)
+    if raw.isdigit() and len(raw) > language.MAX_NOTICE_DIGITS:
+        raise Usage("没有这个编号的通知")
+    n = parse_int(raw)
+    if not n:
         raise Usage("通知编号要写数字")
-    return AckArgs(n, bare)
+    if len(str(n)) > language.MAX_NOTICE_DIGITS:
+        raise Usage("没有这个编号的通知")
+    return AckArgs(n, False)
+
+
+def _quoted_notice(msg: Inbound) -> int | None:
+    _reply, quote = split_message(msg)
+    return language.quoted_notice_id(quote.text) if quote is not None else None
 
 
 def ack_gate(session: Session, msg: Inbound) -> bool:
     """Before anything is written: a bare 收到 is a command only while the notice it
-    would acknowledge waits in the group; otherwise it is ordinary chat."""
-    m = BARE_ACK.match(normalize(msg.text))
-    if m is None:
+    would acknowledge (the named, the quoted, else the newest) waits in the group;
+    otherwise it is ordinary chat."""
+    reply, quote = split_message(msg)
+    text = normalize(reply)
+    if text[:1] in "#＃@":
         return True  # '#收到 …' or '@bot 收到': always answered
+    ack = _bare_ack(text, quote)
+    if ack is None:
+        return True  # not a bare form: the command's parser answers (it was addressed)
     if msg.room is None:
         return False
-    n = parse_int(m.group("n")) if m.group("n") else None
-    return notices.is_waiting(session, msg.room, n)
+    return notices.is_waiting(session, msg.room, ack.notice_id)
 
 
 def run_ack(ctx: Ctx, args: AckArgs) -> None:
@@ -193,8 +240,9 @@ def run_ack(ctx: Ctx, args: AckArgs) -> None:
         if args.bare:
             return
         raise Refusal('请在收到通知的群里回复"收到"')
+    notice_id = args.notice_id if args.notice_id is not None else _quoted_notice(ctx.msg)
     ack = notices.acknowledge(ctx.session, ctx.msg.room, ctx.person.id, ctx.now,
-                              args.notice_id, ctx.msg.id)
+                              notice_id, ctx.msg.id)
     if ack.status == "acked":
         ctx.audit("ack", notice=ack.notice_id, room=ctx.msg.room)
         ctx.reply(wording.acked_reply(ack))
@@ -252,8 +300,9 @@ COMMANDS = (
     ),
     Command(
         name="收到", summary="确认收到本群的通知", usage="收到 [通知编号]", example="收到 12",
-        parse=parse_ack, run=run_ack, scope="any", bare=BARE_ACK, gate=ack_gate,
-        detail="不写编号时确认本群最新一条未确认的通知。",
+        parse=parse_ack, run=run_ack, scope="any", bare=is_bare_ack, gate=ack_gate,
+        detail="不写编号时确认本群最新一条未确认的通知；引用通知回复“收到”（或“好的”）确认所引用的那条。"
+               "“收悉”“已阅”“收到12号通知”“杨家坪村收到”“收到，马上落实”也算确认。",
     ),
     Command(
         name="回执", aliases=("通知回执", "回执查询"), summary="查看通知的确认情况",

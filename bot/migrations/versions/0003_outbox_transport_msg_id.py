@@ -1,7 +1,7 @@
 """outbox.transport_msg_id: the id the transport gave a sent message
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30 20:10:00.000000
 """
 
