@@ -266,7 +266,8 @@ def build_app(
     if admins:
         config = config.with_overrides(bot={"admins": [*config.bot.admins, *admins]})
     clock = clock or SystemClock()
-    db = Database(db_url or config.database.url, config.database.workers)
+    db = Database(db_url or config.database.url, config.database.workers,
+                  config.database.sqlite_synchronous)
     create_schema(db.engine)
     writer = OutboxWriter(config, clock)
     services: dict[str, Any] = {}

@@ -42,7 +42,7 @@ def _in_db(cfg: Config, db: str | None, fn: Callable[[Session], T]) -> T:
     from bot.db import Database
     from bot.migrate import create_schema
 
-    database = Database(db or cfg.database.url)
+    database = Database(db or cfg.database.url, synchronous=cfg.database.sqlite_synchronous)
     try:
         create_schema(database.engine)
         return database.run_sync(fn)
