@@ -180,7 +180,9 @@ async def test_replies_quote_only_a_short_excerpt(chat, app, caplog) -> None:  #
                 for o in sent:
                     assert "测" * 30 not in o.text, (text, o.text[:200])
                     assert len(o.text) <= app.config.limits.max_reply_chars
-    sent = await chat.say(f"#{arg}", sender=ADMIN, room="r_hsw")
+    # A '#word' that is no command is chat now; addressed to the bot it is answered.
+    assert await chat.say(f"#{arg}", sender=ADMIN, room="r_hsw") == []
+    sent = await chat.say(f"@{app.config.bot.name} {arg}", sender=ADMIN, room="r_hsw")
     assert texts(sent) == [f"没有“{'测' * 20}…”这个命令。发送 #帮助 查看可用的命令。"]
     assert not errors(caplog)
 

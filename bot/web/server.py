@@ -33,7 +33,11 @@ from bot.config import ConfigError
 WEB = Path(__file__).resolve().parent
 TOKEN_COOKIE = "vb_token"
 # The only files under /static/: the pages' scripts and style, nothing else of the package.
-STATIC_FILES = frozenset({"app.js", "common.js", "dashboard.js", "style.css"})
+# The page's own files, and nothing else (not the package's Python files). The chart
+# library is installed into vendor/ by the Makefile.
+STATIC_FILES = frozenset(
+    {"app.js", "common.js", "dashboard.js", "style.css", "vendor/echarts.min.js"}
+)
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # The dashboard's figures: `bot.dashboard.collect` unless a test gives another.
@@ -187,7 +191,7 @@ def web_app(routes: web.RouteTableDef, token: str) -> web.Application:
             raise web.HTTPNotFound()
         return web.FileResponse(WEB / name)
 
-    app.router.add_get("/static/{name}", static)
+    app.router.add_get("/static/{name:.+}", static)
     return app
 
 
