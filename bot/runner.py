@@ -124,9 +124,14 @@ class ConnectionWatch:
             if self.alerted_since is None and (now - h.since).total_seconds() >= self.alert_after:
                 self.alerted_since = h.since
                 since = h.since.astimezone(self.app.config.zone)
-                await self.alert(f"【{self.app.config.bot.name}】微信连接已断开（{since:%m月%d日 %H:%M} 起），"
-                                 "正在自动重连。其间的通知转发到本群，请转告各群。",
-                                 mentions=("@all",))  # fmt: skip
+                name = self.app.config.bot.name
+                if h.user_id is None:  # never logged in since the start: nothing "dropped"
+                    text = (f"【{name}】微信无法连接（{since:%m月%d日 %H:%M} 起），正在重试，"
+                            "请检查微信服务地址和令牌，或扫码登录。其间的通知转发到本群，请转告各群。")
+                else:
+                    text = (f"【{name}】微信连接已断开（{since:%m月%d日 %H:%M} 起），"
+                            "正在自动重连。其间的通知转发到本群，请转告各群。")
+                await self.alert(text, mentions=("@all",))
             if self.alerted_since is not None and self.alerts:
                 copied = await self.app.db.run(
                     lambda s: relay_notices(s, WECHATY, WECOM, self.alerts or "", now)
@@ -228,9 +233,16 @@ class Runner:
             loop.call_soon_threadsafe(changes.publish, {"type": "changed"})
 
         app.on_commit.append(changed)
-        self.dashboard = await serve_app(make_dashboard_app(app, changes, sim.token),
-                                         sim.host, sim.port, sim.token)  # fmt: skip
-        log.info("dashboard at %sdashboard", self.dashboard.url.split("?")[0])
+        wechaty = self.wechaty
+        login_qr = (lambda: wechaty.qr) if wechaty is not None else None
+        self.dashboard = await serve_app(
+            make_dashboard_app(app, changes, sim.token, login_qr=login_qr),
+            sim.host, sim.port, sim.token,
+        )  # fmt: skip
+        base = self.dashboard.url.split("?")[0]
+        log.info("dashboard at %sdashboard", base)
+        if wechaty is not None:
+            log.info("微信登录二维码也在 %sqr", base)
 
     def make_inbox(self, app: App) -> Inbox:
         c = self.config.inbox
