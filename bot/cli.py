@@ -190,6 +190,7 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
     cfg = _config(config)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per timer tick
     sim = cfg.transports.simulator
     if sim.dashboard_in_run:
         _check_port(sim.host, sim.port, "transports.simulator.port")

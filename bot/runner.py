@@ -60,6 +60,10 @@ def check_config(config: Config) -> None:
             problems.append("transports.wechaty.token = '': the puppet service needs a token")
     if t.wecom.enabled and not t.wecom.webhooks:
         problems.append("transports.wecom.webhooks = {}: name at least one webhook URL")
+    for name, url in t.wecom.webhooks.items():
+        if t.wecom.enabled and not url:
+            problems.append(f"transports.wecom.webhooks.{name} = '': give its URL, or set "
+                            f"VILLAGEBOT_WECOM_WEBHOOK_{name.upper()} to its key")  # fmt: skip
     if t.wecom.alerts:
         if not t.wecom.enabled:
             problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
@@ -102,6 +106,7 @@ class ConnectionWatch:
         self.notify = notify
         self.alert_after = alert_after
         self.alerted_since: datetime | None = None
+        self.alerted_unreachable = False  # the alert said 无法连接: it never connected
         self.changed = asyncio.Event()
 
     def on_health(self, _health: Health) -> None:
@@ -125,7 +130,8 @@ class ConnectionWatch:
                 self.alerted_since = h.since
                 since = h.since.astimezone(self.app.config.zone)
                 name = self.app.config.bot.name
-                if h.user_id is None:  # never logged in since the start: nothing "dropped"
+                self.alerted_unreachable = h.user_id is None
+                if self.alerted_unreachable:  # never logged in since the start: nothing dropped
                     text = (f"【{name}】微信无法连接（{since:%m月%d日 %H:%M} 起），正在重试，"
                             "请检查微信服务地址和令牌，或扫码登录。其间的通知转发到本群，请转告各群。")
                 else:
@@ -141,6 +147,9 @@ class ConnectionWatch:
         elif self.alerted_since is not None:
             minutes = round((now - self.alerted_since).total_seconds() / 60)
             self.alerted_since = None
+            if self.alerted_unreachable:
+                await self.alert(f"【{self.app.config.bot.name}】微信已连接，积压的消息将合并补发。")
+                return
             await self.alert(f"【{self.app.config.bot.name}】微信已恢复连接（中断约 {minutes} 分钟），"
                              "积压的消息将合并补发。")  # fmt: skip
 

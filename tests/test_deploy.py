@@ -165,3 +165,50 @@ def _texts(wecom: FakeWecom) -> list[str]:
 
 async def _said(wecom: FakeWecom, needle: str) -> str | None:
     return next((t for t in _texts(wecom) if needle in t), None)
+
+
+async def test_a_qr_scan_is_logged_and_kept_until_login(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    transport = WechatyTransport("127.0.0.1:9", "t", _ignore)
+    await transport._on_scan("https://login.weixin.qq.com/l/xyz", 2)
+    assert transport.qr == "https://login.weixin.qq.com/l/xyz"
+    assert "请用机器人的微信扫描下面的二维码登录" in caplog.text and "█" in caplog.text
+    await transport._on_scan("", 3)  # scanned, waiting for the confirmation on the phone
+    assert transport.qr == "https://login.weixin.qq.com/l/xyz"
+
+
+def test_an_empty_webhook_names_its_environment_variable() -> None:
+    from bot.config import ConfigError
+    from bot.runner import check_config
+
+    cfg = load_config(None, {"VILLAGEBOT_WECOM_WEBHOOK_HQ": "k"}).with_overrides(
+        transports={"wecom": {"enabled": True, "webhooks": {"admins": "", "hq": "k"}}}
+    )
+    with pytest.raises(ConfigError, match="VILLAGEBOT_WECOM_WEBHOOK_ADMINS"):
+        check_config(cfg)
+
+
+async def test_a_first_connection_after_unreachable_is_not_called_a_recovery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.clock import VirtualClock
+    from bot.runner import ConnectionWatch
+    from bot.transports.wechaty import Health
+
+    start = datetime(2026, 6, 3, 1, 0, tzinfo=UTC)
+    clock = VirtualClock(start)
+    app = build_app(load_config(), clock=clock, db_url=f"sqlite:///{tmp_path / 'bot.db'}")
+    wechat = WechatyTransport("127.0.0.1:9", "t", _ignore, clock=clock)
+    watch = ConnectionWatch(app, wechat, None, lambda: None, alert_after=60)
+    try:
+        clock.set(start + timedelta(minutes=2))
+        await watch.check()
+        wechat._health = Health(True, clock.now(), "wxid_bot")
+        await watch.check()
+    finally:
+        app.close()
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("alert: ")]
+    assert said[0].startswith("alert: 【村务助手】微信无法连接（06月03日 09:00 起）")
+    assert said[1] == "alert: 【村务助手】微信已连接，积压的消息将合并补发。"
