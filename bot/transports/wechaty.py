@@ -337,8 +337,10 @@ class WechatyTransport:
         self._set_health(True, user_id=contact.contact_id)
         bot = self._bot
         if bot is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._log_contacts(bot), 30)
+            try:
+                await asyncio.wait_for(self._log_contacts(bot), 60)
+            except Exception as e:  # only a listing for the operator: never stop the login
+                log.warning("未能列出所在的群和成员：%r", e)
 
     async def _log_contacts(self, bot: Any) -> None:
         """The groups this account is in and their members, with ids: what goes into
