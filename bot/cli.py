@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
+import socket
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,10 +33,36 @@ AdminOpt = Annotated[list[str], typer.Option("--admin", help="a bootstrap admin'
 
 def _config(path: Path | None):  # type: ignore[no-untyped-def]
     try:
-        return load_config(path)
+        return load_config(path, os.environ)
     except ConfigError as e:
         typer.echo(f"config error:\n{e}", err=True)
         raise typer.Exit(2) from None
+
+
+def _port_in_use(host: str, port: int, key: str) -> str:
+    return (f"端口 {host}:{port} 已被占用：请先停掉占用它的程序，"
+            f"或在配置文件里把 {key} 改成一个空闲端口。")  # fmt: skip
+
+
+def _check_port(host: str, port: int, key: str) -> None:
+    """Exit 1 with one line before anything starts when `host:port` cannot be bound."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # a bad host: the server says so when it binds
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                typer.echo(_port_in_use(host, port, key), err=True)
+                raise typer.Exit(1) from None
+            typer.echo(f"无法在 {host}:{port} 上监听（{e.strerror}）：请检查配置 {key}。", err=True)
+            raise typer.Exit(1) from None
 
 
 def _in_db(cfg: Config, db: str | None, fn: Callable[[Session], T]) -> T:
@@ -103,13 +132,18 @@ def demo(
 
     cfg = _config(config)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    sim = cfg.transports.simulator
+    # Checked first: building the demo city takes a while.
+    _check_port(host or sim.host, sim.port if port is None else port,
+                "transports.simulator.port（或 --port）")  # fmt: skip
     try:
         asyncio.run(run_demo(cfg, db, host, port, echo=typer.echo))
     except ConfigError as e:
         typer.echo(f"config error:\n{e}", err=True)
         raise typer.Exit(2) from None
     except OSError as e:
-        typer.echo(f"cannot start the simulator: {e}", err=True)
+        typer.echo(f"无法启动模拟器（{e.strerror or e}）：请检查 transports.simulator 的 host 和 port。",
+                   err=True)  # fmt: skip
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
@@ -156,11 +190,21 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
     cfg = _config(config)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per timer tick
+    sim = cfg.transports.simulator
+    if sim.dashboard_in_run:
+        _check_port(sim.host, sim.port, "transports.simulator.port")
     try:
         asyncio.run(run_bot(cfg, db_url=db))
     except ConfigError as e:
         typer.echo(f"config error:\n{e}", err=True)
         raise typer.Exit(2) from None
+    except OSError as e:  # taken between the check and the start
+        if e.errno == errno.EADDRINUSE:
+            typer.echo(_port_in_use(sim.host, sim.port, "transports.simulator.port"), err=True)
+        else:
+            typer.echo(f"无法启动（{e.strerror or e}）：请检查配置。", err=True)
+        raise typer.Exit(1) from None
 
 
 # -- file commands ---------------------------------------------------------------------

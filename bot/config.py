@@ -2,13 +2,16 @@
 
 A wrong value stops the start with the key, the value and what is allowed
 (`ConfigError`). Defaults are those of `config.example.toml`, so a file may give
-only what it changes.
+only what it changes. Secrets may instead come from `VILLAGEBOT_…` environment
+variables (`ENV_KEYS`, `VILLAGEBOT_WECOM_WEBHOOK_<NAME>`), which win over the file, so
+that the file can be shared without them.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -284,11 +287,49 @@ def _validate(data: dict[str, Any], source: str) -> Config:
         raise ConfigError("\n".join(lines)) from None
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """The example config's values, overlaid with the file at `path` if given."""
+# Environment variables that replace one config key each (the secrets, and where to
+# connect). Webhooks: VILLAGEBOT_WECOM_WEBHOOK_<NAME> (see `env_overrides`).
+ENV_KEYS: dict[str, tuple[str, ...]] = {
+    "VILLAGEBOT_DATABASE_URL": ("database", "url"),
+    "VILLAGEBOT_WECHATY_ENDPOINT": ("transports", "wechaty", "endpoint"),
+    "VILLAGEBOT_WECHATY_TOKEN": ("transports", "wechaty", "token"),
+    "VILLAGEBOT_DASHBOARD_TOKEN": ("transports", "simulator", "token"),
+}
+WEBHOOK_ENV = "VILLAGEBOT_WECOM_WEBHOOK_"
+WECOM_SEND_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key="
+
+
+def env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """`data` (a parsed config) with the `VILLAGEBOT_…` variables set in `env` put in.
+
+    `VILLAGEBOT_WECOM_WEBHOOK_ALERTS=<key or URL>` sets the webhook named "alerts" (the
+    name matched to the file's webhooks ignoring case, else lower-cased); a bare key is
+    made into the WeCom robot's send URL. Empty variables are ignored.
+    """
+    out = _merge(data, {})
+    for var, path in ENV_KEYS.items():
+        value = env.get(var, "")
+        if value:
+            table = out
+            for key in path[:-1]:
+                table = table.setdefault(key, {})
+            table[path[-1]] = value
+    hooks = out.setdefault("transports", {}).setdefault("wecom", {}).setdefault("webhooks", {})
+    for var, value in sorted(env.items()):
+        if not var.startswith(WEBHOOK_ENV) or not value or len(var) == len(WEBHOOK_ENV):
+            continue
+        wanted = var[len(WEBHOOK_ENV):].lower()
+        name = next((n for n in hooks if n.lower() == wanted), wanted)
+        hooks[name] = value if value.startswith(("http://", "https://")) else WECOM_SEND_URL + value
+    return out
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """The example config's values, overlaid with the file at `path` if given, then with
+    the `VILLAGEBOT_…` variables of `env` (the command passes `os.environ`)."""
     base = tomllib.loads(EXAMPLE_PATH.read_text(encoding="utf-8"))
     if path is None:
-        return _validate(base, str(EXAMPLE_PATH.name))
+        return _validate(env_overrides(base, env or {}), str(EXAMPLE_PATH.name))
     p = Path(path)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -300,12 +341,12 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{p}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return _validate(_merge(base, data), str(p))
+    return _validate(env_overrides(_merge(base, data), env or {}), str(p))
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """Tables merge key by key; arrays (tasks, rules, goods) replace the example's."""
-    out = dict(base)
+    out = {k: _merge(v, {}) if isinstance(v, dict) else v for k, v in base.items()}
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)

@@ -60,6 +60,10 @@ def check_config(config: Config) -> None:
             problems.append("transports.wechaty.token = '': the puppet service needs a token")
     if t.wecom.enabled and not t.wecom.webhooks:
         problems.append("transports.wecom.webhooks = {}: name at least one webhook URL")
+    for name, url in t.wecom.webhooks.items():
+        if t.wecom.enabled and not url:
+            problems.append(f"transports.wecom.webhooks.{name} = '': give its URL, or set "
+                            f"VILLAGEBOT_WECOM_WEBHOOK_{name.upper()} to its key")  # fmt: skip
     if t.wecom.alerts:
         if not t.wecom.enabled:
             problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
@@ -102,6 +106,7 @@ class ConnectionWatch:
         self.notify = notify
         self.alert_after = alert_after
         self.alerted_since: datetime | None = None
+        self.alerted_unreachable = False  # the alert said 无法连接: it never connected
         self.changed = asyncio.Event()
 
     def on_health(self, _health: Health) -> None:
@@ -124,9 +129,15 @@ class ConnectionWatch:
             if self.alerted_since is None and (now - h.since).total_seconds() >= self.alert_after:
                 self.alerted_since = h.since
                 since = h.since.astimezone(self.app.config.zone)
-                await self.alert(f"【{self.app.config.bot.name}】微信连接已断开（{since:%m月%d日 %H:%M} 起），"
-                                 "正在自动重连。其间的通知转发到本群，请转告各群。",
-                                 mentions=("@all",))  # fmt: skip
+                name = self.app.config.bot.name
+                self.alerted_unreachable = h.user_id is None
+                if self.alerted_unreachable:  # never logged in since the start: nothing dropped
+                    text = (f"【{name}】微信无法连接（{since:%m月%d日 %H:%M} 起），正在重试，"
+                            "请检查微信服务地址和令牌，或扫码登录。其间的通知转发到本群，请转告各群。")
+                else:
+                    text = (f"【{name}】微信连接已断开（{since:%m月%d日 %H:%M} 起），"
+                            "正在自动重连。其间的通知转发到本群，请转告各群。")
+                await self.alert(text, mentions=("@all",))
             if self.alerted_since is not None and self.alerts:
                 copied = await self.app.db.run(
                     lambda s: relay_notices(s, WECHATY, WECOM, self.alerts or "", now)
@@ -136,6 +147,9 @@ class ConnectionWatch:
         elif self.alerted_since is not None:
             minutes = round((now - self.alerted_since).total_seconds() / 60)
             self.alerted_since = None
+            if self.alerted_unreachable:
+                await self.alert(f"【{self.app.config.bot.name}】微信已连接，积压的消息将合并补发。")
+                return
             await self.alert(f"【{self.app.config.bot.name}】微信已恢复连接（中断约 {minutes} 分钟），"
                              "积压的消息将合并补发。")  # fmt: skip
 
@@ -228,9 +242,16 @@ class Runner:
             loop.call_soon_threadsafe(changes.publish, {"type": "changed"})
 
         app.on_commit.append(changed)
-        self.dashboard = await serve_app(make_dashboard_app(app, changes, sim.token),
-                                         sim.host, sim.port, sim.token)  # fmt: skip
-        log.info("dashboard at %sdashboard", self.dashboard.url.split("?")[0])
+        wechaty = self.wechaty
+        login_qr = (lambda: wechaty.qr) if wechaty is not None else None
+        self.dashboard = await serve_app(
+            make_dashboard_app(app, changes, sim.token, login_qr=login_qr),
+            sim.host, sim.port, sim.token,
+        )  # fmt: skip
+        base = self.dashboard.url.split("?")[0]
+        log.info("dashboard at %sdashboard", base)
+        if wechaty is not None:
+            log.info("微信登录二维码也在 %sqr", base)
 
     def make_inbox(self, app: App) -> Inbox:
         c = self.config.inbox

@@ -79,3 +79,40 @@ def test_traditional_replies(tmp_path: Path) -> None:
         assert row.text == "本群還沒有綁定單位。管理員可發送：#綁定 村 皇叔窪村 上級 吳城鄉"
     finally:
         app.close()
+
+
+def test_secrets_from_the_environment_win_over_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(
+        '[database]\nurl = "sqlite:///file.db"\n'
+        '[transports.wechaty]\ntoken = "from-file"\nendpoint = "10.0.0.1:8788"\n'
+        '[transports.wecom]\nwebhooks = { Alerts = "https://example.invalid/old", county = "x" }\n',
+        encoding="utf-8",
+    )
+    env = {
+        "VILLAGEBOT_WECHATY_TOKEN": "from-env",
+        "VILLAGEBOT_DATABASE_URL": "postgresql://bot@db/villagebot",
+        "VILLAGEBOT_WECOM_WEBHOOK_ALERTS": "k-alerts",
+        "VILLAGEBOT_WECOM_WEBHOOK_TOWN": "https://example.invalid/town",
+        "VILLAGEBOT_DASHBOARD_TOKEN": "",  # empty: ignored
+        "PATH": "/bin",
+    }
+    cfg = load_config(p, env)
+    assert cfg.transports.wechaty.token == "from-env"
+    assert cfg.transports.wechaty.endpoint == "10.0.0.1:8788"  # not in env: the file's
+    assert cfg.database.url == "postgresql://bot@db/villagebot"
+    hooks = cfg.transports.wecom.webhooks
+    assert hooks["Alerts"].endswith("/cgi-bin/webhook/send?key=k-alerts")  # the file's name
+    assert hooks["town"] == "https://example.invalid/town"
+    assert hooks["county"] == "x"
+    assert cfg.transports.simulator.token == ""
+    # Without a file, and without an environment, nothing changes.
+    assert load_config(None, env).transports.wechaty.token == "from-env"
+    assert load_config(p).transports.wechaty.token == "from-file"
+
+
+def test_a_bad_value_from_the_environment_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text("", encoding="utf-8")
+    cfg = load_config(p, {"VILLAGEBOT_WECHATY_ENDPOINT": "127.0.0.1:9"})
+    assert cfg.transports.wechaty.endpoint == "127.0.0.1:9"

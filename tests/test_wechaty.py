@@ -344,7 +344,7 @@ def test_villagebot_run_answers_and_stops_on_sigterm(gateway: Gateway, tmp_path:
     try:
 
         async def scenario() -> str:
-            await until(lambda: _true("logged in as" in log.read_text()), 30, "the bot to log in")
+            await until(lambda: _true("已登录微信" in log.read_text()), 30, "the bot to log in")
             await gateway.say(ADMIN, "#帮助")
             return str((await gateway.bot_said(1))[0]["text"])
 

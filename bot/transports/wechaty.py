@@ -7,6 +7,11 @@ reconnects once, then fails on its own plugin scheduler), so `WechatyTransport.r
 supervisor: it waits until the puppet service's port answers, builds a fresh Wechaty,
 runs it until its event stream ends, and starts over. `health` tells the runner whether
 the account is logged in, and since when.
+
+What an operator needs is logged in Chinese: 正在连接… / 已登录 … / 连接失败，N 秒后重试
+(with what to check), the login QR code as a terminal QR code (also kept in `qr` for the
+dashboard), and at login the groups and members the account sees with their ids, which
+is where the ids for the config and `#绑定` come from.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import logging
 import os
 import re
@@ -113,6 +119,28 @@ async def to_inbound(msg: Any, self_id: str, self_name: str) -> Inbound | None:
     )  # fmt: skip
 
 
+def terminal_qr(data: str) -> str:
+    """`data` as a QR code drawn with block characters, for a terminal or a log."""
+    import qrcode
+
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(data)
+    out = io.StringIO()
+    qr.print_ascii(out=out)
+    return out.getvalue()
+
+
+def svg_qr(data: str) -> bytes:
+    """`data` as a QR code in SVG (for the dashboard's /qr page)."""
+    import qrcode
+    import qrcode.image.svg
+
+    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=12)
+    out = io.BytesIO()
+    img.save(out)
+    return out.getvalue()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,6 +193,8 @@ class WechatyTransport:
         self._logged_in = asyncio.Event()
         self._current: asyncio.Future[None] | None = None
         self._logins = 0
+        # The login QR code's content while WeChat waits for a scan, else None.
+        self.qr: str | None = None
 
     @classmethod
     def from_config(cls, section: WechatySection, on_message: Handler,
@@ -202,7 +232,10 @@ class WechatyTransport:
         else:
             self._logged_in.clear()
         if changed:
-            log.warning("WeChat %s", f"logged in as {user_id}" if logged_in else "is down")
+            if logged_in:
+                log.warning("已登录微信：%s（%s）", self._self_name, user_id)
+            else:
+                log.warning("微信连接已断开")
             if self.on_health is not None:
                 self.on_health(self._health)
 
@@ -212,7 +245,10 @@ class WechatyTransport:
         """Keep a session up until cancelled: a fresh Wechaty for every connection."""
         delay = self.retry_seconds
         while True:
+            log.info("正在连接微信服务 %s…", self.endpoint)
             if not await port_open(self.host, self.port):
+                log.warning("连接失败，%g 秒后重试：微信服务 %s 连不上，请确认 puppet 服务已启动、"
+                            "transports.wechaty.endpoint 填写正确", delay, self.endpoint)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_seconds)
                 continue
@@ -228,15 +264,18 @@ class WechatyTransport:
                 error = "logged out"  # `_on_logout` ended the session
             except Exception as e:
                 error = repr(e)
-                log.warning("Wechaty session ended: %r", e)
             finally:
-                if self._logins == logins:
-                    log.error("no WeChat login through %s (is the token right?)", self.endpoint)
                 self._set_health(False, error=error)
                 await self._dispose()
             # A session that lasted a while was healthy: reconnect at once.
             if (self.clock.now() - started).total_seconds() > self.max_retry_seconds:
                 delay = self.retry_seconds
+            if self._logins == logins and self.qr is None:
+                log.error("连接失败，%g 秒后重试：微信服务 %s 没有让机器人登录，请检查令牌 "
+                          "transports.wechaty.token（或环境变量 VILLAGEBOT_WECHATY_TOKEN）%s",
+                          delay, self.endpoint, f"（{error}）" if error else "")  # fmt: skip
+            else:
+                log.warning("微信连接中断，%g 秒后重连%s", delay, f"（{error}）" if error else "")
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_retry_seconds)
 
@@ -294,7 +333,26 @@ class WechatyTransport:
     async def _on_login(self, contact: Any) -> None:
         self._self_name = contact.name or ""
         self._logins += 1
+        self.qr = None
         self._set_health(True, user_id=contact.contact_id)
+        bot = self._bot
+        if bot is not None:
+            try:
+                await asyncio.wait_for(self._log_contacts(bot), 60)
+            except Exception as e:  # only a listing for the operator: never stop the login
+                log.warning("未能列出所在的群和成员：%r", e)
+
+    async def _log_contacts(self, bot: Any) -> None:
+        """The groups this account is in and their members, with ids: what goes into
+        `bot.contact_id`, `bot.admins` and the household files."""
+        rooms = await bot.Room.find_all()
+        log.warning("本账号的联系人id为 %s；所在的群 %d 个：", bot.contact_id, len(rooms))
+        for room in rooms:
+            await room.ready()
+            topic = await room.topic()
+            members = await room.member_list()
+            names = "，".join(f"{m.name}（{m.contact_id}）" for m in members)
+            log.warning("群「%s」（%s）成员 %d 人：%s", topic, room.room_id, len(members), names)
 
     async def _on_logout(self, contact: Any) -> None:
         # python-wechaty takes one login per instance: end this session, so that the
@@ -304,7 +362,12 @@ class WechatyTransport:
             self._current.cancel()
 
     async def _on_scan(self, qr_code: str, status: Any, data: Any = None) -> None:
-        log.warning("WeChat wants a QR scan (%s): %s", status, qr_code)
+        if not qr_code:  # a status change of a scan in progress (scanned, confirmed …)
+            log.warning("微信扫码状态：%s", status)
+            return
+        self.qr = qr_code
+        log.warning("请用机器人的微信扫描下面的二维码登录（或打开看板的 /qr 页面）：%s\n%s",
+                    qr_code, terminal_qr(qr_code))  # fmt: skip
 
     async def _on_message(self, msg: Any) -> None:
         if not self._accepting:

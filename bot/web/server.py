@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import html
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
@@ -91,15 +92,34 @@ class Server:
 
 
 def make_dashboard_app(
-    app: App, changes: Events, token: str = "", dashboard: Dashboard | None = None
+    app: App, changes: Events, token: str = "", dashboard: Dashboard | None = None,
+    login_qr: Callable[[], str | None] | None = None,
 ) -> web.Application:
     """Only the read-only dashboard, for `villagebot run`: its page, its figures, and a
-    live socket that tells the page when a commit may have changed them (`changes`)."""
+    live socket that tells the page when a commit may have changed them (`changes`);
+    with `login_qr`, also /qr: WeChat's login QR code while it waits for a scan."""
     routes = web.RouteTableDef()
 
     @routes.get("/")
     async def index(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(request.rel_url.with_path("/dashboard"))
+
+    if login_qr is not None:
+        get_qr = login_qr
+
+        @routes.get("/qr")
+        async def qr_page(_: web.Request) -> web.Response:
+            from bot.transports.wechaty import svg_qr
+
+            data = get_qr()
+            if data is None:
+                body = "<p>现在不需要扫码（已登录，或正在连接微信服务）。</p>"
+            else:
+                body = ("<p>请用机器人的微信扫码登录：</p>" + svg_qr(data).decode()
+                        + f"<p><small>{html.escape(data)}</small></p>")  # fmt: skip
+            page = ('<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
+                    f"<title>微信登录</title>{body}")  # fmt: skip
+            return web.Response(text=page, content_type="text/html")
 
     dashboard_routes(routes, app, app.clock, changes, dashboard, simulator=False)
     return web_app(routes, token)
