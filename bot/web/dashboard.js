@@ -114,6 +114,7 @@
     const rows = r.rows.map((x) => {
       const tags = [];
       if (!x.reported) tags.push("未报");
+      if (x.stale) tags.push(`本周未报（数据截至${x.stale}）`);
       if (x.behind) tags.push("滞后");
       if (x.last) tags.push("末位");
       const name = x.drill ? `<a href="#unit=${x.id}" data-unit="${x.id}">${VB.esc(x.unit)}</a>` : VB.esc(x.unit);
