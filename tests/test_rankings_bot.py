@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from bot.cli import cli
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.dashboard import rankings_section, screen
 from bot.drivers.memory import MemoryChat
+from bot.models.core import OrgUnit
 from bot.models.jobs import Job, JobRun
 from bot.rankings.kinds import monthly_next as _monthly_next
 from bot.rankings.kinds import weekly_next as _weekly_next
@@ -290,6 +292,19 @@ async def test_stale_figures_are_marked_and_an_ahead_unit_gets_no_contradiction(
     assert "3. 大磁窑镇【本周未报（数据截至6月3日），末位】 20/50 处" in rank[0].text
     # The city's ranking of the county: some of its townships reported, so it is current.
     assert "本周未报" not in week[CITY][0].text
+    # The dashboard marks it too (the big screen of the county; the city's table a week
+    # later, when the county has no report of that week), with no forecast.
+    now = at(6, 17, 10)
+    later = at(6, 24, 10)
+    section = app.db.run_sync(lambda s: rankings_section(s, app.config, later))
+    row = next(r for t in section["tables"] if t["title"] == "危房改造 · 大同市" for r in t["rows"])
+    assert row["unit"] == "浑源县" and row["tags"][0] == "本周未报（数据截至6月14日）"
+    assert row["forecast"] == ""
+    county = app.db.run_sync(lambda s: s.exec(select(OrgUnit).where(OrgUnit.name == "浑源县")).one())
+    big = app.db.run_sync(lambda s: screen(s, app.config, now, county.id))
+    assert big is not None
+    stale = {r["unit"]: r["stale"] for r in big["rankings"][0]["rows"]}
+    assert stale == {"吴城乡": None, "官儿乡": None, "大磁窑镇": "6月3日"}
 
 
 def test_bulletins_follow_the_holiday_calendar(config) -> None:  # type: ignore[no-untyped-def]
