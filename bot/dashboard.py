@@ -169,6 +169,8 @@ def rankings_section(session: Session, config: Config, now: datetime) -> Section
     def row(r: Any, streak: int = 0, fc: Any = None) -> dict[str, Any]:
         e = r.entry
         tags = []
+        if e.stale_on is not None:
+            tags.append(R.stale_mark(e.stale_on, today))
         if r.behind:
             tags.append("滞后")
         if r.last:
@@ -178,7 +180,7 @@ def rankings_section(session: Session, config: Config, now: datetime) -> Section
             "done": f"{e.fig.done}/{e.fig.target}" if e.fig else f"{e.tasks}项任务",
             "completion": e.completion_pct / 100, "schedule": e.schedule_pct / 100,
             "lead": e.lead_pct / 100, "tags": tags,
-            "forecast": R.forecast_text(fc, today) if fc is not None else "",
+            "forecast": R.forecast_text(fc, today, e.lead_pct >= 0) if fc is not None else "",
         }  # fmt: skip
 
     tables: list[Table] = []
@@ -364,6 +366,7 @@ def _ranked(r: Any) -> dict[str, Any]:
         "done": e.fig.done if e.fig else None, "target": e.fig.target if e.fig else None,
         "completion": e.completion_pct, "schedule": e.schedule_pct, "lead": e.lead_pct,
         "behind": r.behind, "last": r.last, "reported": e.reported,
+        "stale": _md(e.stale_on) if e.stale_on else None,  # 本周未报: its figure's date
         "drill": r.unit.level != "村",
     }
 

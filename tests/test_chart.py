@@ -105,3 +105,25 @@ def test_nothing_to_draw_is_refused() -> None:
 
 def test_signed() -> None:
     assert [chart.signed(v) for v in (13, -7, 0)] == ["+13", "-7", "0"]
+
+
+def test_all_panels_of_a_chart_share_one_scale() -> None:
+    # +5 in one panel must be drawn shorter than +49 in another: one x range for all.
+    panels = [Panel("甲", [Bar("1 甲乡", 5, "+5", "ahead")]),
+              Panel("乙", [Bar("1 乙乡", 49, "+49", "ahead"), Bar("2 丙乡", -12, "-12", "behind")]),
+              Panel("丙", [Bar("1 丁乡", -3, "-3", "behind")])]
+    fig = chart.figure("排名", panels, note=NOTE)
+    limits = {ax.get_xlim() for ax in fig.axes}
+    assert len(limits) == 1
+    lo, hi = limits.pop()
+    assert lo < -12 and hi > 49
+    assert chart.shared_limits(panels) == (lo, hi)
+
+
+def test_labels_are_legible_at_phone_width() -> None:
+    # Shown 360 px wide, the smallest type (the foot note) is at least 9 px.
+    assert chart.phone_px(min(chart.LABEL_PT, chart.NOTE_PT)) >= 9
+    png = chart.render("浑源县 周通报 6月10日", PANELS, note=NOTE)
+    with Image.open(io.BytesIO(png)) as img:
+        width = img.size[0]
+    assert chart.LABEL_PT * chart.DPI / 72 * chart.PHONE_PX / width == chart.phone_px(chart.LABEL_PT)

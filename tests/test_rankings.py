@@ -144,7 +144,7 @@ def test_forecast_from_the_last_two_weeks_pace() -> None:
     fig = figures(done=34, target=59, start=MAY1, deadline=date(2019, 6, 29), on=JUN17)
     fc = forecast(history, fig, JUN17)
     assert fc == Forecast(date(2019, 7, 12), 13, 14)
-    assert forecast_text(fc, JUN17) == "按当前进度预计7月12日完成，超期13天"
+    assert forecast_text(fc, JUN17) == "按近两周进度预计7月12日完成，超期13天"
 
 
 def test_no_forecast_when_the_pace_meets_the_deadline_or_the_work_is_done() -> None:
@@ -188,7 +188,7 @@ def test_forecast_across_the_year_names_the_year() -> None:
     fig = figures(done=24, target=60, start=date(2019, 10, 1), deadline=date(2019, 12, 31), on=on)
     fc = forecast(history, fig, on)
     assert fc is not None and fc.finish == date(2020, 1, 21)
-    assert forecast_text(fc, on) == "按当前进度预计2020年1月21日完成，超期21天"
+    assert forecast_text(fc, on) == "按近两周进度预计2020年1月21日完成，超期21天"
 
 
 def test_figure_on() -> None:

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from bot.cli import cli
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.dashboard import rankings_section, screen
 from bot.drivers.memory import MemoryChat
+from bot.models.core import OrgUnit
 from bot.models.jobs import Job, JobRun
 from bot.rankings.kinds import monthly_next as _monthly_next
 from bot.rankings.kinds import weekly_next as _weekly_next
@@ -205,22 +207,22 @@ async def test_weekly_bulletins_streaks_survive_a_restart_and_the_monthly_one(ap
         "【周通报】浑源县进度排名（6月10日）\n"
         "危房改造（序时进度 67%）\n"
         "1. 吴城乡 40/50 处，完成 80%，超前 13 个百分点\n"
-        "2. 官儿乡 30/50 处，完成 60%，滞后 7 个百分点；按当前进度预计7月7日完成，超期7天\n"
-        "3. 大磁窑镇【末位】 20/50 处，完成 40%，滞后 27 个百分点；按当前进度预计8月9日完成，超期40天"
+        "2. 官儿乡 30/50 处，完成 60%，滞后 7 个百分点；按任务开始以来的进度预计7月7日完成，超期7天\n"
+        "3. 大磁窑镇【末位】 20/50 处，完成 40%，滞后 27 个百分点；按任务开始以来的进度预计8月9日完成，超期40天"
     ]
     assert [o.text for o in week1[CITY]] == [
         "【周通报】大同市进度排名（6月10日）\n"
         "危房改造（序时进度 67%）\n"
-        "1. 浑源县 90/150 处，完成 60%，滞后 7 个百分点；按当前进度预计7月7日完成，超期7天"
+        "1. 浑源县 90/150 处，完成 60%，滞后 7 个百分点；按任务开始以来的进度预计7月7日完成，超期7天"
     ]
     await chat.advance(at(6, 14, 10))
     await report(chat, {TOWN: 46, TOWN2: 38, TOWN3: 22})
     week2 = bulletins(await chat.advance(at(6, 17, 9)))
     assert week2[COUNTY][0].text.splitlines()[2:] == [
         "1. 吴城乡 46/50 处，完成 92%，超前 14 个百分点",
-        "2. 官儿乡 38/50 处，完成 76%，滞后 2 个百分点；按当前进度预计7月8日完成，超期8天",
+        "2. 官儿乡 38/50 处，完成 76%，滞后 2 个百分点；按近两周进度预计7月8日完成，超期8天",
         "3. 大磁窑镇【连续2周末位】 22/50 处，完成 44%，滞后 34 个百分点；"
-        "按当前进度预计12月30日完成，超期183天",
+        "按近两周进度预计12月30日完成，超期183天",
     ]
     app.close()
 
@@ -229,10 +231,14 @@ async def test_weekly_bulletins_streaks_survive_a_restart_and_the_monthly_one(ap
     try:
         chat2 = MemoryChat(app2)
         week3 = bulletins(await chat2.advance(at(6, 24, 9)))
-        assert "3. 大磁窑镇【连续3周末位】 22/50 处" in week3[COUNTY][0].text
-        assert "22/50 处，完成 44%，滞后 46 个百分点；按当前进度预计2020年1月6日完成，超期190天" in (
-            week3[COUNTY][0].text
-        )
+        # Nobody reported in the week of 6月17日: each is marked 本周未报 with the date
+        # of its figure, and no forecast is made from the old figures.
+        assert week3[COUNTY][0].text.splitlines()[2:] == [
+            "1. 吴城乡【本周未报（数据截至6月14日）】 46/50 处，完成 92%，超前 2 个百分点",
+            "2. 官儿乡【本周未报（数据截至6月14日）】 38/50 处，完成 76%，滞后 14 个百分点",
+            "3. 大磁窑镇【本周未报（数据截至6月14日），连续3周末位】 22/50 处，完成 44%，"
+            "滞后 46 个百分点",
+        ]
         # (A new MemoryChat numbers its messages from m1 again: give this one its own id.)
         sent = await chat2.say("#进度 危房改造 50", sender=CADRES[TOWN3], room=TOWN3,
                                msg_id="after-restart")  # fmt: skip
@@ -241,13 +247,14 @@ async def test_weekly_bulletins_streaks_survive_a_restart_and_the_monthly_one(ap
         weekly, monthly = july[COUNTY]
         assert weekly.text.startswith("【周通报】浑源县进度排名（7月1日）")
         # 大磁窑镇 finished: 官儿乡 is last now, and its streak starts again.
-        assert "2. 吴城乡 46/50 处" in weekly.text and "3. 官儿乡【末位】 38/50 处" in weekly.text
+        assert "2. 吴城乡【本周未报（数据截至6月14日）】 46/50 处" in weekly.text
+        assert "3. 官儿乡【本周未报（数据截至6月14日），末位】 38/50 处" in weekly.text
         assert monthly.text.splitlines() == [
             "【月通报】浑源县6月进度排名（截至6月30日）",
             "危房改造（序时进度 100%）",
             "1. 大磁窑镇 50/50 处，完成 100%，与序时进度持平",
-            "2. 吴城乡 46/50 处，完成 92%，滞后 8 个百分点；近两周没有进展，按当前进度无法按期完成",
-            "3. 官儿乡【末位】 38/50 处，完成 76%，滞后 24 个百分点；近两周没有进展，按当前进度无法按期完成",
+            "2. 吴城乡【本周未报（数据截至6月14日）】 46/50 处，完成 92%，滞后 8 个百分点",
+            "3. 官儿乡【本周未报（数据截至6月14日），末位】 38/50 处，完成 76%，滞后 24 个百分点",
             "请以下单位在月度例会上说明情况：吴城乡（危房改造滞后 8 个百分点）、"
             "官儿乡（危房改造末位，滞后 24 个百分点）",
             "爱心积分（6月，按户均加分）：各村本月都没有加分记录",
@@ -258,6 +265,46 @@ async def test_weekly_bulletins_streaks_survive_a_restart_and_the_monthly_one(ap
         ]  # fmt: skip
     finally:
         app2.close()
+
+
+async def test_stale_figures_are_marked_and_an_ahead_unit_gets_no_contradiction(app, chat
+                                                                                  ) -> None:  # type: ignore[no-untyped-def]
+    await setup(chat)
+    await report(chat, {TOWN: 45, TOWN2: 30, TOWN3: 20})  # 6月3日
+    await chat.advance(at(6, 14, 10))
+    # 吴城乡 is well ahead but gained 1 in two weeks; 大磁窑镇 does not report again.
+    await report(chat, {TOWN: 46, TOWN2: 40})
+    week = bulletins(await chat.advance(at(6, 17, 9)))
+    assert week[COUNTY][0].text.splitlines() == [
+        "【周通报】浑源县进度排名（6月17日）",
+        "危房改造（序时进度 78%）",
+        "1. 吴城乡 46/50 处，完成 92%，超前 14 个百分点；"
+        "但按近两周进度预计8月12日完成，有超期43天的风险",
+        "2. 官儿乡 40/50 处，完成 80%，超前 2 个百分点；"
+        "但按近两周进度预计7月1日完成，有超期1天的风险",
+        # No forecast from a figure that is not this week's.
+        "3. 大磁窑镇【本周未报（数据截至6月3日），连续2周末位】 20/50 处，完成 40%，"
+        "滞后 38 个百分点",
+    ]
+    assert not any("超前" in line and "超期" in line and "但按近两周进度" not in line
+                   for line in week[COUNTY][0].text.splitlines())
+    rank = await chat.say("#排名 危房改造", sender="wxid_anyone", room=COUNTY)
+    assert "3. 大磁窑镇【本周未报（数据截至6月3日），末位】 20/50 处" in rank[0].text
+    # The city's ranking of the county: some of its townships reported, so it is current.
+    assert "本周未报" not in week[CITY][0].text
+    # The dashboard marks it too (the big screen of the county; the city's table a week
+    # later, when the county has no report of that week), with no forecast.
+    now = at(6, 17, 10)
+    later = at(6, 24, 10)
+    section = app.db.run_sync(lambda s: rankings_section(s, app.config, later))
+    row = next(r for t in section["tables"] if t["title"] == "危房改造 · 大同市" for r in t["rows"])
+    assert row["unit"] == "浑源县" and row["tags"][0] == "本周未报（数据截至6月14日）"
+    assert row["forecast"] == ""
+    county = app.db.run_sync(lambda s: s.exec(select(OrgUnit).where(OrgUnit.name == "浑源县")).one())
+    big = app.db.run_sync(lambda s: screen(s, app.config, now, county.id))
+    assert big is not None
+    stale = {r["unit"]: r["stale"] for r in big["rankings"][0]["rows"]}
+    assert stale == {"吴城乡": None, "官儿乡": None, "大磁窑镇": "6月3日"}
 
 
 def test_bulletins_follow_the_holiday_calendar(config) -> None:  # type: ignore[no-untyped-def]
@@ -340,10 +387,10 @@ async def test_export_bulletin_workbook(chat, app, db_url, tmp_path: Path) -> No
     assert ranks[0][:5] == ("范围", "任务", "计量", "名次", "单位")
     # Measured on 6月30日: everyone is behind; 大磁窑镇 last.
     assert [(r[0], r[3], r[4], r[7], r[8], r[9], r[10], r[13]) for r in ranks[1:]] == [
-        ("大同市", 1, "浑源县", 60, 100, -40, "滞后", "是"),
-        ("浑源县", 1, "吴城乡", 80, 100, -20, "滞后", "是"),
-        ("浑源县", 2, "官儿乡", 60, 100, -40, "滞后", "是"),
-        ("浑源县", 3, "大磁窑镇", 40, 100, -60, "滞后、末位", "是"),
+        ("大同市", 1, "浑源县", 60, 100, -40, "本周未报（数据截至6月3日）、滞后", "是"),
+        ("浑源县", 1, "吴城乡", 80, 100, -20, "本周未报（数据截至6月3日）、滞后", "是"),
+        ("浑源县", 2, "官儿乡", 60, 100, -40, "本周未报（数据截至6月3日）、滞后", "是"),
+        ("浑源县", 3, "大磁窑镇", 40, 100, -60, "本周未报（数据截至6月3日）、滞后、末位", "是"),
     ]
     weeks = [tuple(r) for r in wb["周通报记录"].iter_rows(values_only=True)][1:]
     assert [(r[0].date().isoformat(), r[1], r[4], r[11]) for r in weeks if r[11]] == [

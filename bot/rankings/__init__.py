@@ -42,6 +42,8 @@ from bot.rankings.ranking import (
     points_standing,
     rank,
     record_outcome,
+    report_week,
+    stale_since,
     standing,
     task_ranking,
 )
@@ -50,6 +52,7 @@ from bot.rankings.wording import (
     cn_number,
     forecast_text,
     rank_line,
+    stale_mark,
     streak_mark,
 )
 
@@ -60,6 +63,6 @@ __all__ = [
     "bulletin_chart", "bulletin_kind", "bulletin_scopes", "bulletin_text", "cn_number",
     "common_schedule", "composite_entry", "composite_of", "composite_ranking", "figure_on",
     "forecast", "forecast_text", "last_streak", "month_bounds", "points_chart",
-    "points_ranking", "points_standing", "rank", "rank_line", "record_outcome", "standing",
-    "standing_chart", "streak_mark", "task_ranking",
+    "points_ranking", "points_standing", "rank", "rank_line", "record_outcome", "report_week",
+    "stale_mark", "stale_since", "standing", "standing_chart", "streak_mark", "task_ranking",
 ]

@@ -67,8 +67,8 @@ def build_bulletin(session: Session, config: Config, scope: OrgUnit, kind: str |
         forecasts = {}
         for r in ranked:
             fig = r.entry.fig
-            if fig is None or not r.entry.reported:
-                continue
+            if fig is None or not r.entry.reported or r.entry.stale_on is not None:
+                continue  # no forecast from a figure that is not this week's
             fc = forecast(report_history(session, r.unit, task), fig, on)
             if fc is not None:
                 forecasts[r.unit.id or 0] = fc

@@ -35,12 +35,19 @@ FONT_FAMILY = "Village Sans SC"
 # Installed system fonts used for characters the shipped subset lacks, if present.
 SYSTEM_FALLBACKS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC",
                     "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback")
-DPI = 100
-WIDTH_IN = 6.4
+# Phone-shaped: the picture is read in a chat at about 360 px wide. Type sizes are
+# chosen for that: a label of LABEL_PT is LABEL_PT × DPI / 72 × 360 / (WIDTH_IN × DPI)
+# = LABEL_PT × 5 / WIDTH_IN px there (10.4 px for 10 pt on 4.8 in; `phone_px`).
+DPI = 150
+WIDTH_IN = 4.8
+PHONE_PX = 360
+TITLE_PT, PANEL_PT, LABEL_PT, NOTE_PT = 13, 11, 10, 9
 MAX_BARS = 30  # per panel; a longer ranking is cut (the text lists it whole)
 
-# Bar styles: ahead of schedule, behind it, last (末位), and a neutral one (points).
-COLORS = {"ahead": "#3b7dd8", "behind": "#e8903c", "last": "#c62828", "plain": "#2e8b57"}
+# Bar styles: ahead of schedule, behind it, last (末位), not reported this week (本周未报:
+# an old figure), and a neutral one (points).
+COLORS = {"ahead": "#3b7dd8", "behind": "#e8903c", "last": "#c62828", "stale": "#9e9e9e",
+          "plain": "#2e8b57"}
 LABEL_COLORS = {"last": "#c62828"}
 
 
@@ -112,6 +119,22 @@ def _script(texts: list[str], traditional: bool, paths: Sequence[str]) -> list[s
     return out
 
 
+def phone_px(pt: float) -> float:
+    """The size in px of `pt` type when the chart is shown PHONE_PX wide."""
+    return pt * DPI / 72 * PHONE_PX / (WIDTH_IN * DPI)
+
+
+def shared_limits(panels: Sequence[Panel]) -> tuple[float, float]:
+    """The x range every panel of a chart is drawn on: one scale, so that +5 is drawn
+    shorter than +49 wherever they stand; room is left for the notes at the bar ends."""
+    values = [b.value for p in panels for b in p.bars[:MAX_BARS]]
+    lo, hi = min(0.0, *values), max(0.0, *values)
+    span = (hi - lo) or 10.0
+    pad = span * 0.25
+    signed_ = any(p.signed for p in panels)
+    return lo - (pad if lo < 0 or signed_ else 0), hi + pad
+
+
 def render(title: str, panels: Sequence[Panel], *, note: str = "",
            traditional: bool = False) -> bytes:
     """One PNG: a title, one horizontal bar chart per panel (first bar on top), and a
@@ -134,30 +157,36 @@ def figure(title: str, panels: Sequence[Panel], *, note: str = "", traditional: 
     panels = [p for p in panels if p.bars]
     if not panels:
         raise ValueError("nothing to draw")
-    heights = [0.5 + 0.34 * min(len(p.bars), MAX_BARS) for p in panels]
-    foot = 0.3 if note else 0.0
-    total = 0.55 + sum(heights) + 0.35 * len(panels) + foot
+    heights = [0.55 + 0.36 * min(len(p.bars), MAX_BARS) for p in panels]
+    note_lines = note.count("\n") + 1 if note else 0
+    foot = 0.08 + 0.2 * note_lines
+    total = 0.6 + sum(heights) + 0.4 * len(panels) + foot
     fig = Figure(figsize=(WIDTH_IN, total), dpi=DPI)
     FigureCanvasAgg(fig)
-    big = FontProperties(family=families, size=13)
-    mid = FontProperties(family=families, size=11)
-    small = FontProperties(family=families, size=9)
+    big = FontProperties(family=families, size=TITLE_PT)
+    mid = FontProperties(family=families, size=PANEL_PT)
+    small = FontProperties(family=families, size=LABEL_PT)
+    tiny = FontProperties(family=families, size=NOTE_PT)
     texts = [title, note]
     for p in panels:
         texts += [p.title, *(b.label for b in p.bars[:MAX_BARS])]
     it = iter(_script(texts, traditional, paths))
-    fig.suptitle(next(it), fontproperties=big)
+    # Title and foot in inches from the edges: the same on a short or a tall chart.
+    fig.suptitle(next(it), fontproperties=big, y=1 - 0.12 / total, va="top")
     foot_text = next(it)
     if note:
-        fig.text(0.02, 0.1 / total, foot_text, fontproperties=small, color="#555555")
+        fig.text(0.02, 0.06 / total, foot_text, fontproperties=tiny, color="#555555",
+                 va="bottom", linespacing=1.3)
+    limits = shared_limits(panels)
     axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": heights})
     for ax, panel in zip(axes[:, 0], panels, strict=True):
-        _draw(ax, panel, next(it), [next(it) for _ in panel.bars[:MAX_BARS]], mid, small)
+        _draw(ax, panel, next(it), [next(it) for _ in panel.bars[:MAX_BARS]], limits, mid, small)
     fig.tight_layout(rect=(0, foot / total, 1, 1))
     return fig
 
 
-def _draw(ax: Any, panel: Panel, title: str, labels: list[str], mid: Any, small: Any) -> None:
+def _draw(ax: Any, panel: Panel, title: str, labels: list[str], limits: tuple[float, float],
+          mid: Any, small: Any) -> None:
     bars = list(panel.bars[:MAX_BARS])
     ys = list(range(len(bars)))
     values = [b.value for b in bars]
@@ -167,13 +196,11 @@ def _draw(ax: Any, panel: Panel, title: str, labels: list[str], mid: Any, small:
     for tick, b in zip(ax.get_yticklabels(), bars, strict=True):
         if b.style in LABEL_COLORS:
             tick.set_color(LABEL_COLORS[b.style])
-    lo, hi = min(0.0, *values), max(0.0, *values)
-    span = (hi - lo) or 10.0
-    pad = span * 0.2
-    ax.set_xlim(lo - (pad if lo < 0 or panel.signed else 0), hi + pad)
+    ax.set_xlim(*limits)
+    nudge = (limits[1] - limits[0]) * 0.01
     for y, b in zip(ys, bars, strict=True):
         right = b.value >= 0
-        ax.text(b.value + (span * 0.01 if right else -span * 0.01), y, b.note, va="center",
+        ax.text(b.value + (nudge if right else -nudge), y, b.note, va="center",
                 ha="left" if right else "right", fontproperties=small, color="#333333")
     ax.axvline(0, color="#666666", linewidth=0.8)
     ax.set_title(title, fontproperties=mid, loc="left")
@@ -224,17 +251,20 @@ def signed(n: float) -> str:
 
 def _bars(ranked: Sequence[Ranked], marks: dict[int, str] | None = None) -> list[Bar]:
     marks = marks or {}
-    return [
-        Bar(
-            f"{r.rank} {r.unit.name}" + (f"（{marks.get(r.unit.id or 0, '末位')}）" if r.last else ""),
-            r.entry.lead_pct, signed(r.entry.lead_pct),
-            "last" if r.last else "behind" if r.behind else "ahead",
-        )
-        for r in ranked
-    ]
+    out = []
+    for r in ranked:
+        tags = ["未报"] if r.entry.stale_on is not None else []  # the legend explains it
+        if r.last:
+            tags.append(marks.get(r.unit.id or 0, "末位"))
+        style = ("last" if r.last else "stale" if r.entry.stale_on is not None
+                 else "behind" if r.behind else "ahead")
+        out.append(Bar(f"{r.rank} {r.unit.name}" + (f"（{'，'.join(tags)}）" if tags else ""),
+                       r.entry.lead_pct, signed(r.entry.lead_pct), style))
+    return out
 
 
-LEAD_NOTE = "条长：超前(+)或滞后(-)序时进度的百分点。蓝：超前或持平，橙：滞后，红：末位"
+LEAD_NOTE = ("条长：超前(+)或滞后(-)序时进度的百分点，各栏同一比例\n"
+             "蓝：超前或持平　橙：滞后　红：末位　灰：本周未报（旧数据）")
 
 
 def ranking_chart(title: str, panels: Sequence[tuple[str, Sequence[Ranked]]],

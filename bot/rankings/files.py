@@ -24,7 +24,7 @@ from bot.org import names_of, unit_label
 from bot.points import village_activity
 from bot.rankings.bulletin import build_bulletin, bulletin_scopes
 from bot.rankings.kinds import MONTHLY, month_bounds
-from bot.rankings.wording import forecast_text, streak_mark
+from bot.rankings.wording import forecast_text, stale_mark, streak_mark
 
 RANK_HEADER = ("范围", "任务", "计量", "名次", "单位", "完成数", "目标数", "完成率%",
                "序时进度%", "超前(百分点)", "标记", "预计完成", "超期天数", "需在例会说明")
@@ -69,14 +69,16 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
             for r in sec.ranked:
                 e, uid = r.entry, r.unit.id or 0
                 fc = sec.forecasts.get(uid)
-                marks = [m for m in ("" if e.reported else "未报送", "滞后" if r.behind else "",
+                marks = [m for m in ("" if e.reported else "未报送",
+                                     stale_mark(e.stale_on, on) if e.stale_on else "",
+                                     "滞后" if r.behind else "",
                                      streak_mark(MONTH, max(1, sec.streaks.get(uid, 1)))
                                      if r.last else "") if m]
                 ranks.append((
                     scope.name, sec.task, sec.measure, r.rank, r.unit.name,
                     e.fig.done if e.fig else None, e.fig.target if e.fig else None,
                     e.completion_pct, e.schedule_pct, e.lead_pct, "、".join(marks),
-                    fc.finish if fc and fc.finish else (forecast_text(fc, on) if fc else None),
+                    fc.finish if fc and fc.finish else (forecast_text(fc, on, e.lead_pct >= 0) if fc else None),
                     fc.overdue_days if fc else None, "是" if r.last or r.behind else "",
                 ))
                 counts[0] += 1

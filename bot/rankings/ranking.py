@@ -15,6 +15,8 @@ another) and schedule averaged over the tasks it has targets for, ranked the sam
 Bulletins store the outcome of each ranking they publish (`BulletinRank`), so that a
 unit last in several bulletins running is named with its streak; a skipped bulletin (a
 holiday week, downtime) does not break a streak.
+A unit whose newest report is older than the reporting week (`report_week`) is 本周未报:
+its figure is still ranked, marked with the date it dates from, and gets no forecast.
 A forecast comes from the pace of the last two weeks (`report_history`): the figure
 gained since two weeks before the bulletin's date, extrapolated to the target. When
 the unit's first report falls within those two weeks (or the target started then), the
@@ -62,6 +64,22 @@ POINTS_HEAD, POINTS_TAIL, POINTS_ALL = 10, 5, 20
 # -- ranking -----------------------------------------------------------------------
 
 
+def report_week(on: date) -> date:
+    """The Monday of the reporting week judged on `on`: the calendar week of the day
+    before, so that a Monday bulletin (周一 08:30, before anyone reports) judges the week
+    just ended; a report on `on` itself also counts."""
+    prev = on - timedelta(days=1)
+    return prev - timedelta(days=prev.weekday())
+
+
+def stale_since(fig: Figures) -> date | None:
+    """The date of the figure when the unit has reported, but not this reporting week
+    (本周未报); None when its figure is current, or when it never reported (未报送)."""
+    if fig.reported_on is None or fig.reported_on >= report_week(fig.on):
+        return None
+    return fig.reported_on
+
+
 @dataclass(frozen=True)
 class Entry:
     """One sub-unit's standing: one task's figures, or a composite of several tasks."""
@@ -72,6 +90,8 @@ class Entry:
     lead_pct: int
     fig: Figures | None = None  # the task's figures (None in the composite)
     tasks: int = 1  # tasks averaged in the composite
+    # 本周未报: the date of the newest figure, when none is from this reporting week.
+    stale_on: date | None = None
 
     @property
     def reported(self) -> bool:
@@ -110,7 +130,7 @@ def rank(entries: Iterable[Entry]) -> list[Ranked]:
 def task_ranking(session: Session, scope: OrgUnit, task: str, on: date) -> list[Ranked]:
     """The direct sub-units of `scope` with a target for `task`, ranked on `on`."""
     return rank(
-        Entry(u, f.completion_pct, f.schedule_pct, f.lead_pct, f)
+        Entry(u, f.completion_pct, f.schedule_pct, f.lead_pct, f, stale_on=stale_since(f))
         for u, f in sub_unit_figures(session, scope, task, on)
     )
 
@@ -134,11 +154,14 @@ def composite_of(rankings: Iterable[Sequence[Ranked]]) -> list[Ranked]:
 
 def composite_entry(unit: OrgUnit, figs: Sequence[Figures]) -> Entry:
     """The unit's completion (each task capped at 100 %) and schedule averaged over its
-    tasks, exactly, then rounded like any other percentage."""
+    tasks, exactly, then rounded like any other percentage. It is 本周未报 when none of
+    its tasks has a figure from this reporting week (dated by the newest)."""
     n = len(figs)
     c = pct(sum((min(f.exact_completion, Fraction(1)) for f in figs), Fraction(0)) / n)
     s = pct(sum((f.exact_schedule for f in figs), Fraction(0)) / n)
-    return Entry(unit, c, s, c - s, None, n)
+    stale = [d for d in map(stale_since, figs) if d is not None]
+    stale_on = max(stale) if len(stale) == n else None
+    return Entry(unit, c, s, c - s, None, n, stale_on)
 
 
 def common_schedule(ranked: Sequence[Ranked]) -> int | None:

@@ -14,6 +14,7 @@ from bot.rankings.bulletin import Bulletin, Section
 from bot.rankings.kinds import bulletin_kind
 from bot.rankings.ranking import (
     COMPOSITE,
+    PACE_WINDOW,
     POINTS_HEAD,
     RANKING_LEVELS,
     Forecast,
@@ -44,12 +45,24 @@ def date_text(d: date, today: date) -> str:
     return day(d) if d.year == today.year else f"{d.year}年{day(d)}"
 
 
-def forecast_text(fc: Forecast, on: date) -> str:
+def forecast_text(fc: Forecast, on: date, ahead: bool = False) -> str:
+    """Where the recent pace leads: '按近两周进度预计7月4日完成，超期4天'. For a unit
+    ahead of (or on) schedule it is a risk, not a verdict: '…，有超期4天的风险'."""
+    # The pace is of the last two weeks, or (a shorter history) since the task started.
+    span = "近两周" if fc.window_days == PACE_WINDOW.days else "任务开始以来"
     if fc.finish is None:
-        span = "近两周" if fc.window_days == 14 else f"近{fc.window_days}天"
-        over = f"，已超期{fc.overdue_days}天" if fc.overdue_days else "，按当前进度无法按期完成"
-        return f"{span}没有进展{over}"
-    return f"按当前进度预计{date_text(fc.finish, on)}完成，超期{fc.overdue_days}天"
+        if fc.overdue_days:
+            return f"{span}没有进展，已超期{fc.overdue_days}天"
+        return f"{span}没有进展，{'有无法按期完成的风险' if ahead else '按当前进度无法按期完成'}"
+    when = f"按{span}{'的' if fc.window_days != PACE_WINDOW.days else ''}进度预计{date_text(fc.finish, on)}完成"
+    if ahead:
+        return f"{when}，有超期{fc.overdue_days}天的风险"
+    return f"{when}，超期{fc.overdue_days}天"
+
+
+def stale_mark(stale_on: date, on: date) -> str:
+    """'本周未报（数据截至5月31日）': the figure ranked is not this week's."""
+    return f"本周未报（数据截至{date_text(stale_on, on)}）"
 
 
 def streak_mark(kind: str, streak: int) -> str:
@@ -63,7 +76,9 @@ def rank_line(r: Ranked, unit_word: str, *, show_schedule: bool, label: str | No
               mark: str | None = None, extra: str = "", total_tasks: int = 0) -> str:
     """'2. 官儿乡【末位】10/50 处，完成 20%，序时 50%，滞后 30 个百分点'."""
     e = r.entry
-    marks = [m for m in ("" if e.reported else "未报送", mark or ("末位" if r.last else "")) if m]
+    stale = stale_mark(e.stale_on, e.fig.on if e.fig else e.stale_on) if e.stale_on else ""
+    marks = [m for m in ("" if e.reported else "未报送", stale,
+                         mark or ("末位" if r.last else "")) if m]
     name = (label or e.unit.name) + (f"【{'，'.join(marks)}】" if marks else "")
     body = f"{e.fig.done}/{e.fig.target} {unit_word}，" if e.fig is not None else ""
     body += f"完成 {e.completion_pct}%"
@@ -88,8 +103,11 @@ def section_lines(sec: Section, kind: str, on: date) -> list[str]:
         uid = r.unit.id or 0
         fc = sec.forecasts.get(uid)
         mark = streak_mark(kind, sec.streaks.get(uid, 1)) if r.last else None
+        ahead = r.entry.lead_pct >= 0
+        # Ahead of schedule but too slow lately: said as a risk, after a 但.
+        extra = f"；{'但' if ahead else ''}{forecast_text(fc, on, ahead)}" if fc else ""
         lines.append(rank_line(r, sec.measure, show_schedule=common is None, mark=mark,
-                               extra="；" + forecast_text(fc, on) if fc else ""))
+                               extra=extra))
     return lines
 
 

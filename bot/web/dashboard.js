@@ -114,6 +114,7 @@
     const rows = r.rows.map((x) => {
       const tags = [];
       if (!x.reported) tags.push("未报");
+      if (x.stale) tags.push(`本周未报（数据截至${x.stale}）`);
       if (x.behind) tags.push("滞后");
       if (x.last) tags.push("末位");
       const name = x.drill ? `<a href="#unit=${x.id}" data-unit="${x.id}">${VB.esc(x.unit)}</a>` : VB.esc(x.unit);
@@ -155,14 +156,14 @@
       grid: { left: 8, right: 56, top: 30, bottom: 8, containLabel: true },
       legend: { top: 0, right: 0, textStyle: { fontSize: fs - 2 }, data: ["完成率", "序时进度"] },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, textStyle: { fontSize: fs },
-        formatter: (ps) => { const x = rows[ps[0].dataIndex]; return `${VB.esc(x.unit)}<br>完成率 ${x.completion}%<br>序时进度 ${x.schedule}%<br>${x.lead < 0 ? "滞后" : "超前"} ${Math.abs(x.lead)} 个百分点`; } },
+        formatter: (ps) => { const x = rows[ps[0].dataIndex]; return `${VB.esc(x.unit)}<br>完成率 ${x.completion}%<br>序时进度 ${x.schedule}%<br>${x.lead < 0 ? "滞后" : "超前"} ${Math.abs(x.lead)} 个百分点${x.stale ? `<br>本周未报（数据截至${x.stale}）` : ""}`; } },
       xAxis: { type: "value", min: 0, max: Math.max(100, ...rows.map((x) => x.completion)), axisLabel: { formatter: "{value}%", fontSize: fs - 2 } },
-      yAxis: { type: "category", data: rows.map((x) => x.unit), axisLabel: { fontSize: fs }, axisTick: { show: false } },
+      yAxis: { type: "category", data: rows.map((x) => x.stale ? `${x.unit}（未报）` : x.unit), axisLabel: { fontSize: fs }, axisTick: { show: false } },
       series: [
         { name: "完成率", type: "bar", barMaxWidth: 34, cursor: "pointer",
           itemStyle: { color: "#07c160" },
           // The figure inside a long bar, beside a short one: clear of the 序时 mark.
-          data: rows.map((x) => ({ value: x.completion, itemStyle: { color: x.lead < 0 ? "#f0a020" : "#07c160" },
+          data: rows.map((x) => ({ value: x.completion, itemStyle: { color: x.stale ? "#9e9e9e" : x.lead < 0 ? "#f0a020" : "#07c160" },  // grey: an old figure
             label: x.completion >= 25 ? { position: "insideRight", color: "#fff", fontWeight: "bold" } : { position: "right", color: "#333" } })),
           label: { show: true, formatter: "{c}%", fontSize: fs } },
         { name: "序时进度", type: "scatter", symbol: "rect", symbolSize: [4, big ? 40 : 24], z: 5,
