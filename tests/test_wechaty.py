@@ -369,3 +369,46 @@ def test_villagebot_run_answers_and_stops_on_sigterm(gateway: Gateway, tmp_path:
             proc.kill()
     assert "villagebot stopped" in log.read_text()
     assert list(tmp_path.glob(".wechaty")) == []
+
+
+async def test_mentions_and_welcome_arrive_in_wechat(gateway: Gateway, db_url: str) -> None:
+    """A reply @s its sender and a welcome @s the newcomer: real mentions (ids and the
+    `@name` + U+2005 text) arriving in the room."""
+    from bot.models.core import Room
+    from bot.org import create_unit, grant_role, touch_person
+
+    cfg = load_config().with_overrides(
+        bot={"admins": [ADMIN]},
+        transports={"wechaty": {"enabled": True, "endpoint": gateway.endpoint,
+                                "token": gateway.token}},
+        outbox={"min_gap_seconds": 0, "jitter_seconds": 0},
+    )  # fmt: skip
+    runner = Runner(cfg, db_url=db_url, retry_seconds=0.1)
+    app = await runner.start()
+    wechat = runner.wechaty
+    assert wechat is not None
+    try:
+        assert await wechat.wait_logged_in(20)
+        now = app.clock.now()
+        with app.db.transaction() as s:
+            city = create_unit(s, "大同市", "市", None, now)
+            county = create_unit(s, "浑源县", "县", city, now)
+            town = create_unit(s, "吴城乡", "乡", county, now)
+            village = create_unit(s, "皇叔洼村", "村", town, now)
+            s.add(Room(id=ROOM, transport="wechaty", topic="皇叔洼村工作群", unit_id=village.id))
+            s.flush()
+            touch_person(s, MEMBER, "刘伟", ROOM, now)
+            grant_role(s, MEMBER, village, "干部", ADMIN, now)
+
+        await gateway.say(MEMBER, "#帮助")
+        (helped,) = await gateway.bot_said(1)
+        assert helped["mentions"] == [MEMBER]
+        assert helped["text"].startswith("@刘伟\u2005可用的命令")
+
+        await gateway.join(NEWCOMER, inviter=MEMBER)
+        welcome = (await gateway.bot_said(2))[1]
+        assert welcome["mentions"] == [NEWCOMER]
+        assert welcome["text"].startswith("@王五\u2005欢迎王五加入皇叔洼村工作群")
+        assert "刘伟" in welcome["text"]
+    finally:
+        await runner.stop()
