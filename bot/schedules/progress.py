@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from bot.calendar import at_local, next_weekly, week_start
 from bot.config import Config, parse_hhmm, parse_weekly
 from bot.jobs import JobCtx, JobKind, seed_builtin
-from bot.models.core import OrgUnit
+from bot.models.core import OrgUnit, Room
 from bot.models.jobs import Job
 from bot.org import cadre_ids, rooms_of
 from bot.progress import deadlines_due, unreported
@@ -73,13 +73,18 @@ def run_chase(ctx: JobCtx) -> None:
             text = W.chase_text(item)
             cadres = cadre_ids(s, item.unit)
             for room in rooms_of(s, [item.unit]):
-                ctx.send(room.id, text, mentions=cadres)
+                ctx.send(room.id, text, mentions=_mentions(room, cadres))
         hq_rooms = rooms_of(s, [root])
         if not hq_rooms:
             continue
         summary = "【未报进度】" + W.unreported_text(result)
         for room in hq_rooms:
             ctx.send(room.id, summary)
+
+
+def _mentions(room: Room, cadres: list[str]) -> list[str]:
+    """A send-only group (a WeCom robot webhook) knows WeChat contact ids of no one."""
+    return [] if room.send_only else cadres
 
 
 # -- deadline reminders --------------------------------------------------------------
@@ -102,7 +107,7 @@ def run_deadlines(ctx: JobCtx) -> None:
         text = W.deadlines_text(batch)
         cadres = cadre_ids(s, batch[0].unit)
         for room in rooms_of(s, [batch[0].unit]):
-            ctx.send(room.id, text, mentions=cadres)
+            ctx.send(room.id, text, mentions=_mentions(room, cadres))
 
 
 KINDS = (
