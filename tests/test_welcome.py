@@ -29,6 +29,9 @@ async def test_a_join_is_welcomed_once(chat: MemoryChat) -> None:
     assert not await chat.app.handle_join(_join())  # redelivered
     assert not await chat.app.handle_join(_join(ROOMS["county"][0]))
     (welcome,) = await chat.flush()
+    # The memory driver's own join: a later join is a new one.
+    (again,) = await chat.join(("wxid_ww", "王五"), room=VILLAGE, inviter="wxid_liuwei")
+    assert again.text == welcome.text
     assert welcome.room == VILLAGE and welcome.mentions == ("wxid_ww",)
     assert "王五" in welcome.text and "刘伟" in welcome.text and "#查分" in welcome.text
 
