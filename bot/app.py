@@ -32,7 +32,8 @@ from bot.models.core import InboundMessage, Room
 from bot.org import OrgError, roles_at, room_unit, touch_person
 from bot.outbox import OutboxWriter
 from bot.ratelimit import RateLimiter
-from bot.router import UNBOUND, Command, Ctx, Parsed, Refusal, Router, Usage
+from bot.router import UNBOUND, Command, Ctx, Parsed, Refusal, Router, Usage, reply_mentions
+from bot.welcome import Join, clean_join, greet, welcome_mentions, welcome_text
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ class App:
 
     def _reply(self, session: Session, msg: Inbound, text: str) -> None:
         self.writer.put(session, text, room_id=msg.room, to_id=None if msg.room else msg.sender,
-                        transport=msg.transport, reply_to=msg.id)  # fmt: skip
+                        transport=msg.transport, reply_to=msg.id,
+                        mentions=reply_mentions(self.config, msg))  # fmt: skip
 
     def _dispatch(self, session: Session, msg: Inbound, parsed: Parsed, now: datetime) -> None:
         room = None
@@ -200,6 +202,30 @@ class App:
             if not _out_of_range(e):
                 raise
             self._reply(session, msg, usage_reply(command, NUMBER_TOO_BIG))
+
+    # -- joins ---------------------------------------------------------------------
+
+    async def handle_join(self, join: Join) -> bool:
+        """Someone joined a group: welcomed once (`bot.welcome`). True if welcomed."""
+        checked = clean_join(join, self.config.limits.input_limits())
+        if isinstance(checked, Rejected):
+            log.warning("dropped a join event: %s", checked.reason)
+            return False
+        join = checked
+        welcomed = await self.db.call(lambda: self.handle_join_sync(join))
+        self._committed()
+        return welcomed
+
+    def handle_join_sync(self, join: Join) -> bool:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            w = greet(session, self.config, join, now)
+            if w is None:
+                return False
+            self.writer.put(session, welcome_text(w), room_id=join.room,
+                            transport=join.transport, kind="welcome",
+                            mentions=welcome_mentions(w))  # fmt: skip
+        return True
 
     # -- plumbing ------------------------------------------------------------------
 

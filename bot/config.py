@@ -59,6 +59,8 @@ class BotSection(_Section):
     timezone: str = "Asia/Shanghai"
     reply_script: Literal["simplified", "traditional"] = "simplified"
     admins: tuple[str, ...] = ()
+    mention_sender_in_groups: bool = True
+    welcome: bool = True
 
     @field_validator("timezone")
     @classmethod

@@ -328,6 +328,25 @@ def people_with_role(session: Session, unit: OrgUnit, role: str) -> list[Person]
     return list(session.exec(q).all())
 
 
+def cadre_ids(session: Session, unit: OrgUnit) -> list[str]:
+    """The contact ids of the unit's own cadres (granted on the unit itself, not above
+    it: a county cadre is not @'d in every village group), in the order granted. What a
+    chase, a reminder or a notice @s in the unit's groups."""
+    rows = session.exec(
+        select(RoleGrant.person_id)
+        .where(RoleGrant.role == CADRE, RoleGrant.unit_id == unit.id)
+        .order_by(col(RoleGrant.id))
+    ).all()
+    return list(dict.fromkeys(rows))
+
+
+def cadre_names(session: Session, unit: OrgUnit) -> list[str]:
+    """The names of the unit's own cadres (as `cadre_ids`), those without one left out."""
+    ids = cadre_ids(session, unit)
+    people = {p.id: p.name for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
+    return [people[i] for i in ids if people.get(i)]
+
+
 # -- people ------------------------------------------------------------------------
 
 

@@ -123,11 +123,13 @@ class Ctx:
         return (when or self.now).astimezone(self.zone)
 
     def reply(self, text: str, mentions: Sequence[str] = (), image: bytes | None = None) -> None:
-        """Answer in the group the message came from (or to the sender directly)."""
+        """Answer in the group the message came from (@ the sender there, see
+        `reply_mentions`), or to the sender directly."""
         self.writer.put(
             self.session, text, room_id=self.msg.room,
             to_id=None if self.msg.room else self.msg.sender,
-            transport=self.msg.transport, reply_to=self.msg.id, mentions=mentions, image=image,
+            transport=self.msg.transport, reply_to=self.msg.id,
+            mentions=reply_mentions(self.config, self.msg, mentions), image=image,
         )  # fmt: skip
 
     def send(self, room_id: str, text: str, kind: str = "notice", image: bytes | None = None) -> None:
@@ -155,6 +157,14 @@ class Ctx:
         if levels and self.unit.level not in levels:
             raise Refusal(f"#{self.command.name} 只能在{'/'.join(levels)}级的群里使用")
         return self.unit
+
+
+def reply_mentions(config: Config, msg: Inbound, mentions: Sequence[str] = ()) -> tuple[str, ...]:
+    """Who a reply to `msg` @s: the sender first in a group (a muted group notifies only
+    on an @; `[bot] mention_sender_in_groups`), never in a direct message."""
+    if msg.room is None or not config.bot.mention_sender_in_groups:
+        return tuple(mentions)
+    return tuple(dict.fromkeys((msg.sender, *mentions)))
 
 
 def needs(command: Command) -> str:

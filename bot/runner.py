@@ -207,6 +207,7 @@ class Runner:
             self.wechaty = WechatyTransport.from_config(
                 cfg.transports.wechaty, self._deliver, clock=app.clock,
                 retry_seconds=self.retry_seconds, on_health=self._on_health,
+                on_join=app.handle_join,
             )  # fmt: skip
             transports[WECHATY] = self.wechaty
             pacing[WECHATY] = Pacer.from_config(cfg)

@@ -36,10 +36,12 @@ from tests.test_wecom import FakeWecom
 GATEWAY_DIR = Path(__file__).with_name("gateway")
 BOT = "wxid_bot"
 MEMBER = "wxid_liuwei"
+NEWCOMER = "wxid_wangwu"
 ROOM = "huangshuwa@chatroom"
 FIXTURE = {
     "bot": {"id": BOT, "name": "村务助手"},
-    "contacts": [{"id": ADMIN, "name": "管理员"}, {"id": MEMBER, "name": "刘伟"}],
+    "contacts": [{"id": ADMIN, "name": "管理员"}, {"id": MEMBER, "name": "刘伟"},
+                 {"id": NEWCOMER, "name": "王五"}],
     "rooms": [{"id": ROOM, "topic": "皇叔洼村工作群", "members": [ADMIN, MEMBER]}],
 }
 
@@ -106,6 +108,13 @@ class Gateway:
                                                        "mentions": list(mentions), **where})  # fmt: skip
             r.raise_for_status()
             return str(r.json()["id"])
+
+    async def join(self, *members: str, inviter: str = ADMIN) -> None:
+        """`members` join the room (WeChat's room-join event)."""
+        async with httpx.AsyncClient() as c:
+            r = await c.post(f"{self.base}/join", json={"room": ROOM, "members": list(members),
+                                                        "inviter": inviter})  # fmt: skip
+            r.raise_for_status()
 
     async def logout(self) -> None:
         async with httpx.AsyncClient() as c:
@@ -257,16 +266,20 @@ async def test_bot_answers_in_wechat_and_survives_gateway_restarts(
             # An admin binds the group; a member asks for help by @mentioning the bot.
             await gateway.say(ADMIN, "#绑定 市 大同市")
             (bound,) = await gateway.bot_said(1)
-            assert bound["text"].startswith("已") and "大同市" in bound["text"]
+            # Replies in a group @ the sender: a real mention, its name in the text.
+            assert bound["text"].startswith("@管理员\u2005已") and "大同市" in bound["text"]
+            assert bound["mentions"] == [ADMIN]
             await gateway.say(MEMBER, "@村务助手\u2005帮助", mentions=(BOT,))
             helped = (await gateway.bot_said(2))[1]
-            assert helped["text"].startswith("可用的命令") and "#帮助" in helped["text"]
+            assert helped["text"].startswith("@刘伟\u2005可用的命令") and "#帮助" in helped["text"]
+            assert helped["mentions"] == [MEMBER]
             # A direct message is answered directly.
             await gateway.say(MEMBER, "#帮助", to=BOT)
             dm = await until(
                 lambda: _from_bot(gateway.log(to=MEMBER)), 10, "a direct reply to the member"
             )
             assert dm[0]["room"] is None and dm[0]["to"] == MEMBER
+            assert dm[0]["text"].startswith("可用的命令") and dm[0]["mentions"] == []
             # Ordinary chat gets no reply; the bot's own messages are not commands.
             await gateway.say(MEMBER, "今天天气不错")
             await asyncio.sleep(0.3)
@@ -348,7 +361,7 @@ def test_villagebot_run_answers_and_stops_on_sigterm(gateway: Gateway, tmp_path:
             await gateway.say(ADMIN, "#帮助")
             return str((await gateway.bot_said(1))[0]["text"])
 
-        assert asyncio.run(scenario()).startswith("可用的命令")
+        assert asyncio.run(scenario()).startswith("@管理员\u2005可用的命令")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()
     finally:
@@ -356,3 +369,46 @@ def test_villagebot_run_answers_and_stops_on_sigterm(gateway: Gateway, tmp_path:
             proc.kill()
     assert "villagebot stopped" in log.read_text()
     assert list(tmp_path.glob(".wechaty")) == []
+
+
+async def test_mentions_and_welcome_arrive_in_wechat(gateway: Gateway, db_url: str) -> None:
+    """A reply @s its sender and a welcome @s the newcomer: real mentions (ids and the
+    `@name` + U+2005 text) arriving in the room."""
+    from bot.models.core import Room
+    from bot.org import create_unit, grant_role, touch_person
+
+    cfg = load_config().with_overrides(
+        bot={"admins": [ADMIN]},
+        transports={"wechaty": {"enabled": True, "endpoint": gateway.endpoint,
+                                "token": gateway.token}},
+        outbox={"min_gap_seconds": 0, "jitter_seconds": 0},
+    )  # fmt: skip
+    runner = Runner(cfg, db_url=db_url, retry_seconds=0.1)
+    app = await runner.start()
+    wechat = runner.wechaty
+    assert wechat is not None
+    try:
+        assert await wechat.wait_logged_in(20)
+        now = app.clock.now()
+        with app.db.transaction() as s:
+            city = create_unit(s, "大同市", "市", None, now)
+            county = create_unit(s, "浑源县", "县", city, now)
+            town = create_unit(s, "吴城乡", "乡", county, now)
+            village = create_unit(s, "皇叔洼村", "村", town, now)
+            s.add(Room(id=ROOM, transport="wechaty", topic="皇叔洼村工作群", unit_id=village.id))
+            s.flush()
+            touch_person(s, MEMBER, "刘伟", ROOM, now)
+            grant_role(s, MEMBER, village, "干部", ADMIN, now)
+
+        await gateway.say(MEMBER, "#帮助")
+        (helped,) = await gateway.bot_said(1)
+        assert helped["mentions"] == [MEMBER]
+        assert helped["text"].startswith("@刘伟\u2005可用的命令")
+
+        await gateway.join(NEWCOMER, inviter=MEMBER)
+        welcome = (await gateway.bot_said(2))[1]
+        assert welcome["mentions"] == [NEWCOMER]
+        assert welcome["text"].startswith("@王五\u2005欢迎王五加入皇叔洼村工作群")
+        assert "刘伟" in welcome["text"]
+    finally:
+        await runner.stop()

@@ -9,6 +9,7 @@ from bot.app import App
 from bot.jobs import run_due
 from bot.messages import Inbound, Mention, Outgoing
 from bot.sender import OutboxSender
+from bot.welcome import Join
 
 
 class MemoryTransport:
@@ -50,6 +51,16 @@ class MemoryChat:
             topic=topic, mentions=ms,
         )  # fmt: skip
         await self.app.handle(msg)
+        return await self.flush()
+
+    async def join(
+        self, *members: str | tuple[str, str], room: str = "room1",
+        inviter: str | None = None, at: datetime | None = None,
+    ) -> list[Outgoing]:
+        """`members` (ids, or (id, name)) join `room`; returns what the bot sent."""
+        ms = tuple(Mention(m) if isinstance(m, str) else Mention(*m) for m in members)
+        await self.app.handle_join(Join(self.transport.name, room, ms,
+                                        at or self.app.clock.now(), inviter))  # fmt: skip
         return await self.flush()
 
     async def flush(self) -> list[Outgoing]:

@@ -1,4 +1,5 @@
-"""`villagebot replay`: JSON lines in, JSON lines out, on a virtual clock (PRODUCT.md §9).
+"""`villagebot replay`: JSON lines in, JSON lines out, on a virtual clock (PRODUCT.md §9;
+the format, with its `join` line, is in docs/replay.md).
 
 Each input line's `at` (or a clock move's `until`) moves the clock forward; schedules
 falling due on the way run first, in order. Every message the bot queues comes out at
@@ -23,6 +24,7 @@ from bot.jobs import run_due
 from bot.limits import Limits, Rejected, sanitize
 from bot.messages import Inbound, Mention, Outgoing
 from bot.sender import OutboxSender
+from bot.welcome import Join, clean_join
 from bot.wiring import build_app
 
 NAME = "replay"
@@ -87,7 +89,7 @@ def _str(obj: dict[str, Any], key: str, n: int, required: bool = False) -> str |
     return v
 
 
-def parse_line(raw: str, n: int) -> Inbound | ClockMove | None:
+def parse_line(raw: str, n: int) -> Inbound | Join | ClockMove | None:
     """One transcript line; None for a blank line."""
     if not raw.strip():
         return None
@@ -106,6 +108,10 @@ def parse_line(raw: str, n: int) -> Inbound | ClockMove | None:
     if "at" not in obj:
         raise TranscriptError(n, "a message needs 'at' (or a clock move, 'until')")
     at = _time(obj["at"], "at", n)
+    if "join" in obj:
+        if "text" in obj:
+            raise TranscriptError(n, "a line is either a message or a join, not both")
+        return _join(obj["join"], at, n)
     text = obj.get("text")
     if not isinstance(text, str):
         raise TranscriptError(n, "'text' must be a string")
@@ -132,7 +138,30 @@ def parse_line(raw: str, n: int) -> Inbound | ClockMove | None:
     return msg
 
 
-def _lines(source: Iterable[str | bytes]) -> Iterator[tuple[int, Inbound | ClockMove]]:
+def _join(obj: Any, at: datetime, n: int) -> Join:
+    """`{"room": …, "members": [{"id", "name"}], "inviter": …}`: people joined a group."""
+    if not isinstance(obj, dict):
+        raise TranscriptError(n, "'join' must be a JSON object")
+    room = _str(obj, "room", n, required=True)
+    members = obj.get("members")
+    if not isinstance(members, list) or not members:
+        raise TranscriptError(n, "'join' needs 'members': a list of {\"id\", \"name\"}")
+    people = []
+    for m in members:
+        if not isinstance(m, dict):
+            raise TranscriptError(n, "each of 'members' must be {\"id\", \"name\"}")
+        mid = _str(m, "id", n, required=True)
+        assert mid is not None
+        people.append(Mention(mid, _str(m, "name", n) or ""))
+    assert room is not None
+    join = clean_join(Join(transport=NAME, room=room, members=tuple(people), at=at,
+                           inviter=_str(obj, "inviter", n)), Limits())  # fmt: skip
+    if isinstance(join, Rejected):
+        raise TranscriptError(n, join.reason)
+    return join
+
+
+def _lines(source: Iterable[str | bytes]) -> Iterator[tuple[int, Inbound | Join | ClockMove]]:
     for n, raw in enumerate(source, start=1):
         if isinstance(raw, bytes):
             try:
@@ -179,7 +208,7 @@ async def replay(
 
 
 async def _step(app: App, sender: OutboxSender, clock: VirtualClock, n: int,
-                item: Inbound | ClockMove) -> None:  # fmt: skip
+                item: Inbound | Join | ClockMove) -> None:  # fmt: skip
     when = item.until if isinstance(item, ClockMove) else item.at
     if when < clock.now():
         raise TranscriptError(n, f"time goes backwards: {when.isoformat()} is before "
@@ -189,4 +218,7 @@ async def _step(app: App, sender: OutboxSender, clock: VirtualClock, n: int,
     clock.set(when)
     if isinstance(item, Inbound):
         await app.handle(item)
+        await sender.flush()
+    elif isinstance(item, Join):
+        await app.handle_join(item)
         await sender.flush()

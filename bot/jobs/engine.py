@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,9 +78,11 @@ class JobCtx:
         return f"{text}{LATE_MARK}" if self.late else text
 
     def send(
-        self, room_id: str, text: str, kind: str = "reminder", image: bytes | None = None
+        self, room_id: str, text: str, kind: str = "reminder", image: bytes | None = None,
+        mentions: Sequence[str] = (),
     ) -> None:
-        self.writer.put(self.session, self.mark(text), room_id=room_id, kind=kind, image=image)
+        self.writer.put(self.session, self.mark(text), room_id=room_id, kind=kind, image=image,
+                        mentions=mentions)  # fmt: skip
 
 
 def once(job: Job, after: datetime, config: Config) -> datetime | None:

@@ -227,7 +227,7 @@ def deadlines_due(
     session: Session, config: Config, today: date, days_before: Iterable[int]
 ) -> list[DeadlineDue]:
     """The targets due `days_before` days after `today` (farthest first, then in the
-    order set)."""
+    order set). A target already met is left out: there is nothing to remind of."""
     out = []
     for days in sorted(set(days_before), reverse=True):
         deadline = today + timedelta(days=days)
@@ -239,5 +239,16 @@ def deadlines_due(
             if unit is None:
                 continue
             fig = unit_figures(session, unit, t.task, today)
+            if fig is not None and fig.done >= fig.target:
+                continue
             out.append(DeadlineDue(unit, t.task, measure(config, t.task), days, deadline, fig))
     return out
+
+
+def by_unit(dues: Iterable[DeadlineDue]) -> list[list[DeadlineDue]]:
+    """The reminders grouped by unit (a unit's groups get them as one message), the
+    units in the order of their first reminder."""
+    groups: dict[int | None, list[DeadlineDue]] = {}
+    for d in dues:
+        groups.setdefault(d.unit.id, []).append(d)
+    return list(groups.values())

@@ -189,8 +189,20 @@ def chase_text(item: UnreportedItem) -> str:
 
 
 def deadline_text(d: DeadlineDue) -> str:
+    return f"【截止提醒】{d.unit.name} {_deadline_line(d)}"
+
+
+def deadlines_text(dues: list[DeadlineDue]) -> str:
+    """One unit's reminders due at one time, as one message (one line per task)."""
+    if len(dues) == 1:
+        return deadline_text(dues[0])
+    lines = "\n".join(f"· {_deadline_line(d)}" for d in dues)
+    return f"【截止提醒】{dues[0].unit.name} {len(dues)} 项任务临近截止：\n{lines}"
+
+
+def _deadline_line(d: DeadlineDue) -> str:
     m, fig = d.measure, d.figures
-    head = f"【截止提醒】{d.unit.name} {d.task} 还有 {d.days} 天截止（{day(d.deadline)}）"
+    head = f"{d.task} 还有 {d.days} 天截止（{day(d.deadline)}）"
     if fig is None:
         return head
     if fig.done >= fig.target:

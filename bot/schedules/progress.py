@@ -7,8 +7,10 @@ Both are built-in singletons seeded by `seed()`:
   root (HQ) get the list.
 - `progress_deadline` runs every day at `schedules.deadline_reminder_time` and reminds
   the groups of each unit whose target's deadline is `deadline_reminder_days` (7, 3, 1)
-  days away, with the unit's progress. One run a day (the engine runs each occurrence
+  days away, with the unit's progress: one message per group however many tasks are
+  due, targets already met left out. One run a day (the engine runs each occurrence
   once), so each (target, days-before) reminder is sent once.
+Both @ the unit's own cadres in its groups (a muted group notifies only on an @).
 Each job also notes in its payload the week (chase) or day (reminders) it has handled,
 so that moving its time in the config after it ran does not run it again that week/day.
 """
@@ -23,11 +25,12 @@ from sqlmodel import Session, col, select
 from bot.calendar import at_local, next_weekly, week_start
 from bot.config import Config, parse_hhmm, parse_weekly
 from bot.jobs import JobCtx, JobKind, seed_builtin
-from bot.models.core import OrgUnit
+from bot.models.core import OrgUnit, Room
 from bot.models.jobs import Job
-from bot.org import rooms_of
+from bot.org import cadre_ids, rooms_of
 from bot.progress import deadlines_due, unreported
 from bot.progress import wording as W
+from bot.progress.targets import by_unit
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +71,20 @@ def run_chase(ctx: JobCtx) -> None:
             continue  # nothing to report on yet: no chase, no empty list for HQ
         for item in result.items:
             text = W.chase_text(item)
+            cadres = cadre_ids(s, item.unit)
             for room in rooms_of(s, [item.unit]):
-                ctx.send(room.id, text)
+                ctx.send(room.id, text, mentions=_mentions(room, cadres))
         hq_rooms = rooms_of(s, [root])
         if not hq_rooms:
             continue
         summary = "【未报进度】" + W.unreported_text(result)
         for room in hq_rooms:
             ctx.send(room.id, summary)
+
+
+def _mentions(room: Room, cadres: list[str]) -> list[str]:
+    """A send-only group (a WeCom robot webhook) knows WeChat contact ids of no one."""
+    return [] if room.send_only else cadres
 
 
 # -- deadline reminders --------------------------------------------------------------
@@ -93,10 +102,12 @@ def run_deadlines(ctx: JobCtx) -> None:
     today = ctx.due_at.astimezone(ctx.zone).date()
     if not _first_time(ctx, today):
         return
-    for due in deadlines_due(s, ctx.config, today, ctx.config.schedules.deadline_reminder_days):
-        text = W.deadline_text(due)
-        for room in rooms_of(s, [due.unit]):
-            ctx.send(room.id, text)
+    dues = deadlines_due(s, ctx.config, today, ctx.config.schedules.deadline_reminder_days)
+    for batch in by_unit(dues):
+        text = W.deadlines_text(batch)
+        cadres = cadre_ids(s, batch[0].unit)
+        for room in rooms_of(s, [batch[0].unit]):
+            ctx.send(room.id, text, mentions=_mentions(room, cadres))
 
 
 KINDS = (

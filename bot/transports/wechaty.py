@@ -35,11 +35,13 @@ from bot.clock import Clock, SystemClock
 from bot.config import WechatySection
 from bot.messages import Inbound, Mention, Outgoing
 from bot.transports import TransportDown
+from bot.welcome import Join
 
 log = logging.getLogger(__name__)
 
 NAME = "wechaty"
 Handler = Callable[[Inbound], Awaitable[Any]]
+JoinHandler = Callable[[Join], Awaitable[Any]]
 
 
 def load_wechaty() -> Any:
@@ -72,6 +74,11 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         yield
+
+
+@dataclass(frozen=True)
+class _Said:
+    message_id: str
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,10 @@ def svg_qr(data: str) -> bytes:
     return out.getvalue()
 
 
+# WeChat ends an @mention with a four-per-em space.
+AT_END = "\u2005"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -174,6 +185,7 @@ class WechatyTransport:
         retry_seconds: float = 1.0,
         max_retry_seconds: float = 30.0,
         on_health: Callable[[Health], None] | None = None,
+        on_join: JoinHandler | None = None,
     ) -> None:
         host, _, port = endpoint.rpartition(":")
         if not host or not port.isdigit():
@@ -185,6 +197,7 @@ class WechatyTransport:
         self.retry_seconds = retry_seconds
         self.max_retry_seconds = max_retry_seconds
         self.on_health = on_health
+        self.on_join = on_join
         self._bot: Any = None
         self._self_name = ""
         self._health = Health(False, self.clock.now())
@@ -297,6 +310,7 @@ class WechatyTransport:
         bot.on("logout", self._on_logout)
         bot.on("scan", self._on_scan)
         bot.on("message", self._on_message)
+        bot.on("room-join", self._on_room_join)
         self._bot = bot
         self._set_health(False, new_session=True)
         with _quiet():
@@ -395,7 +409,38 @@ class WechatyTransport:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
+    async def _on_room_join(self, room: Any, invitees: list[Any], inviter: Any,
+                            date: Any = None) -> None:  # fmt: skip
+        """People joined a group: handed on as a `Join` (the bot's own joining is not)."""
+        if not self._accepting or self.on_join is None:
+            return
+        bot = self._bot
+        self_id = getattr(bot, "contact_id", "") if bot is not None else ""
+        members = tuple(Mention(c.contact_id, c.name or "") for c in invitees
+                        if c is not None and c.contact_id != self_id)  # fmt: skip
+        if not members:
+            return
+        # python-wechaty gives the event's time as a naive local time.
+        at = date.astimezone(UTC) if isinstance(date, datetime) else self.clock.now()
+        join = Join(transport=NAME, room=room.room_id, members=members, at=at,
+                    inviter=getattr(inviter, "contact_id", None))  # fmt: skip
+        try:
+            await self.on_join(join)
+        except Exception:
+            log.exception("handling a WeChat room-join failed")
+
     # -- sending -----------------------------------------------------------------
+
+    async def _say_mentioning(self, bot: Any, room_id: str, text: str,
+                              ids: tuple[str, ...]) -> Any:  # fmt: skip
+        """Say in a room with real mentions: the puppet's messageSendText(room, text,
+        mentionIdList), the text carrying each `@name` + U+2005."""
+        said = await bot.puppet.message_send_text(
+            conversation_id=room_id, message=await mention_text(bot, text, ids),
+            mention_ids=list(ids),
+        )
+        return _Said(said) if isinstance(said, str) else said
+
 
     async def send(self, out: Outgoing) -> str | None:
         """Send; the puppet's id of the (last) sent message when it gives one, kept on the
@@ -411,7 +456,7 @@ class WechatyTransport:
             await target.ready()
             if out.text:
                 if out.room is not None and out.mentions:
-                    said = await target.say(out.text, mention_ids=list(out.mentions))
+                    said = await self._say_mentioning(bot, out.room, out.text, out.mentions)
                 else:
                     said = await target.say(out.text)
             if out.image is not None:
@@ -421,6 +466,18 @@ class WechatyTransport:
             raise TransportDown(f"the connection to the puppet service broke: {e!r}") from e
         msg_id = getattr(said, "message_id", None)
         return str(msg_id) if msg_id else None
+
+
+async def mention_text(bot: Any, text: str, ids: tuple[str, ...]) -> str:
+    """`text` after an `@name` + U+2005 for each id (WeChat shows and notifies a mention
+    only when its name is in the text too)."""
+    names = []
+    for contact_id in ids:
+        contact = bot.Contact.load(contact_id)
+        with contextlib.suppress(Exception):
+            await contact.ready()
+        names.append(f"@{contact.name or contact_id}{AT_END}")
+    return "".join(names) + text
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:

@@ -13,6 +13,7 @@
 //   POST /say {"from", "room"|"to", "text", "mentions": [ids]}  -> {"id"}
 //   GET  /log?room=ID  (or ?to=ID)  every message seen there, the bot's included
 //   POST /logout                    WeChat logs the bot out (the next start logs it in)
+//   POST /join {"room", "members": [ids], "inviter"}  members join the room (room-join)
 //
 // Prints "GATEWAY READY <grpc port> <control port>" once both listen.
 
@@ -137,6 +138,18 @@ const control = http.createServer(async (req, res) => {
     if (req.method === 'POST' && url.pathname === '/logout') {
       await puppet.logout('kicked out by the test')
       return reply(res, 200, { loggedIn: puppet.isLoggedIn })
+    }
+    if (req.method === 'POST' && url.pathname === '/join') {
+      const body = JSON.parse(await readBody(req))
+      if (!rooms.has(body.room)) throw new Error(`unknown room ${body.room}`)
+      for (const id of body.members) mocker.contactPayload(id) // throws for an unknown contact
+      puppet.emit('room-join', {
+        roomId: body.room,
+        inviteeIdList: body.members,
+        inviterId: body.inviter,
+        timestamp: Date.now(),
+      })
+      return reply(res, 200, { ok: true })
     }
     if (req.method === 'POST' && url.pathname === '/say') {
       const body = JSON.parse(await readBody(req))
