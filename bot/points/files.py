@@ -12,6 +12,7 @@ changes nothing, and each bad row is reported with its row number (the header is
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,15 +27,15 @@ from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
 from bot.org import find_units, link_person, parent_name, register_household
 from bot.points import chain
 from bot.points.wording import status_label, what
-from bot.tabular import ImportFailed, cell_text
+from bot.tabular import POINTS, TIME, ImportFailed, Sheet, cell_text
 from bot.text import simplify
 
 COLUMNS = {
-    "village": ("village", "村", "村名", "村庄", "行政村"),
+    "village": ("village", "村", "村名", "村庄", "行政村", "所在村", "村委会"),
     "parent": ("parent", "上级", "乡", "乡镇", "镇"),
-    "household": ("household", "户", "户名", "农户", "户主"),
+    "household": ("household", "户名", "户", "农户", "户主", "户主姓名", "户主名", "家庭"),
     "member_id": ("member_id", "contact_id", "wxid", "成员id", "联系人id", "微信id"),
-    "member_name": ("member_name", "name", "成员", "姓名", "成员姓名"),
+    "member_name": ("member_name", "name", "成员", "姓名", "成员姓名", "家庭成员"),
 }
 REQUIRED = ("village", "household")
 
@@ -145,53 +146,61 @@ LEDGER_COLUMNS = ("编号", "时间", "县", "乡", "村", "户", "类型", "分
 
 
 def export_ledger(session: Session, config: Config, path: Path, now: datetime,
-                  unit: OrgUnit | None = None) -> int:  # fmt: skip
-    """Write the whole ledger (or a unit's subtree's) to an .xlsx file, oldest first;
-    the number of rows written. Streams: fit for millions of rows."""
-    import openpyxl
+                  unit: OrgUnit | None = None, until: datetime | None = None) -> int:  # fmt: skip
+    """Write the whole ledger (or a unit's subtree's) to .xlsx or .csv, oldest first;
+    the number of rows written. Streams: fit for millions of rows.
 
+    With `until`, only the entries made up to then, their status as it was then, and no
+    chain heads (they are the database's heads now, not then)."""
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
     people = dict(session.exec(select(Person.id, Person.name)).all())
-    reversed_by = {
-        r: i for r, i in session.exec(
-            select(PointEntry.reverses_id, PointEntry.id).where(col(PointEntry.reverses_id).is_not(None))
-        ).all() if r is not None
-    }  # fmt: skip
+    reversals = select(PointEntry.reverses_id, PointEntry.id).where(
+        col(PointEntry.reverses_id).is_not(None)
+    )
+    if until is not None:
+        reversals = reversals.where(col(PointEntry.created_at) <= until)
+    reversed_by = {r: i for r, i in session.exec(reversals).all() if r is not None}
     expiry = timedelta(hours=config.points.pending_expiry_hours)
     zone = config.zone
+    at = until or now
     q = select(PointEntry, Household.name).join(
         Household, col(Household.id) == col(PointEntry.household_id)
     )
+    if until is not None:
+        q = q.where(col(PointEntry.created_at) <= until)
     ids: list[int] | None = None
     if unit is not None:
         ids = [u.id for u in units.values() if u.path.startswith(unit.path) and u.id is not None]
         q = q.where(col(PointEntry.unit_id).in_(ids))
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet("积分台账")
-    ws.append(list(LEDGER_COLUMNS))
-    n = 0
-    for entry, household in session.exec(q.order_by(col(PointEntry.id)).execution_options(yield_per=2000)):
-        village = units.get(entry.unit_id)
-        town = units.get(village.parent_id) if village and village.parent_id else None
-        county = units.get(town.parent_id) if town and town.parent_id else None
-        ws.append([
-            entry.id, entry.created_at.astimezone(zone).replace(tzinfo=None),
-            county.name if county else "", town.name if town else "",
-            village.name if village else "", household, KIND_WORDS.get(entry.kind, entry.kind),
-            entry.delta, what(entry),
-            status_label(entry, now, expiry, reversed_by.get(entry.id or 0)) or "有效",
-            entry.reverses_id or "", people.get(entry.actor_id, ""), entry.actor_id,
-            entry.msg_id or "",
-        ])  # fmt: skip
-        n += 1
+
+    def rows() -> Iterator[list[Any]]:
+        for entry, household in session.exec(
+            q.order_by(col(PointEntry.id)).execution_options(yield_per=2000)
+        ):
+            village = units.get(entry.unit_id)
+            town = units.get(village.parent_id) if village and village.parent_id else None
+            county = units.get(town.parent_id) if town and town.parent_id else None
+            yield [
+                entry.id, entry.created_at.astimezone(zone).replace(tzinfo=None),
+                county.name if county else "", town.name if town else "",
+                village.name if village else "", household, KIND_WORDS.get(entry.kind, entry.kind),
+                entry.delta, what(entry),
+                status_label(entry, at, expiry, reversed_by.get(entry.id or 0)) or "有效",
+                entry.reverses_id or "", people.get(entry.actor_id, ""), entry.actor_id,
+                entry.msg_id or "",
+            ]  # fmt: skip
+
     # The chain heads, below the entries: the printed sheet can be checked against the
     # database later (`villagebot verify`, and the head hash of each village).
-    ws.append([])
-    ws.append(["链头", "", "", "", "村", "", "", "", "最后一条", "哈希（sha256）"])
-    for head in chain.heads(session, ids):
-        village = units.get(head.unit_id)
-        ws.append(["链头", "", "", "", village.name if village else head.unit_id, "", "", "",
-                   head.entry_id or "", head.hash])
-    wb.save(path)
-    return n
-
+    tail: list[list[Any]] = []
+    if until is None:
+        tail = [[], ["链头", "", "", "", "村", "", "", "", "最后一条", "哈希（sha256）"]]
+        for head in chain.heads(session, ids):
+            village = units.get(head.unit_id)
+            tail.append(["链头", "", "", "", village.name if village else head.unit_id, "", "",
+                         "", head.entry_id or "", head.hash])  # fmt: skip
+    scope = unit.name if unit is not None else "全部"
+    sheet = Sheet(name="积分台账", title=f"爱心积分台账（{scope}）", header=LEDGER_COLUMNS,
+                  rows=rows(), formats={"时间": TIME, "分值": POINTS}, tail=tail)  # fmt: skip
+    stamp = at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return tabular.write_book(path, f"截至 {stamp}", [sheet])[0]
