@@ -84,6 +84,9 @@ def console(config: ConfigOpt = None, db: DbOpt = None, admin: AdminOpt = []) ->
 
     cfg = _config(config)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if db is None:  # said out loud: it may create a database file where it runs
+        typer.echo(f"数据库：{_shown(cfg.database.url)}" + ("" if config else "（默认；可用 --db 指定）"),
+                   err=True)  # fmt: skip
     app = build_app(cfg, db_url=db, admins=["console_admin", *admin])
     try:
         asyncio.run(run_console(app))
