@@ -278,11 +278,13 @@ def _write_xlsx(path: Path, as_of: str, sheets: Sequence[Sheet]) -> list[int]:
         sample = list(islice(it, SAMPLE))  # write-only: widths go before the first row
         ncols = len(sh.header)
         widths = [text_width(h) for h in sh.header]
-        for r in chain(sample, sh.tail):
+        for r in sample:  # not the tail: a long hash may run over the empty cells beside
             for i, v in enumerate(r[:ncols]):
                 widths[i] = max(widths[i], text_width(v))
         for i, w in enumerate(widths, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = min(MAX_WIDTH, w + 2)
+            # A little over one unit per half-width character: fonts differ (LibreOffice's
+            # CJK fallback is wider than Calibri's digits).
+            ws.column_dimensions[get_column_letter(i)].width = min(MAX_WIDTH, round(w * 1.15) + 2)
         ws.freeze_panes = "A4"
         ws.page_setup.orientation = "landscape"
         ws.page_setup.paperSize = "9"  # A4

@@ -79,8 +79,8 @@ def test_workbook_is_fit_to_print(tmp_path: Path) -> None:
     assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
     assert ws.page_setup.fitToHeight == 0 and ws.sheet_properties.pageSetUpPr.fitToPage
     assert ws["B4"].number_format == '0"%"' and ws["C4"].number_format == "yyyy-mm-dd"
-    # CJK characters count double: 9 of them need 18 columns (+2 margin).
-    assert ws.column_dimensions["A"].width == 20 and ws.column_dimensions["D"].width == 6
+    # CJK characters count double: 9 of them take 18 columns (with a margin, 23).
+    assert ws.column_dimensions["A"].width == 23 and ws.column_dimensions["D"].width == 7
     assert text_width("皇叔洼村") == 8 and text_width(datetime(2019, 6, 3, 9)) == 16
 
 
