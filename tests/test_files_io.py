@@ -128,3 +128,11 @@ def test_cli_as_of_and_no_silent_database(tmp_path: Path) -> None:
     assert lines[1] == "截至 2019-06-16" and lines[3] == "大同市,市,,危房改造,0,50,处,0,48,-48,2019-06-03,2019-06-30,,0/1"
     p = _cli("export", "progress", str(tmp_path / "p.pdf"), "--db", db)
     assert p.returncode == 2 and "不支持导出为“.pdf”" in p.stderr
+
+
+def test_console_names_its_database(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "bot", "console"], input="", capture_output=True,
+                       text=True, timeout=120, check=False, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "数据库：" in p.stderr and "（默认；可用 --db 指定）" in p.stderr

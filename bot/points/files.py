@@ -1,9 +1,11 @@
 """Households from a file, the points ledger to a file: `villagebot import households`
 and `villagebot export ledger` (the entries, then each village's hash-chain head).
 
-A household file is CSV (UTF-8, or GBK as Excel writes it in China) or XLSX (the first
-sheet) with a header row naming the columns village, household and optionally parent,
-member_id, member_name (or in Chinese: 村, 户名, 上级, 成员id, 成员姓名). A row with a
+A household file is CSV (UTF-8, or GBK as Excel writes it in China), XLSX or XLS (the
+first sheet) with a header row (title rows above it are fine, see `bot.tabular`) naming
+the columns 村, 户名 and optionally 上级, 成员id, 成员姓名 (or common synonyms such as
+村名, 户主, 户主姓名, 姓名; or in English village, household, parent, member_id,
+member_name). A row with a
 member id links that person (by contact id, never by name) to the household; a name
 without an id only notes the name. Every row is checked first; a file with any bad row
 changes nothing, and each bad row is reported with its row number (the header is row 1).
