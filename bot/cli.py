@@ -326,8 +326,9 @@ def import_households_cmd(
     cfg = _config(config)
     r = _import_file(path, cfg, _file_db(cfg, config, db), files.read_table,
                      files.import_households, "农户")  # fmt: skip
+    how = f"（其中按本村群里的姓名 {r.by_name} 位）" if r.by_name else ""
     note = f"，{r.names_only} 位成员没有联系人id、未关联" if r.names_only else ""
-    typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{note}")
+    typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{how}{note}")
 
 
 @export_cli.command("ledger")

@@ -170,3 +170,27 @@ def test_export_counts_rows(db: Database, tmp_path: Path) -> None:
     n = db.run_sync(lambda s: export_ledger(s, CFG, tmp_path / "empty.xlsx", START))
     assert n == 0
     assert db.run_sync(lambda s: s.exec(select(func.count()).select_from(Household)).one()) == 0
+
+
+def test_names_link_only_when_unique_in_the_village_group(db: Database, tmp_path: Path) -> None:
+    from bot.models.core import Room, RoomMember
+
+    def people(s: Session) -> None:
+        village = s.exec(select(OrgUnit).where(OrgUnit.name == "皇叔洼村")).one()
+        s.add(Room(id="r_hsw", transport="memory", topic="皇叔洼村群", unit_id=village.id))
+        s.add(Room(id="r_other", transport="memory", topic="别的群"))
+        s.flush()
+        for pid, name, room in [("w1", "王五", "r_hsw"), ("z1", "张伟", "r_hsw"),
+                                ("z2", "张伟", "r_hsw"), ("l1", "李四", "r_other")]:  # fmt: skip
+            s.add(Person(id=pid, name=name, updated_at=START))
+            s.add(RoomMember(room_id=room, person_id=pid, last_seen=START))
+
+    db.run_sync(people)
+    f = tmp_path / "hh.csv"
+    f.write_text("花名册,,\n村名,户主姓名,姓名\n皇叔洼村,王五家,王五\n皇叔洼村,张家,张伟\n"
+                 "皇叔洼村,李家,李四\n", encoding="utf-8")  # fmt: skip
+    r = db.run_sync(lambda s: import_households(s, read_table(f), START))
+    # 王五: one of that name in the village's group; 张伟: two; 李四: not in that group.
+    assert (r.linked, r.by_name, r.names_only) == (1, 1, 2)
+    assert _households(db) == [("皇叔洼村", "王五家", ["w1"]), ("皇叔洼村", "张家", []),
+                               ("皇叔洼村", "李家", [])]  # fmt: skip

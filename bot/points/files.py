@@ -6,8 +6,10 @@ first sheet) with a header row (title rows above it are fine, see `bot.tabular`)
 the columns 村, 户名 and optionally 上级, 成员id, 成员姓名 (or common synonyms such as
 村名, 户主, 户主姓名, 姓名; or in English village, household, parent, member_id,
 member_name). A row with a
-member id links that person (by contact id, never by name) to the household; a name
-without an id only notes the name. Every row is checked first; a file with any bad row
+member id links that person (by contact id) to the household. A name without an id is
+linked only when exactly one person of that exact name has spoken in that village's
+own group and belongs to no household yet; otherwise it is only counted as unlinked
+(names are not stored: import the file again after they have spoken, or give the id). Every row is checked first; a file with any bad row
 changes nothing, and each bad row is reported with its row number (the header is row 1).
 """
 
@@ -24,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from bot import tabular
 from bot.config import Config
-from bot.models.core import AuditEntry, Household, OrgUnit, Person
+from bot.models.core import AuditEntry, Household, OrgUnit, Person, Room, RoomMember
 from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
 from bot.org import find_units, link_person, parent_name, register_household
 from bot.points import chain
@@ -57,6 +59,7 @@ class HouseholdImport:
     created: int
     linked: int  # people linked to a household (new links)
     names_only: int  # member names given without a contact id: not linked
+    by_name: int = 0  # of `linked`: found by their name in the village's group
 
 
 def _village(session: Session, name: str, parent: str, cache: dict[tuple[str, str], Any]) -> OrgUnit:
@@ -116,8 +119,9 @@ def import_households(session: Session, rows: list[Row], now: datetime,
         plan.append((village, household, member_id, member_name))
     if errors:
         raise ImportFailed(errors)
-    created = linked = names_only = 0
+    created = linked = names_only = by_name = 0
     households: set[int] = set()
+    taken: set[str] = set()  # linked by name in this file: one household each
     for village, name, member_id, member_name in plan:
         reg = register_household(session, village, name, now)
         hh, new = reg.household, reg.created
@@ -135,11 +139,30 @@ def import_households(session: Session, rows: list[Row], now: datetime,
                 link_person(session, person, hh, now, actor)  # the operator's file decides
                 linked += 1
         elif member_name:
-            names_only += 1
+            person = _by_name(session, village, member_name)
+            if person is not None and person.household_id is None and person.id not in taken:
+                link_person(session, person, hh, now, actor)
+                taken.add(person.id)
+                linked += 1
+                by_name += 1
+            else:
+                names_only += 1
     session.add(AuditEntry(at=now, actor_id=actor, action="import_households", detail=json.dumps(
         {"rows": len(rows), "households": len(households), "created": created, "linked": linked},
     )))  # fmt: skip
-    return HouseholdImport(len(households), created, linked, names_only)
+    return HouseholdImport(len(households), created, linked, names_only, by_name)
+
+
+def _by_name(session: Session, village: OrgUnit, name: str) -> Person | None:
+    """The one person of that name who has spoken in the village's own group(s), or
+    None: a name is linked only when it is exact and unique there (two 张伟 in the
+    group, or none, leave the name unlinked; nobody outside the village is considered)."""
+    found = session.exec(
+        select(Person).join(RoomMember, col(RoomMember.person_id) == col(Person.id))
+        .join(Room, col(Room.id) == col(RoomMember.room_id))
+        .where(Room.unit_id == village.id, Person.name == name).distinct().limit(2)
+    ).all()  # fmt: skip
+    return found[0] if len(found) == 1 else None
 
 
 KIND_WORDS = {AWARD: "加分", DEDUCT: "扣分", REDEEM: "兑换"}
