@@ -136,3 +136,12 @@ def test_console_names_its_database(tmp_path: Path) -> None:
                        env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert "数据库：" in p.stderr and "（默认；可用 --db 指定）" in p.stderr
+
+
+async def test_a_past_deadline_is_shown_with_its_year(chat, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    await tree(chat)
+    path = write_csv(tmp_path / "t.csv", ["单位,任务,目标,截止", "皇叔洼村,危房改造,5,2018-09-30"])
+    with pytest.raises(ImportFailed) as e:
+        run_import(app, path)
+    assert e.value.errors == [
+        "第2行：截止日期 2018-09-30 早于 2019-06-03（导入往年的数据请加 --as-of 日期）"]

@@ -106,6 +106,9 @@ def import_targets(
             deadline = _date(row.get("deadline"), today)
             if deadline is None:
                 raise ProgressError(f"看不懂截止日期“{cell_text(row.get('deadline'))}”")
+            if deadline < today:  # said with its year and the day it is judged against
+                raise ProgressError(f"截止日期 {deadline.isoformat()} 早于 {today.isoformat()}"
+                                    "（导入往年的数据请加 --as-of 日期）")  # fmt: skip
             start = None
             if cell_text(row.get("start")):
                 start = _date(row.get("start"), today)
