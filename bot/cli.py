@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -113,6 +113,9 @@ def console(config: ConfigOpt = None, db: DbOpt = None, admin: AdminOpt = []) ->
 
     cfg = _config(config)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if db is None:  # said out loud: it may create a database file where it runs
+        typer.echo(f"数据库：{_shown(cfg.database.url)}" + ("" if config else "（默认；可用 --db 指定）"),
+                   err=True)  # fmt: skip
     app = build_app(cfg, db_url=db, admins=["console_admin", *admin])
     try:
         asyncio.run(run_console(app))
@@ -210,47 +213,111 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
 # -- file commands ---------------------------------------------------------------------
 # Each area's file formats (import and export) live in one module of that area; each
 # command below imports it as `files`, so that moving one is a one-line change here.
+# They speak Chinese (the office staff run them), name the database they used, and
+# refuse to guess one: without --db or --config the default database must exist.
 
-export_cli = typer.Typer(no_args_is_help=True, help="export data to files")
+export_cli = typer.Typer(no_args_is_help=True, help="导出数据到 .xlsx 或 .csv 文件")
 cli.add_typer(export_cli, name="export")
+import_cli = typer.Typer(no_args_is_help=True, help="从 .xlsx、.xls 或 .csv 文件导入数据")
+cli.add_typer(import_cli, name="import")
+
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="截至哪一天，如 2019-06-30（默认今天）")]
+OutPath = Annotated[Path, typer.Argument(help="要写的文件：.xlsx，或 .csv（UTF-8，Excel 可直接打开）")]
+
+
+def _file_db(cfg: Config, config: Path | None, db: str | None) -> str:
+    """The database URL a file command uses, said out loud; a defaulted SQLite file that
+    does not exist is refused rather than silently created empty."""
+    from sqlalchemy.engine import make_url
+
+    url = db or cfg.database.url
+    if db is None and config is None:
+        parsed = make_url(url)
+        file = parsed.database or ""
+        if parsed.get_backend_name() == "sqlite" and file not in ("", ":memory:") \
+                and not Path(file).exists():
+            typer.echo(f"没有找到默认数据库 {file}：请用 --db 或 --config 指定要用的数据库，"
+                       "例如 --db sqlite:///state.db", err=True)  # fmt: skip
+            raise typer.Exit(2)
+        typer.echo(f"数据库：{_shown(url)}（默认；可用 --db 或 --config 指定）", err=True)
+    else:
+        typer.echo(f"数据库：{_shown(url)}", err=True)
+    return url
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _as_of(cfg: Config, text: str | None) -> tuple[date, datetime] | None:
+    """--as-of: (the day, the end of that day as an aware time), or None when absent."""
+    from datetime import time, timedelta
+
+    from bot.progress import parse_day
+
+    if text is None:
+        return None
+    today = datetime.now(UTC).astimezone(cfg.zone).date()
+    day = parse_day(text, today)
+    if day is None:
+        typer.echo(f"--as-of：看不懂日期“{text}”，例如 --as-of 2019-06-30", err=True)
+        raise typer.Exit(2)
+    end = datetime.combine(day + timedelta(days=1), time(), cfg.zone) - timedelta(microseconds=1)
+    return day, end
+
+
+def _export(cfg: Config, url: str, fn: Callable[[Session], T]) -> T:
+    from bot.tabular import ExportFailed
+
+    try:
+        return _in_db(cfg, url, fn)
+    except ExportFailed as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        typer.echo(f"写不了文件：{e.strerror}", err=True)
+        raise typer.Exit(2) from None
 
 
 @export_cli.command("notices")
-def export_notices_cmd(
-    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
-    config: ConfigOpt = None,
-    db: DbOpt = None,
-) -> None:
-    """Every notice, and per group when and by whom it was acknowledged."""
+def export_notices_cmd(path: OutPath, config: ConfigOpt = None, db: DbOpt = None,
+                       as_of: AsOfOpt = None) -> None:  # fmt: skip
+    """每条通知，以及各群何时由谁确认。"""
     from bot.notices import files
 
     cfg = _config(config)
-    notices, rows = _in_db(cfg, db, lambda s: files.export_notices(s, path, cfg.zone))
-    typer.echo(f"{notices} notices, {rows} group rows → {path}")
-
-
-import_cli = typer.Typer(no_args_is_help=True, help="import data from files")
-cli.add_typer(import_cli, name="import")
+    until = _as_of(cfg, as_of)
+    url = _file_db(cfg, config, db)
+    notices, rows = _export(
+        cfg, url, lambda s: files.export_notices(s, path, cfg.zone, until[1] if until else None)
+    )
+    typer.echo(f"已导出 {notices} 条通知、{rows} 行回执 → {path}")
 
 
 @import_cli.command("targets")
 def import_targets_cmd(
-    path: Annotated[Path, typer.Argument(help="a .csv or .xlsx file: unit, task, amount, start, deadline[, parent]")],
+    path: Annotated[Path, typer.Argument(help=".xlsx、.xls 或 .csv 文件，列：单位、任务、目标、截止[、开始、上级]")],
     config: ConfigOpt = None,
     db: DbOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="按哪一天判断日期（默认今天），如 2019-06-03")] = None,
 ) -> None:
-    """Set targets from a file; a file with any bad row changes nothing."""
+    """从文件设定目标；任何一行有错，就什么都不改。"""
     from bot.progress import files
 
     cfg = _config(config)
+    when = _as_of(cfg, as_of)
+    now = None if when is None else datetime.combine(when[0], datetime.min.time().replace(hour=12),
+                                                     cfg.zone)  # fmt: skip
     r = _import_file(
-        path, cfg, db, files.read_table,
-        lambda s, rows, now: files.import_targets(s, cfg, rows, now), "目标",
+        path, cfg, _file_db(cfg, config, db), files.read_table,
+        lambda s, rows, t: files.import_targets(s, cfg, rows, now or t), "目标",
     )
     typer.echo(f"导入 {r.created + r.replaced} 个目标（新设 {r.created}，替换 {r.replaced}）")
 
 
-def _import_file(path: Path, cfg: Config, db: str | None, read: Callable[[Path], list[Row]],
+def _import_file(path: Path, cfg: Config, db: str, read: Callable[[Path], list[Row]],
                  run: Callable[[Session, list[Row], datetime], T], what: str) -> T:  # fmt: skip
     """Read a table, then import it in one transaction; a bad file or row exits 1 with
     the reasons, an unreadable one 2."""
@@ -259,10 +326,10 @@ def _import_file(path: Path, cfg: Config, db: str | None, read: Callable[[Path],
     try:
         rows = read(path)
     except OSError as e:
-        typer.echo(f"{path}: {e.strerror}", err=True)
+        typer.echo(f"{path}：读不了文件（{e.strerror}）", err=True)
         raise typer.Exit(2) from None
     except ImportFailed as e:
-        typer.echo(f"{path}:\n{e}", err=True)
+        typer.echo(f"{path}：\n{e}", err=True)
         raise typer.Exit(1) from None
     now = datetime.now(UTC)
     try:
@@ -274,86 +341,111 @@ def _import_file(path: Path, cfg: Config, db: str | None, read: Callable[[Path],
 
 @export_cli.command("progress")
 def export_progress_cmd(
-    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
+    path: OutPath,
     config: ConfigOpt = None,
     db: DbOpt = None,
-    on: Annotated[str | None, typer.Option("--on", help="the date measured on (default today)")] = None,
+    as_of: AsOfOpt = None,
+    on: Annotated[str | None, typer.Option("--on", help="同 --as-of（旧写法）")] = None,
 ) -> None:
-    """Per unit and task: done, target, completion, 序时进度 and lead, as the chat shows."""
-    from bot.progress import files, parse_day
+    """各单位各任务：完成、目标、完成率、序时进度、超前滞后，与群里看到的一致。"""
+    from bot.progress import files
 
     cfg = _config(config)
-    today = datetime.now(UTC).astimezone(cfg.zone).date()
-    day = parse_day(on, today) if on else today
-    if day is None:
-        typer.echo(f"--on: not a date: {on!r}", err=True)
-        raise typer.Exit(2)
-    n = _in_db(cfg, db, lambda s: files.export_progress(s, cfg, path, day))
-    typer.echo(f"{n} rows → {path}")
+    when = _as_of(cfg, as_of or on)
+    day = when[0] if when else datetime.now(UTC).astimezone(cfg.zone).date()
+    url = _file_db(cfg, config, db)
+    n = _export(cfg, url, lambda s: files.export_progress(s, cfg, path, day))
+    typer.echo(f"已导出 {n} 行进度（截至 {day.isoformat()}）→ {path}")
 
 
 @import_cli.command("households")
 def import_households_cmd(
-    path: Annotated[Path, typer.Argument(help="a .csv or .xlsx file: village, household[, parent, member_id, member_name]")],
+    path: Annotated[Path, typer.Argument(help=".xlsx、.xls 或 .csv 文件，列：村、户名[、上级、成员id、成员姓名]")],
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Register households and link members by contact id; any bad row changes nothing."""
+    """登记农户，按联系人id关联成员；任何一行有错，就什么都不改。"""
     from bot.points import files
 
-    r = _import_file(path, _config(config), db, files.read_table, files.import_households, "农户")
+    cfg = _config(config)
+    r = _import_file(path, cfg, _file_db(cfg, config, db), files.read_table,
+                     files.import_households, "农户")  # fmt: skip
+    how = f"（其中按本村群里的姓名 {r.by_name} 位）" if r.by_name else ""
     note = f"，{r.names_only} 位成员没有联系人id、未关联" if r.names_only else ""
-    typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{note}")
+    typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{how}{note}")
 
 
 @export_cli.command("ledger")
 def export_ledger_cmd(
-    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
+    path: OutPath,
     config: ConfigOpt = None,
     db: DbOpt = None,
-    unit: Annotated[str | None, typer.Option("--unit", help="only this unit's villages")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="只导出这个单位下的村")] = None,
+    as_of: AsOfOpt = None,
 ) -> None:
-    """The points ledger, one row per entry, oldest first."""
+    """爱心积分台账：每条记录一行，从早到晚；末尾是各村的哈希链头。"""
     from bot.org import OrgError, find_unit
     from bot.points import files
 
     cfg = _config(config)
     now = datetime.now(UTC)
+    until = _as_of(cfg, as_of)
+    url = _file_db(cfg, config, db)
 
     def run(s):  # type: ignore[no-untyped-def]
         scope = find_unit(s, unit) if unit else None
-        return files.export_ledger(s, cfg, path, now, scope)
+        return files.export_ledger(s, cfg, path, now, scope, until[1] if until else None)
 
     try:
-        n = _in_db(cfg, db, run)
+        n = _export(cfg, url, run)
     except OrgError as e:
-        typer.echo(f"--unit: {e}", err=True)
+        typer.echo(f"--unit：{e}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"{n} rows → {path}")
+    typer.echo(f"已导出 {n} 条积分记录 → {path}")
 
 
 @export_cli.command("bulletin")
 def export_bulletin_cmd(
-    path: Annotated[Path, typer.Argument(help="the .xlsx file to write")],
-    month: Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: last month)")] = None,
+    path: OutPath,
+    month: Annotated[str | None, typer.Option("--month", help="哪个月，如 2019-06（默认：--as-of 或数据最后一天的上个月）")] = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
-    """A month's bulletin: rankings, weekly bulletin records, villages' points."""
-    from datetime import timedelta
-
+    """一个月的通报：月度排名、周通报记录、各村爱心积分。"""
     from bot.rankings import files
 
     cfg = _config(config)
-    now = datetime.now(UTC)
-    first = files.parse_month(month) if month else (
-        now.astimezone(cfg.zone).date().replace(day=1) - timedelta(days=1)).replace(day=1)
-    if first is None:
-        typer.echo(f"--month: expected YYYY-MM, e.g. 2019-06, got {month!r}", err=True)
+    first = files.parse_month(month) if month else None
+    if month and first is None:
+        typer.echo(f"--month：要写成 年-月，例如 2019-06，而不是“{month}”", err=True)
         raise typer.Exit(2)
-    ranks, weeks, villages = _in_db(cfg, db, lambda s: files.export_bulletin(s, cfg, path, first, now))
-    typer.echo(f"{first:%Y-%m}: {ranks} ranking rows, {weeks} weekly rows, "
-               f"{villages} villages → {path}")
+    when = _as_of(cfg, as_of)
+    url = _file_db(cfg, config, db)
+
+    def run(s):  # type: ignore[no-untyped-def]
+        from datetime import time
+
+        real = datetime.now(UTC)
+        if when is not None:
+            chosen, now = first or files.default_month(when[0]), when[1]
+        else:
+            # Without --as-of the month is measured at its end (never years later: 2019
+            # data against today's clock would be thousands of days overdue); without
+            # --month too, it is the month before the data's latest report.
+            latest = files.latest_day(s)
+            if first is None and latest is not None:
+                typer.echo(f"数据最后一天是 {latest.isoformat()}，导出上个月的通报"
+                           "（可用 --month 或 --as-of 指定）", err=True)  # fmt: skip
+            base = latest or real.astimezone(cfg.zone).date()
+            chosen = first or files.default_month(base)
+            end = datetime.combine(files.month_end(chosen), time(23, 59, 59), cfg.zone)
+            now = min(end, real)
+        return chosen, files.export_bulletin(s, cfg, path, chosen, now)
+
+    chosen, (ranks, weeks, villages) = _export(cfg, url, run)
+    typer.echo(f"{chosen.year}年{chosen.month}月通报：排名 {ranks} 行，周通报 {weeks} 行，"
+               f"{villages} 个村 → {path}")  # fmt: skip
 
 
 @cli.command()

@@ -93,7 +93,7 @@ def test_import_xlsx_with_bad_rows_changes_nothing(db: Database, tmp_path: Path)
     assert _households(db) == []
     f2 = tmp_path / "bad.csv"
     f2.write_text("名字,电话\n张三,123\n", encoding="utf-8")
-    with pytest.raises(ImportFailed, match="第1行（表头）缺少列：village（村）、household（户）"):
+    with pytest.raises(ImportFailed, match="找不到表头：前2行里没有认得的列名（表头例如：村、户名）"):
         read_table(f2)
 
 
@@ -143,8 +143,9 @@ def test_cli_import_then_export_ledger(tmp_path: Path) -> None:
     out = tmp_path / "ledger.xlsx"
     p = _cli("export", "ledger", str(out), "--db", url)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == f"4 rows → {out}"
-    rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
+    assert p.stdout.strip() == f"已导出 4 条积分记录 → {out}"
+    assert "数据库：" in p.stderr
+    rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))[2:]
     assert rows[0][:10] == ("编号", "时间", "县", "乡", "村", "户", "类型", "分值", "规则/事由", "状态")
     blank = rows.index((None,) * len(rows[0]))
     assert [r[:10] for r in rows[1:blank]] == [
@@ -162,10 +163,34 @@ def test_cli_import_then_export_ledger(tmp_path: Path) -> None:
         ("链头", None, None, None, "皇叔洼村", None, None, None, 4, head.hash)]
     # One unit's villages only.
     p = _cli("export", "ledger", str(out), "--db", url, "--unit", "王庄堡镇")
-    assert p.returncode == 0 and p.stdout.startswith("0 rows")
+    assert p.returncode == 0 and p.stdout.startswith("已导出 0 条")
 
 
 def test_export_counts_rows(db: Database, tmp_path: Path) -> None:
     n = db.run_sync(lambda s: export_ledger(s, CFG, tmp_path / "empty.xlsx", START))
     assert n == 0
     assert db.run_sync(lambda s: s.exec(select(func.count()).select_from(Household)).one()) == 0
+
+
+def test_names_link_only_when_unique_in_the_village_group(db: Database, tmp_path: Path) -> None:
+    from bot.models.core import Room, RoomMember
+
+    def people(s: Session) -> None:
+        village = s.exec(select(OrgUnit).where(OrgUnit.name == "皇叔洼村")).one()
+        s.add(Room(id="r_hsw", transport="memory", topic="皇叔洼村群", unit_id=village.id))
+        s.add(Room(id="r_other", transport="memory", topic="别的群"))
+        s.flush()
+        for pid, name, room in [("w1", "王五", "r_hsw"), ("z1", "张伟", "r_hsw"),
+                                ("z2", "张伟", "r_hsw"), ("l1", "李四", "r_other")]:  # fmt: skip
+            s.add(Person(id=pid, name=name, updated_at=START))
+            s.add(RoomMember(room_id=room, person_id=pid, last_seen=START))
+
+    db.run_sync(people)
+    f = tmp_path / "hh.csv"
+    f.write_text("花名册,,\n村名,户主姓名,姓名\n皇叔洼村,王五家,王五\n皇叔洼村,张家,张伟\n"
+                 "皇叔洼村,李家,李四\n", encoding="utf-8")  # fmt: skip
+    r = db.run_sync(lambda s: import_households(s, read_table(f), START))
+    # 王五: one of that name in the village's group; 张伟: two; 李四: not in that group.
+    assert (r.linked, r.by_name, r.names_only) == (1, 1, 2)
+    assert _households(db) == [("皇叔洼村", "王五家", ["w1"]), ("皇叔洼村", "张家", []),
+                               ("皇叔洼村", "李家", [])]  # fmt: skip

@@ -124,7 +124,7 @@ def test_read_table_xlsx_and_header_errors(tmp_path) -> None:  # type: ignore[no
     rows = read_table(tmp_path / "t.xlsx")
     assert [n for n, _ in rows] == [2, 4]
     assert rows[0][1]["deadline"].date() == date(2019, 6, 30)
-    with pytest.raises(ImportFailed, match="缺少列：amount（目标）、deadline（截止）"):
+    with pytest.raises(ImportFailed, match="第1行（表头）缺少列：目标、截止（表头例如"):
         read_table(write_csv(tmp_path / "h.csv", ["unit,task", "皇叔洼村,危房改造"]))
     with pytest.raises(ImportFailed, match="不支持的文件类型"):
         read_table(write_csv(tmp_path / "h.txt", ["x"]))
@@ -183,8 +183,9 @@ def test_cli_import_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert p.returncode == 0, p.stderr
     sheet = openpyxl.load_workbook(out).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:6] == ("单位", "级别", "上级", "任务", "完成", "目标")
-    assert [r[:9] for r in rows[1:]] == [
+    assert rows[0][0].startswith("各单位任务进度表") and rows[1][0] == f"截至 {due}"
+    assert rows[2][:6] == ("单位", "级别", "上级", "任务", "完成", "目标")
+    assert [r[:9] for r in rows[3:]] == [
         ("大同市", "市", None, "危房改造", 0, 50, "处", 0, 100),
         ("浑源县", "县", "大同市", "危房改造", 0, 50, "处", 0, 100),
     ]

@@ -380,10 +380,10 @@ async def test_export_bulletin_workbook(chat, app, db_url, tmp_path: Path) -> No
     result = CliRunner().invoke(cli, ["export", "bulletin", "--month", "2019-06", str(out),
                                       "--db", db_url])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "4 ranking rows, 8 weekly rows, 2 villages" in result.output
+    assert "2019年6月通报：排名 4 行，周通报 8 行，2 个村" in result.output
     wb = load_workbook(out)
     assert wb.sheetnames == ["月度排名", "周通报记录", "爱心积分"]
-    ranks = [tuple(r) for r in wb["月度排名"].iter_rows(values_only=True)]
+    ranks = [tuple(r) for r in wb["月度排名"].iter_rows(values_only=True)][2:]
     assert ranks[0][:5] == ("范围", "任务", "计量", "名次", "单位")
     # Measured on 6月30日: everyone is behind; 大磁窑镇 last.
     assert [(r[0], r[3], r[4], r[7], r[8], r[9], r[10], r[13]) for r in ranks[1:]] == [
@@ -392,11 +392,11 @@ async def test_export_bulletin_workbook(chat, app, db_url, tmp_path: Path) -> No
         ("浑源县", 2, "官儿乡", 60, 100, -40, "本周未报（数据截至6月3日）、滞后", "是"),
         ("浑源县", 3, "大磁窑镇", 40, 100, -60, "本周未报（数据截至6月3日）、滞后、末位", "是"),
     ]
-    weeks = [tuple(r) for r in wb["周通报记录"].iter_rows(values_only=True)][1:]
+    weeks = [tuple(r) for r in wb["周通报记录"].iter_rows(values_only=True)][3:]
     assert [(r[0].date().isoformat(), r[1], r[4], r[11]) for r in weeks if r[11]] == [
         ("2019-06-10", "浑源县", "大磁窑镇", "末位"), ("2019-06-17", "浑源县", "大磁窑镇", "末位"),
     ]  # fmt: skip
-    villages = [tuple(r) for r in wb["爱心积分"].iter_rows(values_only=True)][1:]
+    villages = [tuple(r) for r in wb["爱心积分"].iter_rows(values_only=True)][3:]
     assert sorted(v[0] for v in villages) == ["浑源县·吴城乡·东坪村", "浑源县·吴城乡·皇叔洼村"]
     bad = CliRunner().invoke(cli, ["export", "bulletin", "--month", "六月", str(out), "--db", db_url])
     assert bad.exit_code == 2 and "--month" in bad.output

@@ -3,6 +3,7 @@
 Type messages as the current speaker in the current group. Lines starting with '/'
 steer the console: /room ID [topic], /as ID [name], /dm (talk to the bot directly),
 /who, /quit. Piped standard input works the same: `echo '#帮助' | villagebot console`.
+At a terminal, lines can be edited and earlier ones recalled (readline).
 When the database cannot be reached the console says so, keeps the command queued
 (`bot.inbox`, in memory) and goes on reading; it is handled when the database is back.
 """
@@ -109,6 +110,16 @@ async def run_console(
         await asyncio.gather(*flushes, return_exceptions=True)
 
 
+def _readline() -> bool:
+    """Turn on line editing for `input()`; False where readline is missing (Windows)."""
+    try:
+        import readline
+    except ImportError:
+        return False
+    readline.parse_and_bind("tab: complete")
+    return True
+
+
 async def _read(
     app: App,
     inp: TextIO,
@@ -118,16 +129,26 @@ async def _read(
     flush: Callable[[], Awaitable[None]],
 ) -> None:
     interactive = inp.isatty()
+    # At a terminal: line editing and history (arrow keys, Ctrl-R) through readline,
+    # which `input()` uses once it is imported. Piped input is read as it is.
+    editing = interactive and inp is sys.stdin and out is sys.stdout and _readline()
     if interactive:
         out.write(HELP + "\n")
     ids = itertools.count(1)
     while True:
-        if interactive:
-            out.write(f"{me.name}@{me.room or '私聊'}> ")
-            out.flush()
-        line = await asyncio.to_thread(inp.readline)
-        if not line:
-            break
+        prompt = f"{me.name}@{me.room or '私聊'}> "
+        if editing:
+            try:
+                line = await asyncio.to_thread(input, prompt) + "\n"
+            except EOFError:
+                break
+        else:
+            if interactive:
+                out.write(prompt)
+                out.flush()
+            line = await asyncio.to_thread(inp.readline)
+            if not line:
+                break
         text = line.rstrip("\n")
         if not text.strip():
             continue

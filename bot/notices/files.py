@@ -1,19 +1,24 @@
-"""`villagebot export notices FILE.xlsx`: every notice, and per group who acknowledged
+"""`villagebot export notices FILE.xlsx` (or .csv): every notice, and per group who acknowledged
 it when. Sheet 通知: one row per notice with its counts; sheet 回执: one row per notice
 and group. Times are in the configured zone."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
+from bot import tabular
 from bot.models.core import OrgUnit, Person, Room
 from bot.models.notices import Notice, NoticeTarget
 from bot.notices.receipts import percent
+from bot.tabular import PERCENT, Sheet
 
 NOTICE_HEADER = ("通知编号", "发布时间", "发布人", "发布人ID", "范围", "内容", "群数", "已确认",
                  "未确认", "确认率%")
@@ -27,37 +32,29 @@ def _local(t: datetime | None, zone: ZoneInfo) -> datetime | None:
     return t.astimezone(zone).replace(tzinfo=None) if t is not None else None
 
 
-def export_notices(session: Session, path: str | Path, zone: ZoneInfo) -> tuple[int, int]:
-    """Write the workbook; returns (notices, receipt rows)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    wb = Workbook(write_only=True)
-    summary = wb.create_sheet("通知")
-    detail = wb.create_sheet("回执")
-    summary.append(NOTICE_HEADER)
-    detail.append(RECEIPT_HEADER)
-
-    def time_cell(ws, t: datetime | None):  # type: ignore[no-untyped-def]
-        cell = WriteOnlyCell(ws, value=_local(t, zone))
-        cell.number_format = _TIME_FORMAT
-        return cell
-
+def export_notices(session: Session, path: str | Path, zone: ZoneInfo,
+                   until: datetime | None = None) -> tuple[int, int]:  # fmt: skip
+    """Write the workbook (.xlsx or .csv); returns (notices, receipt rows). With
+    `until`: the notices sent up to then, and the acknowledgements made up to then."""
     author = aliased(Person)
-    counts = session.exec(
-        select(Notice, author, func.count(), func.count(col(NoticeTarget.acked_at)))
+    acked_col = col(NoticeTarget.acked_at)
+    acked = acked_col if until is None else case((acked_col <= until, acked_col), else_=None)
+    q = (
+        select(Notice, author, func.count(), func.count(acked))
         .outerjoin(author, col(author.id) == col(Notice.author_id))
         .outerjoin(NoticeTarget, col(NoticeTarget.notice_id) == col(Notice.id))
-        .group_by(col(Notice.id), col(author.id))
-        .order_by(col(Notice.id))
-    ).all()
+    )
+    if until is not None:
+        q = q.where(col(Notice.created_at) <= until)
+    counts = session.exec(q.group_by(col(Notice.id), col(author.id)).order_by(col(Notice.id))).all()
     created: dict[int, datetime] = {}
-    for n, a, total, acked in counts:
+    summary: list[list[Any]] = []
+    for n, a, total, done in counts:
         assert n.id is not None
         created[n.id] = n.created_at
         summary.append([
-            n.id, time_cell(summary, n.created_at), a.name if a else "", n.author_id, n.scope,
-            n.text, total, acked, total - acked, percent(acked, total),
+            n.id, _local(n.created_at, zone), a.name if a else "", n.author_id, n.scope,
+            n.text, total, done, total - done, percent(done, total),
         ])
 
     acker = aliased(Person)
@@ -68,13 +65,24 @@ def export_notices(session: Session, path: str | Path, zone: ZoneInfo) -> tuple[
         .outerjoin(acker, col(acker.id) == col(NoticeTarget.acked_by))
         .order_by(col(NoticeTarget.notice_id), col(OrgUnit.path), col(Room.id))
     )
-    n_rows = 0
-    for t, room, unit, person in rows:
-        detail.append([
-            t.notice_id, time_cell(detail, created.get(t.notice_id)),
-            unit.name if unit else "", unit.level if unit else "", room.topic, room.id,
-            time_cell(detail, t.acked_at), person.name if person else "", t.acked_by or "",
-        ])
-        n_rows += 1
-    wb.save(str(path))
-    return len(counts), n_rows
+
+    def detail() -> Iterator[list[Any]]:
+        for t, room, unit, person in rows:
+            if t.notice_id not in created:
+                continue
+            seen = t.acked_at is not None and (until is None or t.acked_at <= until)
+            yield [
+                t.notice_id, _local(created.get(t.notice_id), zone),
+                unit.name if unit else "", unit.level if unit else "", room.topic, room.id,
+                _local(t.acked_at, zone) if seen else None,
+                person.name if person and seen else "", (t.acked_by or "") if seen else "",
+            ]
+
+    at = until or datetime.now(UTC)
+    stamp = "截至 " + at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    formats = {"发布时间": _TIME_FORMAT, "确认时间": _TIME_FORMAT, "确认率%": PERCENT}
+    n_notices, n_rows = tabular.write_book(Path(path), stamp, [
+        Sheet("通知", "通知与回执汇总", NOTICE_HEADER, summary, formats),
+        Sheet("回执", "各群回执明细", RECEIPT_HEADER, detail(), formats),
+    ])  # fmt: skip
+    return n_notices, n_rows

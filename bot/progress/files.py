@@ -1,16 +1,20 @@
 """Targets from a file, progress to a file: `villagebot import targets` and
 `villagebot export progress`.
 
-A target file is CSV (UTF-8, or GBK as Excel writes it in China) or XLSX (the first
-sheet), with a header row naming the columns unit, task, amount, start, deadline and
-optionally parent (or in Chinese: 单位, 任务, 目标, 开始, 截止, 上级). Every row is
+A target file is CSV (UTF-8, or GBK as Excel writes it in China), XLSX or XLS (the
+first sheet), with a header row (title rows above it are fine, see `bot.tabular`)
+naming the columns 单位, 任务, 目标, 截止 and optionally 开始, 上级 (or their common
+synonyms, or in English unit, task, amount, deadline, start, parent). Amounts may be
+Chinese numerals with a measure word ("三座"); dates keep their year, and a date
+without one is read against the import's `--as-of` day (or today). Every row is
 checked; a file with any bad row changes nothing, and each bad row is reported with its
-row number in the file (the header is row 1).
+row number in the file.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -25,16 +29,18 @@ from bot.org import ancestor_ids_of_path, find_units, parent_name
 from bot.progress.errors import ProgressError
 from bot.progress.rollup import tasks_with_targets, unit_figures
 from bot.progress.targets import find_task, measure, parse_day, set_target, task_names
-from bot.tabular import ImportFailed, Row, cell_text
-from bot.text import parse_int, simplify
+from bot.tabular import DATE, PERCENT, POINTS, ImportFailed, Row, Sheet, cell_int, cell_text
+from bot.text import simplify
 
 COLUMNS = {
-    "unit": ("unit", "单位", "单位名称", "名称"),
-    "parent": ("parent", "上级", "上级单位"),
-    "task": ("task", "任务", "任务名称", "项目"),
-    "amount": ("amount", "目标", "target", "目标数", "任务数", "数量"),
-    "start": ("start", "开始", "开始日期", "起始日期"),
-    "deadline": ("deadline", "截止", "截止日期", "期限"),
+    "unit": ("unit", "单位", "单位名称", "名称", "村名", "村", "责任单位"),
+    "parent": ("parent", "上级", "上级单位", "乡镇", "所属乡镇", "所属县", "所属单位"),
+    "task": ("task", "任务", "任务名称", "项目", "项目名称", "工作任务"),
+    "amount": ("amount", "目标", "target", "目标数", "任务数", "计划数", "数量", "目标任务",
+               "任务量", "计划"),
+    "start": ("start", "开始", "开始日期", "起始日期", "开始时间"),
+    "deadline": ("deadline", "截止", "截止日期", "截止时间", "期限", "完成时限", "完成时间",
+                 "完成期限"),
 }
 REQUIRED = ("unit", "task", "amount", "deadline")
 
@@ -46,7 +52,7 @@ class ImportResult:
 
 
 def read_table(path: Path) -> list[Row]:
-    """The data rows of a CSV or XLSX target file, keyed by column name."""
+    """The data rows of a CSV, XLSX or XLS target file, keyed by column name."""
     return tabular.read_table(path, COLUMNS, REQUIRED)
 
 
@@ -55,7 +61,10 @@ def _date(v: Any, today: date) -> date | None:
         return v.date()
     if isinstance(v, date):
         return v
-    return parse_day(cell_text(v), today)
+    text = cell_text(v)
+    # '2019-09-30 00:00:00', as a date cell reads once saved as text.
+    m = re.match(r"^(\d{4}-\d{1,2}-\d{1,2})[ T]0{1,2}:00(:00)?$", text)
+    return parse_day(m.group(1) if m else text, today)
 
 
 def _unit(session: Session, name: str, parent: str) -> OrgUnit:
@@ -91,12 +100,15 @@ def import_targets(
             task = find_task(config, word)
             if task is None:
                 raise ProgressError(f"没有“{word}”这项任务（任务有：{task_names(config)}）")
-            amount = parse_int(cell_text(row.get("amount")))
+            amount = cell_int(row.get("amount"))
             if amount is None:
                 raise ProgressError(f"目标数“{cell_text(row.get('amount'))}”不是整数")
             deadline = _date(row.get("deadline"), today)
             if deadline is None:
                 raise ProgressError(f"看不懂截止日期“{cell_text(row.get('deadline'))}”")
+            if deadline < today:  # said with its year and the day it is judged against
+                raise ProgressError(f"截止日期 {deadline.isoformat()} 早于 {today.isoformat()}"
+                                    "（导入往年的数据请加 --as-of 日期）")  # fmt: skip
             start = None
             if cell_text(row.get("start")):
                 start = _date(row.get("start"), today)
@@ -156,28 +168,11 @@ def progress_rows(session: Session, config: Config, on: date) -> list[tuple[Any,
 
 
 def export_progress(session: Session, config: Config, path: Path, on: date) -> int:
-    """Write the progress workbook; returns the number of rows."""
-    import openpyxl
-    from openpyxl.styles import Font
-
-    rows = progress_rows(session, config, on)
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = f"进度 {on.isoformat()}"
-    ws.append(EXPORT_HEADER)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append(r)
-    for row in ws.iter_rows(min_row=2):
-        for cell in row:
-            if isinstance(cell.value, date):
-                cell.number_format = "yyyy-mm-dd"
-    ws.freeze_panes = "A2"
-    for letter, width in zip("ABCDEFGHIJKLMN", (14, 6, 12, 12, 8, 8, 8, 8, 10, 12, 12, 12, 12, 10),
-                             strict=True):
-        ws.column_dimensions[letter].width = width
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return len(rows)
+    """Write the progress sheet (.xlsx or .csv) as it stood on `on`; the number of rows."""
+    sheet = Sheet(
+        name="进度", title=f"各单位任务进度表（{on.year}年{on.month}月{on.day}日）",
+        header=EXPORT_HEADER, rows=progress_rows(session, config, on),
+        formats={"完成率%": PERCENT, "序时进度%": PERCENT, "超前(+)/滞后(-)百分点": POINTS,
+                 "开始": DATE, "截止": DATE, "最近报送": DATE},
+    )  # fmt: skip
+    return tabular.write_book(path, f"截至 {on.isoformat()}", [sheet])[0]

@@ -12,11 +12,13 @@ Sheets:
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot import tabular
 from bot.config import Config
 from bot.models.core import OrgUnit
 from bot.models.rankings import MONTH, WEEK, BulletinRank
@@ -25,6 +27,7 @@ from bot.points import village_activity
 from bot.rankings.bulletin import build_bulletin, bulletin_scopes
 from bot.rankings.kinds import MONTHLY, month_bounds
 from bot.rankings.wording import forecast_text, stale_mark, streak_mark
+from bot.tabular import DATE, PERCENT, POINTS, Sheet
 
 RANK_HEADER = ("范围", "任务", "计量", "名次", "单位", "完成数", "目标数", "完成率%",
                "序时进度%", "超前(百分点)", "标记", "预计完成", "超期天数", "需在例会说明")
@@ -50,16 +53,11 @@ def _month_end(first: date) -> date:
 def export_bulletin(session: Session, config: Config, path: str | Path, month: date,
                     now: datetime) -> tuple[int, int, int]:
     """Write the workbook; returns the rows of its three sheets."""
-    from openpyxl import Workbook
-
     today = now.astimezone(config.zone).date()
     on = min(_month_end(month), today)
-    wb = Workbook(write_only=True)
-    ranks, weeks, points = (wb.create_sheet(n) for n in ("月度排名", "周通报记录", "爱心积分"))
-    ranks.append(RANK_HEADER)
-    weeks.append(WEEK_HEADER)
-    points.append(POINTS_HEADER)
-    counts = [0, 0, 0]
+    ranks: list[tuple[Any, ...]] = []
+    weeks: list[tuple[Any, ...]] = []
+    points: list[tuple[Any, ...]] = []
     scopes = bulletin_scopes(session, with_rooms=False)
     for scope in scopes:
         b = build_bulletin(session, config, scope, MONTHLY, month, on, now, store=False)
@@ -81,7 +79,6 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
                     fc.finish if fc and fc.finish else (forecast_text(fc, on, e.lead_pct >= 0) if fc else None),
                     fc.overdue_days if fc else None, "是" if r.last or r.behind else "",
                 ))
-                counts[0] += 1
     names = {u.id: u.name for u in session.exec(select(OrgUnit)).all()}
     mondays = select(BulletinRank).where(
         BulletinRank.kind == WEEK, col(BulletinRank.period) >= month,
@@ -95,7 +92,6 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
             names.get(row.unit_id, "?"), row.done, row.target, row.completion_pct,
             row.schedule_pct, row.lead_pct, "滞后" if row.behind else "", "末位" if row.last else "",
         ))
-        counts[1] += 1
     roots = [s for s in scopes if s.parent_id is None] or list(
         session.exec(select(OrgUnit).where(col(OrgUnit.parent_id).is_(None))).all()
     )
@@ -106,6 +102,29 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
         for a in acts:
             points.append((unit_label(a.village, labels, root), a.households, a.awarded,
                            a.deducted, round(a.per_household, 1)))
-            counts[2] += 1
-    wb.save(str(path))
-    return counts[0], counts[1], counts[2]
+    label = f"{month.year}年{month.month}月"
+    pct = {"完成率%": PERCENT, "序时进度%": PERCENT, "超前(百分点)": POINTS, "周（周一）": DATE}
+    n_ranks, n_weeks, n_points = tabular.write_book(Path(path), f"截至 {on.isoformat()}", [
+        Sheet("月度排名", f"{label}任务进度排名", RANK_HEADER, ranks, pct),
+        Sheet("周通报记录", f"{label}周通报记录", WEEK_HEADER, weeks, pct),
+        Sheet("爱心积分", f"{label}各村爱心积分", POINTS_HEADER, points, {"户均加分": "0.0"}),
+    ])  # fmt: skip
+    return n_ranks, n_weeks, n_points
+
+
+def latest_day(session: Session) -> date | None:
+    """The newest progress report's date: what "now" is for data from another year."""
+    from sqlmodel import func
+
+    from bot.models.progress import Report
+
+    return session.exec(select(func.max(Report.report_date))).one()
+
+
+def month_end(first: date) -> date:
+    return _month_end(first)
+
+
+def default_month(as_of: date) -> date:
+    """The month before `as_of`'s: the last whole month's bulletin."""
+    return (as_of.replace(day=1) - timedelta(days=1)).replace(day=1)
