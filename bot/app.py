@@ -141,18 +141,18 @@ class App:
             {"transport": msg.transport, "msg_id": msg.id, "room_id": msg.room,
              "sender_id": msg.sender, "text": msg.text, "received_at": now},
             ["transport", "msg_id"],
-        )  # fmt: skip
+        )
 
     def _reply(self, session: Session, msg: Inbound, text: str) -> None:
         self.writer.put(session, text, room_id=msg.room, to_id=None if msg.room else msg.sender,
                         transport=msg.transport, reply_to=msg.id,
-                        mentions=reply_mentions(self.config, msg))  # fmt: skip
+                        mentions=reply_mentions(self.config, msg))
 
     def _dispatch(self, session: Session, msg: Inbound, parsed: Parsed, now: datetime) -> None:
         room = None
         if msg.room is not None:
             insert_ignore(session, Room, {"id": msg.room, "transport": msg.transport,
-                                          "topic": msg.topic or ""}, ["id"])  # fmt: skip
+                                          "topic": msg.topic or ""}, ["id"])
             room = session.get(Room, msg.room)
             assert room is not None
             if msg.topic and room.topic != msg.topic:
@@ -166,7 +166,7 @@ class App:
         roles = roles_at(session, msg.sender, unit, self.config.bot.admins)
         ctx = Ctx(session=session, msg=msg, config=self.config, now=now, writer=self.writer,
                   person=person, room=room, unit=unit, roles=roles, command=command,
-                  services=self.services)  # fmt: skip
+                  services=self.services)
         if msg.room is None and command.scope != "any":
             self._reply(session, msg, f"#{command.name} 请在工作群里使用。")
             return
@@ -224,7 +224,7 @@ class App:
                 return False
             self.writer.put(session, welcome_text(w), room_id=join.room,
                             transport=join.transport, kind="welcome",
-                            mentions=welcome_mentions(w))  # fmt: skip
+                            mentions=welcome_mentions(w))
         return True
 
     # -- plumbing ------------------------------------------------------------------
@@ -302,7 +302,7 @@ def build_app(
     limiter = RateLimiter(config.limits.burst, config.limits.per_minute)
     services["router"] = router
     app = App(config=config, clock=clock, db=db, router=router, writer=writer, jobs=jobs,
-              limiter=limiter, services=services)  # fmt: skip
+              limiter=limiter, services=services)
     if seed is not None:
         seed(app)
     return app

@@ -77,7 +77,7 @@ def weekly_occurrence(monday: date, weekday: int, workdays: bool, shift: Shift) 
 
 
 def next_weekly(after: datetime, weekday: int, at: time, zone: ZoneInfo,
-                workdays: bool = False, shift: Shift = "later") -> datetime:  # fmt: skip
+                workdays: bool = False, shift: Shift = "later") -> datetime:
     """The first weekly run strictly after `after`."""
     local = after.astimezone(zone)
     monday = local.date() - timedelta(days=local.weekday())
@@ -102,7 +102,7 @@ def monthly_occurrence(year: int, month: int, day: int, workdays: bool, shift: S
 
 
 def next_monthly(after: datetime, day: int, at: time, zone: ZoneInfo,
-                 workdays: bool = False, shift: Shift = "later") -> datetime:  # fmt: skip
+                 workdays: bool = False, shift: Shift = "later") -> datetime:
     """The first monthly run (on day `day`, 1–28) strictly after `after`."""
     local = after.astimezone(zone)
     y, m = local.year, local.month

@@ -41,7 +41,7 @@ def _config(path: Path | None):  # type: ignore[no-untyped-def]
 
 def _port_in_use(host: str, port: int, key: str) -> str:
     return (f"端口 {host}:{port} 已被占用：请先停掉占用它的程序，"
-            f"或在配置文件里把 {key} 改成一个空闲端口。")  # fmt: skip
+            f"或在配置文件里把 {key} 改成一个空闲端口。")
 
 
 def _check_port(host: str, port: int, key: str) -> None:
@@ -115,7 +115,7 @@ def console(config: ConfigOpt = None, db: DbOpt = None, admin: AdminOpt = []) ->
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if db is None:  # said out loud: it may create a database file where it runs
         typer.echo(f"数据库：{_shown(cfg.database.url)}" + ("" if config else "（默认；可用 --db 指定）"),
-                   err=True)  # fmt: skip
+                   err=True)
     app = build_app(cfg, db_url=db, admins=["console_admin", *admin])
     try:
         asyncio.run(run_console(app))
@@ -138,7 +138,7 @@ def demo(
     sim = cfg.transports.simulator
     # Checked first: building the demo city takes a while.
     _check_port(host or sim.host, sim.port if port is None else port,
-                "transports.simulator.port（或 --port）")  # fmt: skip
+                "transports.simulator.port（或 --port）")
     try:
         asyncio.run(run_demo(cfg, db, host, port, echo=typer.echo))
     except ConfigError as e:
@@ -146,7 +146,7 @@ def demo(
         raise typer.Exit(2) from None
     except OSError as e:
         typer.echo(f"无法启动模拟器（{e.strerror or e}）：请检查 transports.simulator 的 host 和 port。",
-                   err=True)  # fmt: skip
+                   err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
@@ -192,7 +192,7 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
 
     cfg = _config(config)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per timer tick
     sim = cfg.transports.simulator
     if sim.dashboard_in_run:
@@ -237,7 +237,7 @@ def _file_db(cfg: Config, config: Path | None, db: str | None) -> str:
         if parsed.get_backend_name() == "sqlite" and file not in ("", ":memory:") \
                 and not Path(file).exists():
             typer.echo(f"没有找到默认数据库 {file}：请用 --db 或 --config 指定要用的数据库，"
-                       "例如 --db sqlite:///state.db", err=True)  # fmt: skip
+                       "例如 --db sqlite:///state.db", err=True)
             raise typer.Exit(2)
         typer.echo(f"数据库：{_shown(url)}（默认；可用 --db 或 --config 指定）", err=True)
     else:
@@ -283,7 +283,7 @@ def _export(cfg: Config, url: str, fn: Callable[[Session], T]) -> T:
 
 @export_cli.command("notices")
 def export_notices_cmd(path: OutPath, config: ConfigOpt = None, db: DbOpt = None,
-                       as_of: AsOfOpt = None) -> None:  # fmt: skip
+                       as_of: AsOfOpt = None) -> None:
     """每条通知，以及各群何时由谁确认。"""
     from bot.notices import files
 
@@ -309,7 +309,7 @@ def import_targets_cmd(
     cfg = _config(config)
     when = _as_of(cfg, as_of)
     now = None if when is None else datetime.combine(when[0], datetime.min.time().replace(hour=12),
-                                                     cfg.zone)  # fmt: skip
+                                                     cfg.zone)
     r = _import_file(
         path, cfg, _file_db(cfg, config, db), files.read_table,
         lambda s, rows, t: files.import_targets(s, cfg, rows, now or t), "目标",
@@ -318,7 +318,7 @@ def import_targets_cmd(
 
 
 def _import_file(path: Path, cfg: Config, db: str, read: Callable[[Path], list[Row]],
-                 run: Callable[[Session, list[Row], datetime], T], what: str) -> T:  # fmt: skip
+                 run: Callable[[Session, list[Row], datetime], T], what: str) -> T:
     """Read a table, then import it in one transaction; a bad file or row exits 1 with
     the reasons, an unreadable one 2."""
     from bot.tabular import ImportFailed
@@ -369,7 +369,7 @@ def import_households_cmd(
 
     cfg = _config(config)
     r = _import_file(path, cfg, _file_db(cfg, config, db), files.read_table,
-                     files.import_households, "农户")  # fmt: skip
+                     files.import_households, "农户")
     how = f"（其中按本村群里的姓名 {r.by_name} 位）" if r.by_name else ""
     note = f"，{r.names_only} 位成员没有联系人id、未关联" if r.names_only else ""
     typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{how}{note}")
@@ -436,7 +436,7 @@ def export_bulletin_cmd(
             latest = files.latest_day(s)
             if first is None and latest is not None:
                 typer.echo(f"数据最后一天是 {latest.isoformat()}，导出上个月的通报"
-                           "（可用 --month 或 --as-of 指定）", err=True)  # fmt: skip
+                           "（可用 --month 或 --as-of 指定）", err=True)
             base = latest or real.astimezone(cfg.zone).date()
             chosen = first or files.default_month(base)
             end = datetime.combine(files.month_end(chosen), time(23, 59, 59), cfg.zone)
@@ -445,7 +445,7 @@ def export_bulletin_cmd(
 
     chosen, (ranks, weeks, villages) = _export(cfg, url, run)
     typer.echo(f"{chosen.year}年{chosen.month}月通报：排名 {ranks} 行，周通报 {weeks} 行，"
-               f"{villages} 个村 → {path}")  # fmt: skip
+               f"{villages} 个村 → {path}")
 
 
 @cli.command()
@@ -460,9 +460,9 @@ def reference_text() -> str:
 
     titles = {"help": "帮助", "org": "组织与人员", "progress": "目标与进度",
               "points": "爱心积分与爱心超市", "reminders": "例会与提醒", "notices": "通知与回执",
-              "rankings": "排名与通报"}  # fmt: skip
+              "rankings": "排名与通报"}
     families = [(titles.get(m.__name__.rsplit(".", 1)[-1], m.__name__), list(m.COMMANDS))
-                for m in ALL]  # fmt: skip
+                for m in ALL]
     return markdown([c for _, cs in families for c in cs], families)
 
 

@@ -27,7 +27,7 @@ T = TypeVar("T")
 def normalize_url(url: str) -> str:
     """Pick the synchronous driver for a URL: psycopg 3 for every PostgreSQL form.
 
-    PRODUCT.md names `postgresql+asyncpg://`; the domain core is synchronous, so that
+    the product spec names `postgresql+asyncpg://`; the domain core is synchronous, so that
     form is accepted and driven through psycopg instead.
     """
     u = make_url(url)
@@ -92,7 +92,7 @@ def _insert(session: Session, model: type[SQLModel]) -> Any:
 
 
 def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any],
-                  keys: list[str]) -> bool:  # fmt: skip
+                  keys: list[str]) -> bool:
     """INSERT … ON CONFLICT (keys) DO NOTHING; True if the row was inserted.
 
     One statement, no read first. Two transactions racing on the same key cannot both
@@ -102,12 +102,12 @@ def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any
     stmt = (
         _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=keys)
         .returning(*[table.c[k] for k in keys])
-    )  # fmt: skip
+    )
     return session.execute(stmt).first() is not None
 
 
 def upsert(session: Session, model: type[SQLModel], values: dict[str, Any], keys: list[str],
-           update: list[str]) -> None:  # fmt: skip
+           update: list[str]) -> None:
     """INSERT … ON CONFLICT (keys) DO UPDATE SET the `update` columns from `values`."""
     stmt = _insert(session, model).values(**values)
     stmt = stmt.on_conflict_do_update(

@@ -89,11 +89,11 @@ UNITS: tuple[DemoUnit, ...] = (
     _u("wayaokou", "瓦窑口村", "村", "yuquan", "瓦窑口村村务群"),
     _u("huangshuwa", "皇叔洼村", "村", "wucheng", "皇叔洼村村务群"),
     _u("wuchengcun", "吴城村", "村", "wucheng", "吴城村村务群"),
-)  # fmt: skip
+)
 
 
 def _p(pid: str, name: str, unit: str, role: str | None = None, household: str | None = None,
-       title: str = "") -> DemoPerson:  # fmt: skip
+       title: str = "") -> DemoPerson:
     return DemoPerson(f"wxid_{pid}", name, unit, role, household, title)
 
 
@@ -167,7 +167,7 @@ PEOPLE: tuple[DemoPerson, ...] = (
     _p("xingfuquan", "邢福全", "jianxi", household="邢福全家"),
     _p("niujianhua", "牛建华", "wayaokou", "干部", title="瓦窑口村党支部书记"),
     _p("niushuanzhu", "牛栓柱", "wayaokou", household="牛栓柱家"),
-)  # fmt: skip
+)
 
 # Households without a member on WeChat: served by #代查.
 PHONELESS = {"huangshuwa": ("马福家",), "pansi": ("潘老汉家",)}
@@ -200,7 +200,7 @@ REPORTS: dict[str, dict[str, tuple[int | None, ...]]] = {
     "shuiquan": {"危房改造": (3, 8, 12, 16), "易地搬迁": (6, 16, 27, 38), "光伏扶贫": (0, 0, 1, 1)},
     "jianxi": {"危房改造": (2, 5, 9, 12), "易地搬迁": (2, 6, 10, 14), "产业扶贫": (4, 10, 16, 22)},
     "wayaokou": {"危房改造": (2, 4, None, 9), "易地搬迁": (2, 5, None, 11), "光伏扶贫": (0, 0, None, 0)},
-}  # fmt: skip
+}
 
 # Goods stocked by each village's keeper: (name, pack, price, stock).
 GOODS: dict[str, tuple[tuple[str, str, int, int], ...]] = {
@@ -360,7 +360,7 @@ def report_script() -> list[Say]:
         at = datetime(YEAR, 5, day, 9, 0, tzinfo=ZONE)
         for key, tasks in REPORTS.items():
             lines = [f"{task} {figures[week]}" for task, figures in tasks.items()
-                     if figures[week] is not None]  # fmt: skip
+                     if figures[week] is not None]
             if lines:
                 out.append(Say(at, key, _cadre_of(key).id, "#进度 " + "\n".join(lines)))
                 at += timedelta(minutes=7)
@@ -397,7 +397,7 @@ class Driver(Protocol):
 
     async def say(self, text: str, *, sender: str, name: str = "", room: str | None = ...,
                   topic: str | None = None, mentions: tuple[str | tuple[str, str], ...] = (),
-                  msg_id: str | None = None, at: datetime | None = None) -> list[Outgoing]: ...  # fmt: skip
+                  msg_id: str | None = None, at: datetime | None = None) -> list[Outgoing]: ...
 
     async def advance(self, until: datetime) -> list[Outgoing]: ...
 
@@ -419,7 +419,7 @@ def is_problem(text: str) -> bool:
 
 
 async def seed(driver: Driver, until: datetime = DEMO_START,
-               steps: Sequence[Say] | None = None) -> SeedResult:  # fmt: skip
+               steps: Sequence[Say] | None = None) -> SeedResult:
     """Say every line of the script on the virtual clock, then move it to `until`."""
     result = SeedResult()
     router = driver.app.router
@@ -430,7 +430,7 @@ async def seed(driver: Driver, until: datetime = DEMO_START,
         mentions = mentions_in(step.text)
         probe = Inbound(transport="demo", id="probe", sender=who.id, sender_name=who.name,
                         text=step.text, at=step.at, room=u.room,
-                        mentions=tuple(Mention(i, nm) for i, nm in mentions))  # fmt: skip
+                        mentions=tuple(Mention(i, nm) for i, nm in mentions))
         parsed = router.parse(probe)
         # A '#' line that is no command: the router reads it as chat or as a near miss.
         unknown = step.text.startswith("#") if parsed is None else parsed.command is None
@@ -439,7 +439,7 @@ async def seed(driver: Driver, until: datetime = DEMO_START,
             result.skipped.append(step.text)
             continue
         sent = await driver.say(step.text, sender=who.id, name=who.name, room=u.room,
-                                topic=u.topic, mentions=mentions, msg_id=f"seed-{n}")  # fmt: skip
+                                topic=u.topic, mentions=mentions, msg_id=f"seed-{n}")
         result.said += 1
         result.sent += len(sent)
         for o in sent:
@@ -449,7 +449,7 @@ async def seed(driver: Driver, until: datetime = DEMO_START,
     await _advance(driver, until, result)
     if result.skipped:
         log.warning("demo seed: %d lines skipped, their commands do not exist yet",
-                    len(result.skipped))  # fmt: skip
+                    len(result.skipped))
     return result
 
 
@@ -515,7 +515,7 @@ async def run_demo(
         echo("正在生成演示城市：大同市及其县区、乡镇、村的群、人员、农户、目标、积分和商品……")
         result = await seed(sim)
         echo(f"已生成：{result.said} 条群消息，机器人回复 {result.sent} 条；"
-             f"虚拟时间 {DEMO_START:%Y-%m-%d %H:%M}。")  # fmt: skip
+             f"虚拟时间 {DEMO_START:%Y-%m-%d %H:%M}。")
         if result.skipped:
             echo(f"（{len(result.skipped)} 条命令暂不支持，已跳过）")
         if result.problems:

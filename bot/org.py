@@ -38,7 +38,7 @@ ROLE_ALIASES = {
     "乡干部": CADRE, "工作队": CADRE,
     "评议员": EVALUATOR, "评议": EVALUATOR, "评议小组": EVALUATOR, "评议组": EVALUATOR,
     "超市管理员": KEEPER, "超市": KEEPER, "店主": KEEPER, "掌柜": KEEPER,
-}  # fmt: skip
+}
 LEVEL_ALIASES = {"市": "市", "县": "县", "区": "县", "乡": "乡", "镇": "乡", "村": "村"}
 # Suffixes a unit's name may drop: 浑源县 is also 浑源.
 _SUFFIXES = ("社区", "街道", "市", "县", "区", "乡", "镇", "村")
@@ -111,7 +111,7 @@ def supervising_rooms(session: Session, unit: OrgUnit) -> list[Room]:
     for uid in reversed(ancestor_ids(unit)[:-1]):
         rooms = list(session.exec(
             select(Room).where(Room.unit_id == uid).order_by(col(Room.id))
-        ).all())  # fmt: skip
+        ).all())
         if rooms:
             return rooms
     return []
@@ -189,7 +189,7 @@ def create_unit(
 ) -> OrgUnit:
     _check_length(simplify(name), OrgUnit, "name", "单位名称")
     unit = OrgUnit(name=simplify(name), level=level, parent_id=parent.id if parent else None,
-                   created_at=now)  # fmt: skip
+                   created_at=now)
     session.add(unit)
     session.flush()
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
@@ -301,7 +301,7 @@ def grant_role(
     if exists:
         return False
     session.add(RoleGrant(person_id=person_id, unit_id=unit.id, role=role, granted_by=by,  # type: ignore[arg-type]
-                          granted_at=now))  # fmt: skip
+                          granted_at=now))
     return True
 
 
@@ -360,7 +360,7 @@ def touch_person(
     """
     # A person first seen without a display name is shown by their id until they have one.
     insert_ignore(session, Person, {"id": person_id, "name": simplify(name) or person_id,
-                                    "updated_at": now}, ["id"])  # fmt: skip
+                                    "updated_at": now}, ["id"])
     person = session.get(Person, person_id)
     assert person is not None
     if name and person.name != simplify(name):
@@ -368,7 +368,7 @@ def touch_person(
         person.updated_at = now
     if room_id is not None:
         upsert(session, RoomMember, {"room_id": room_id, "person_id": person_id, "last_seen": now},
-               ["room_id", "person_id"], ["last_seen"])  # fmt: skip
+               ["room_id", "person_id"], ["last_seen"])
     return person
 
 

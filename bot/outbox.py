@@ -60,7 +60,7 @@ class OutboxWriter:
             transport=transport, room_id=room_id, to_id=to_id, text=text,
             mentions=" ".join(mentions), image=image, reply_to=reply_to, kind=kind,
             created_at=self._clock.now(),
-        )  # fmt: skip
+        )
         session.add(row)
         return row
 
@@ -71,7 +71,7 @@ def to_outgoing(row: OutboxMessage) -> Outgoing:
         id=row.id, transport=row.transport, text=row.text, at=row.created_at,
         room=row.room_id, to=row.to_id, mentions=tuple(row.mentions.split()),
         image=row.image, reply_to=row.reply_to, kind=row.kind,
-    )  # fmt: skip
+    )
 
 
 def _unsent(transport: str | Sequence[str] | None = None):  # type: ignore[no-untyped-def]
@@ -233,7 +233,7 @@ def merge_stale(
                 text=to_traditional(text) if traditional else text,
                 mentions=" ".join(mentions) if i == 1 else "",
                 image=image if i == len(parts) else None, kind=MERGED_KIND, created_at=now,
-            )  # fmt: skip
+            )
             session.add(row)
             made.append(row)
         session.flush()
@@ -286,10 +286,10 @@ def relay_notices(session: Session, source: str, target: str, room: str, now: da
                 OutboxMessage.transport == target,
                 OutboxMessage.room_id == room,
                 OutboxMessage.text == relay,
-            )  # fmt: skip
+            )
         ).first()
         if seen is None:
             session.add(OutboxMessage(transport=target, room_id=room, text=relay,
-                                      kind="relay", created_at=now))  # fmt: skip
+                                      kind="relay", created_at=now))
             copied += 1
     return copied

@@ -130,7 +130,7 @@ class Ctx:
             to_id=None if self.msg.room else self.msg.sender,
             transport=self.msg.transport, reply_to=self.msg.id,
             mentions=reply_mentions(self.config, self.msg, mentions), image=image,
-        )  # fmt: skip
+        )
 
     def send(self, room_id: str, text: str, kind: str = "notice", image: bytes | None = None) -> None:
         """Post in another group (a broadcast, a flag to a supervising group)."""
@@ -141,7 +141,7 @@ class Ctx:
             AuditEntry(
                 at=self.now, actor_id=self.person.id, action=action,
                 detail=json.dumps(detail, ensure_ascii=False, default=str), msg_id=self.msg.id,
-            )  # fmt: skip
+            )
         )
 
     def resolve(self, mention: Mention) -> Person:
@@ -266,7 +266,7 @@ class Router:
                 # bot's: the one with its name, else the first.
                 if len(mentions) > text.count("@"):
                     bot = next((m for m in mentions if simplify(m.name) == self.bot_name),
-                               mentions[0])  # fmt: skip
+                               mentions[0])
                     mentions = tuple(m for m in mentions if m is not bot)
             elif msg.mentions_bot:
                 addressed = True

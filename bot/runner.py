@@ -55,7 +55,7 @@ def check_config(config: Config) -> None:
     if t.wechaty.enabled:
         if ":" not in t.wechaty.endpoint:
             problems.append(f"transports.wechaty.endpoint = {t.wechaty.endpoint!r}: "
-                            "expected host:port of the puppet service")  # fmt: skip
+                            "expected host:port of the puppet service")
         if not t.wechaty.token:
             problems.append("transports.wechaty.token = '': the puppet service needs a token")
     if t.wecom.enabled and not t.wecom.webhooks:
@@ -63,22 +63,22 @@ def check_config(config: Config) -> None:
     for name, url in t.wecom.webhooks.items():
         if t.wecom.enabled and not url:
             problems.append(f"transports.wecom.webhooks.{name} = '': give its URL, or set "
-                            f"VILLAGEBOT_WECOM_WEBHOOK_{name.upper()} to its key")  # fmt: skip
+                            f"VILLAGEBOT_WECOM_WEBHOOK_{name.upper()} to its key")
     if t.wecom.alerts:
         if not t.wecom.enabled:
             problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
-                            "transports.wecom is not enabled")  # fmt: skip
+                            "transports.wecom is not enabled")
         elif t.wecom.alerts not in t.wecom.webhooks:
             problems.append(f"transports.wecom.alerts = {t.wecom.alerts!r}: "
-                            f"not one of the webhooks {sorted(t.wecom.webhooks)}")  # fmt: skip
+                            f"not one of the webhooks {sorted(t.wecom.webhooks)}")
     for name in t.wecom.units:
         if name not in t.wecom.webhooks:
             problems.append(f"transports.wecom.units.{name}: not one of the webhooks "
-                            f"{sorted(t.wecom.webhooks)}")  # fmt: skip
+                            f"{sorted(t.wecom.webhooks)}")
     sim = t.simulator
     if sim.dashboard_in_run and not is_loopback(sim.host) and not sim.token:
         problems.append(f"transports.simulator.host = {sim.host!r} is not a loopback address: "
-                        "set transports.simulator.token to serve the dashboard there")  # fmt: skip
+                        "set transports.simulator.token to serve the dashboard there")
     if problems:
         raise ConfigError("\n".join(problems))
 
@@ -99,7 +99,7 @@ class ConnectionWatch:
     and copies notices there while it is down (each once)."""
 
     def __init__(self, app: App, wechaty: WechatyTransport, alerts: str | None,
-                 notify: Callable[[], None], alert_after: float = 60.0) -> None:  # fmt: skip
+                 notify: Callable[[], None], alert_after: float = 60.0) -> None:
         self.app = app
         self.wechaty = wechaty
         self.alerts = alerts
@@ -151,7 +151,7 @@ class ConnectionWatch:
                 await self.alert(f"【{self.app.config.bot.name}】微信已连接，积压的消息将合并补发。")
                 return
             await self.alert(f"【{self.app.config.bot.name}】微信已恢复连接（中断约 {minutes} 分钟），"
-                             "积压的消息将合并补发。")  # fmt: skip
+                             "积压的消息将合并补发。")
 
     async def alert(self, text: str, mentions: tuple[str, ...] = ()) -> None:
         log.error("alert: %s", text)
@@ -161,7 +161,7 @@ class ConnectionWatch:
         await self.app.db.run(
             lambda s: self.app.writer.put(
                 s, text, room_id=alerts, transport=WECOM, kind=ALERT_KIND, mentions=mentions
-            )  # fmt: skip
+            )
         )
         self.notify()
 
@@ -170,7 +170,7 @@ class Runner:
     """Everything `villagebot run` starts, and its orderly stop."""
 
     def __init__(self, config: Config, *, db_url: str | None = None, clock: Clock | None = None,
-                 alert_after: float = 60.0, retry_seconds: float = 1.0) -> None:  # fmt: skip
+                 alert_after: float = 60.0, retry_seconds: float = 1.0) -> None:
         check_config(config)
         self.config = config
         self.db_url = db_url
@@ -208,7 +208,7 @@ class Runner:
                 cfg.transports.wechaty, self._deliver, clock=app.clock,
                 retry_seconds=self.retry_seconds, on_health=self._on_health,
                 on_join=app.handle_join,
-            )  # fmt: skip
+            )
             transports[WECHATY] = self.wechaty
             pacing[WECHATY] = Pacer.from_config(cfg)
         self._transports = transports
@@ -218,13 +218,13 @@ class Runner:
             app.db, transports, app.clock, cfg.outbox.max_attempts, pacing=pacing,
             traditional=cfg.bot.reply_script == "traditional",
             merge_max_chars=cfg.notices.max_chars, on_cap=self._on_cap, shared=True,
-        )  # fmt: skip
+        )
         app.on_commit.append(self.sender.notify)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox")
         if self.wechaty is not None:
             alerts = cfg.transports.wecom.alerts or None
             self.watch = ConnectionWatch(app, self.wechaty, alerts, self.sender.notify,
-                                         self.alert_after)  # fmt: skip
+                                         self.alert_after)
             self._tasks.append(asyncio.create_task(self.wechaty.run(), name="wechaty"))
             self._tasks.append(asyncio.create_task(self.watch.run(), name="watch"))
         self.timer = start_timer(app)
@@ -248,7 +248,7 @@ class Runner:
         self.dashboard = await serve_app(
             make_dashboard_app(app, changes, sim.token, login_qr=login_qr),
             sim.host, sim.port, sim.token,
-        )  # fmt: skip
+        )
         base = self.dashboard.url.split("?")[0]
         log.info("dashboard at %sdashboard", base)
         if wechaty is not None:

@@ -2,7 +2,7 @@
 
 Transports without a `Pacer` (replay, console, memory, the simulator) get everything due
 at once, in id order, so their output is deterministic. A live transport gets a
-`Pacer` (PRODUCT.md §8: personal-WeChat accounts are banned when they send like
+`Pacer` (product spec §8: personal-WeChat accounts are banned when they send like
 machines): a minimum gap with jitter between messages of the account, a per-group limit
 per minute, a daily cap, and a stale backlog merged into one message per group. A
 transport that is down (`available` false, or `TransportDown` raised) keeps its messages
@@ -66,7 +66,7 @@ class Pacer:
         o = config.outbox
         return cls(min_gap=o.min_gap_seconds, per_group_per_minute=o.per_group_per_minute,
                    jitter=o.jitter_seconds, daily_cap=o.daily_cap, stale_minutes=o.stale_minutes,
-                   zone=config.zone, rng=rng or random.Random())  # fmt: skip
+                   zone=config.zone, rng=rng or random.Random())
 
     @property
     def stale(self) -> timedelta:
@@ -224,7 +224,7 @@ class OutboxSender:
             await self.db.run(
                 partial(
                     mark_failed, msg_id=out.id, error=error, max_attempts=self.max_attempts, now=now
-                )  # fmt: skip
+                )
             )
             return UNSENT
         # The transport's id, when it gives one, is kept with the mark (see docs: a crash
@@ -264,7 +264,7 @@ class OutboxSender:
                             zone=pacer.zone,
                             max_chars=self.merge_max_chars,
                             traditional=self.traditional,
-                        )  # fmt: skip
+                        )
                     )
                     if merged:
                         rows = await self.db.run(partial(unsent, transport=name))
@@ -334,7 +334,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _pick(rows: list[tuple[Outgoing, datetime | None]], pacer: Pacer, now: datetime
-          ) -> tuple[Outgoing | None, float | None]:  # fmt: skip
+          ) -> tuple[Outgoing | None, float | None]:
     """The oldest message that may go now, keeping each group's order; else how long
     until the pace allows one (None: only retries wait)."""
     blocked: set[str] = set()

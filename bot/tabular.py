@@ -135,7 +135,7 @@ def _chinese(names: Sequence[str]) -> str:
 
 
 def _rows(table: Iterable[Iterable[Any]], columns: Mapping[str, Sequence[str]],
-          required: Sequence[str]) -> list[Row]:  # fmt: skip
+          required: Sequence[str]) -> list[Row]:
     it = iter(table)
     top = [list(r) for r in islice(it, HEADER_SCAN)]
     if not any(cell_text(v) for r in top for v in r):

@@ -53,7 +53,7 @@ def clean_join(join: Join, limits: Limits) -> Join | Rejected:
     names cleaned and cut to their column."""
     probe = Inbound(transport=join.transport, id="join", sender=join.inviter or "join",
                     sender_name="", text="", at=join.at, room=join.room,
-                    mentions=join.members)  # fmt: skip
+                    mentions=join.members)
     checked = sanitize(probe, limits)
     if isinstance(checked, Rejected):
         return checked
@@ -78,7 +78,7 @@ def greet(session: Session, config: Config, join: Join, now: datetime) -> Welcom
          "sender_id": join.inviter or members[0].id,
          "text": "[join] " + " ".join(m.id for m in members), "received_at": now},
         ["transport", "msg_id"],
-    )  # fmt: skip
+    )
     if not fresh:
         return None
     room = session.get(Room, join.room)

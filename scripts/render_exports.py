@@ -22,7 +22,7 @@ async def _seed(db_url: str, until: datetime) -> None:
     from bot.wiring import build_app
 
     app = build_app(load_config(None), clock=VirtualClock(demo.SEED_START), db_url=db_url,
-                    admins=[demo.ADMIN_ID])  # fmt: skip
+                    admins=[demo.ADMIN_ID])
     try:
         await demo.seed(MemoryChat(app), until=until)
     finally:
@@ -56,20 +56,20 @@ def main() -> None:
             db.run_sync(lambda s: points.export_ledger(s, cfg, out / "ledger.xlsx", until))
             db.run_sync(lambda s: notices.export_notices(s, out / "notices.xlsx", cfg.zone, until))
             db.run_sync(lambda s: rankings.export_bulletin(
-                s, cfg, out / "bulletin.xlsx", rankings.default_month(day), until))  # fmt: skip
+                s, cfg, out / "bulletin.xlsx", rankings.default_month(day), until))
         finally:
             db.close()
     for name in ("progress", "ledger", "notices", "bulletin"):
         subprocess.run(["soffice", "--headless", "--convert-to", "pdf", "--outdir", str(out),
-                        str(out / f"{name}.xlsx")], check=True, capture_output=True)  # fmt: skip
+                        str(out / f"{name}.xlsx")], check=True, capture_output=True)
         subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1",
-                        str(out / f"{name}.pdf"), str(out / name)], check=True)  # fmt: skip
+                        str(out / f"{name}.pdf"), str(out / name)], check=True)
         png = next(out.glob(f"{name}-*1.png"))
         if args.pictures is not None:
             args.pictures.mkdir(parents=True, exist_ok=True)
             shutil.copy(png, args.pictures / f"{name}.png")
         pages = subprocess.run(["pdfinfo", str(out / f"{name}.pdf")], capture_output=True,
-                               text=True, check=False).stdout  # fmt: skip
+                               text=True, check=False).stdout
         print(name, next((ln for ln in pages.splitlines() if ln.startswith("Pages")), ""))
 
 

@@ -57,7 +57,7 @@ def pg_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'bot.db'}"
 
 
@@ -65,8 +65,8 @@ def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
 def db_url(request: pytest.FixtureRequest) -> str:
     """Both backends: every whole-bot test using this runs on each."""
     if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_url")  # type: ignore[no-any-return]
-    return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
@@ -91,5 +91,5 @@ async def chat(app: App) -> AsyncIterator[MemoryChat]:
     yield MemoryChat(app)
 
 
-def texts(sent) -> list[str]:  # type: ignore[no-untyped-def]
+def texts(sent) -> list[str]:
     return [o.text for o in sent]

@@ -33,7 +33,7 @@ async def build_tree(chat: MemoryChat) -> None:
 async def appoint(chat: MemoryChat, room_key: str, person: str, name: str, role: str) -> None:
     room, _ = ROOMS[room_key]
     sent = await chat.say(f"#任命 @{name} {role}", sender=ADMIN, name="管理员", room=room,
-                          mentions=((person, name),))  # fmt: skip
+                          mentions=((person, name),))
     assert "已任命" in sent[0].text, sent
 
 

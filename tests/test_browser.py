@@ -28,7 +28,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 TIMEOUT = 15_000  # ms, for one thing to appear on the page
 
@@ -51,7 +51,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ChatLog]:
     async def build() -> ChatLog:
         clock = VirtualClock(demo.SEED_START)
         app = build_app(load_config(), clock=clock, db_url=f"sqlite:///{path}",
-                        admins=[demo.ADMIN_ID])  # fmt: skip
+                        admins=[demo.ADMIN_ID])
         try:
             sim = Simulator(app, clock, titles=demo.titles())
             result = await demo.seed(sim)
@@ -92,7 +92,7 @@ async def browser() -> AsyncIterator[object]:
         await b.close()
 
 
-async def open_page(browser, url: str, width: int = 1400, height: int = 860):  # type: ignore[no-untyped-def]
+async def open_page(browser, url: str, width: int = 1400, height: int = 860):
     page = await browser.new_page(viewport={"width": width, "height": height}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -103,24 +103,24 @@ async def open_page(browser, url: str, width: int = 1400, height: int = 860):  #
     return page
 
 
-async def go_to_group(page, room_id: str, speaker: str) -> None:  # type: ignore[no-untyped-def]
+async def go_to_group(page, room_id: str, speaker: str) -> None:
     await page.click(f"li.room[data-id='{room_id}']")
     await page.select_option("#speaker", speaker)
 
 
-async def say(page, text: str) -> None:  # type: ignore[no-untyped-def]
+async def say(page, text: str) -> None:
     await page.fill("#input", text)
     await page.press("#input", "Enter")
 
 
-def bot_says(page, *parts: str):  # type: ignore[no-untyped-def]
+def bot_says(page, *parts: str):
     loc = page.locator(".msg.bot .text")
     for part in parts:
         loc = loc.filter(has_text=part)
     return loc
 
 
-async def test_cadre_reports_and_sees_the_reply(demo_city: Demo, browser) -> None:  # type: ignore[no-untyped-def]
+async def test_cadre_reports_and_sees_the_reply(demo_city: Demo, browser) -> None:
     page = await open_page(browser, demo_city.url)
     await go_to_group(page, "sim_huangshuwa", "wxid_liuwei")
     assert "皇叔洼村村务群" in await page.inner_text("#room-title")
@@ -140,7 +140,7 @@ async def test_cadre_reports_and_sees_the_reply(demo_city: Demo, browser) -> Non
     assert page.errors == []
 
 
-async def test_moving_the_clock_shows_a_reminder(demo_city: Demo, browser) -> None:  # type: ignore[no-untyped-def]
+async def test_moving_the_clock_shows_a_reminder(demo_city: Demo, browser) -> None:
     page = await open_page(browser, demo_city.url)
     await go_to_group(page, "sim_datong", "wxid_jiajiangang")
     assert "2019-06-03 周一 08:00" in await page.inner_text("#clock")
@@ -155,7 +155,7 @@ async def test_moving_the_clock_shows_a_reminder(demo_city: Demo, browser) -> No
     await bulletins.nth(before).wait_for()
     chart = bulletins.nth(before).locator("img.pic")
     await page.wait_for_function("img => img.complete && img.naturalWidth > 200",
-                                 arg=await chart.element_handle())  # fmt: skip
+                                 arg=await chart.element_handle())
     assert "6月3日" in await bulletins.nth(before).inner_text()
     assert await reminder.count() == 0
     await page.click("#clock-controls button[data-minutes='60']")
@@ -165,7 +165,7 @@ async def test_moving_the_clock_shows_a_reminder(demo_city: Demo, browser) -> No
     assert page.errors == []
 
 
-async def test_dashboard_shows_the_new_figure(demo_city: Demo, browser) -> None:  # type: ignore[no-untyped-def]
+async def test_dashboard_shows_the_new_figure(demo_city: Demo, browser) -> None:
     dash = await open_page(browser, demo_city.url.split("?")[0] + "dashboard")
     progress = dash.locator("#progress")
     await progress.locator("td", has_text="42/50").first.wait_for()
@@ -180,7 +180,7 @@ async def test_dashboard_shows_the_new_figure(demo_city: Demo, browser) -> None:
     assert dash.errors == [] and page.errors == []
 
 
-async def test_screenshots(demo_city: Demo, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_screenshots(demo_city: Demo, browser, tmp_path: Path) -> None:
     page = await open_page(browser, demo_city.url)
     await go_to_group(page, "sim_huangshuwa", "wxid_liuwei")
     await say(page, "#进度 危房改造 46")
@@ -197,7 +197,7 @@ async def test_screenshots(demo_city: Demo, browser, tmp_path: Path) -> None:  #
     await keep(page, tmp_path, "simulator.png")
 
 
-async def keep(page, tmp_path: Path, name: str, full_page: bool = False) -> None:  # type: ignore[no-untyped-def]
+async def keep(page, tmp_path: Path, name: str, full_page: bool = False) -> None:
     """A screenshot; with VILLAGEBOT_SCREENSHOTS=1 also the README's copy."""
     path = tmp_path / name
     await page.screenshot(path=str(path), full_page=full_page)
@@ -217,7 +217,7 @@ def has_echarts() -> bool:
     return False
 
 
-async def test_simulator_on_a_phone(demo_city: Demo, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_simulator_on_a_phone(demo_city: Demo, browser, tmp_path: Path) -> None:
     page = await open_page(browser, demo_city.url, 390, 844)
     # First the group list, full width, as in WeChat; the clock controls within reach.
     rooms = page.locator("aside.rooms")
@@ -246,7 +246,7 @@ async def test_simulator_on_a_phone(demo_city: Demo, browser, tmp_path: Path) ->
     assert page.errors == []
 
 
-async def test_dashboard_on_the_big_screen(demo_city: Demo, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_dashboard_on_the_big_screen(demo_city: Demo, browser, tmp_path: Path) -> None:
     base = demo_city.url.split("?")[0]
     dash = await open_page(browser, base + "dashboard", 1920, 1080)
     rows = dash.locator("#rank-table tbody tr")
@@ -298,7 +298,7 @@ async def test_dashboard_on_the_big_screen(demo_city: Demo, browser, tmp_path: P
     assert dash.errors == []
 
 
-async def test_dashboard_on_a_phone(demo_city: Demo, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_dashboard_on_a_phone(demo_city: Demo, browser, tmp_path: Path) -> None:
     dash = await open_page(browser, demo_city.url.split("?")[0] + "dashboard", 390, 844)
     await dash.locator("#rank-table tbody tr").first.wait_for()
     await dash.locator("#progress td", has_text="/").first.wait_for()

@@ -63,7 +63,7 @@ def test_quiet_hours_wrap_midnight() -> None:
 
 
 @given(st.datetimes(min_value=datetime(2019, 1, 1), max_value=datetime(2025, 12, 1)),
-       st.integers(0, 6), st.booleans())  # fmt: skip
+       st.integers(0, 6), st.booleans())
 def test_next_weekly_is_after_and_on_a_working_day(naive: datetime, weekday: int, work: bool) -> None:
     after = naive.replace(tzinfo=SHANGHAI)
     nxt = next_weekly(after, weekday, time(9), SHANGHAI, work, "later")

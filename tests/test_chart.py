@@ -19,7 +19,7 @@ PANELS = [
                                   Bar("3 大磁窑镇（末位）", -27, "-27", "last")]),
     Panel("易地搬迁（序时进度 44%）", [Bar("1 皇叔洼村", 25, "+25", "ahead"),
                                   Bar("1 闫家庄村", 25, "+25", "ahead")]),
-]  # fmt: skip
+]
 NOTE = "条长：超前(+)或滞后(-)序时进度的百分点"
 
 
@@ -91,7 +91,7 @@ def test_traditional_labels_follow_the_reply_script() -> None:
         assert all(ch.isspace() or any(ord(ch) in m for m in maps) for ch in label), label
 
 
-def test_a_missing_font_file_is_a_clear_error(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_font_file_is_a_clear_error(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(chart, "FONT_FILE", tmp_path / "gone.otf")
     monkeypatch.setattr(chart, "FONT_FAMILY", "Not Registered Sans")
     with pytest.raises(ChartError, match="gone.otf"):

@@ -24,7 +24,7 @@ from bot.web.server import check_exposure
 from bot.wiring import build_app
 
 
-def count(app: App, model, *where) -> int:  # type: ignore[no-untyped-def]
+def count(app: App, model, *where) -> int:
     q = select(func.count()).select_from(model)
     for w in where:
         q = q.where(w)
@@ -34,7 +34,7 @@ def count(app: App, model, *where) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def demo_app(db_url: str) -> Iterator[App]:
     a = build_app(load_config(), clock=VirtualClock(demo.SEED_START), db_url=db_url,
-                  admins=[demo.ADMIN_ID])  # fmt: skip
+                  admins=[demo.ADMIN_ID])
     yield a
     a.close()
 
@@ -99,7 +99,7 @@ async def test_seed_survives_a_failing_job(sqlite_url: str) -> None:
 
     kind = JobKind("boom", boom, lambda job, after, cfg: after + timedelta(days=1))
     app = build_app(load_config(), clock=VirtualClock(demo.SEED_START), db_url=sqlite_url,
-                    admins=[demo.ADMIN_ID], kinds=[kind])  # fmt: skip
+                    admins=[demo.ADMIN_ID], kinds=[kind])
     try:
         due = demo.SEED_START + timedelta(minutes=30)
         app.db.run_sync(lambda s: upsert_job(s, "boom", "boom", due, demo.SEED_START))
@@ -124,11 +124,11 @@ def test_exposure_needs_a_token() -> None:
             check_exposure(host, "")
 
 
-def test_cli_demo_refuses_a_public_address_without_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_demo_refuses_a_public_address_without_token(tmp_path) -> None:
     p = subprocess.run(
         [sys.executable, "-m", "bot", "demo", "--host", "0.0.0.0", "--db", f"sqlite:///{tmp_path}/d.db"],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert p.returncode == 2, p.stderr
     assert "transports.simulator.token" in p.stderr
     assert not (tmp_path / "d.db").exists()  # refused before touching anything
@@ -151,11 +151,11 @@ async def test_api_say_clock_and_state(sim: Simulator) -> None:
         async with httpx.AsyncClient(base_url=server.url) as http:
             r = await http.post("/api/say", json={"text": "#绑定 市 大同市", "sender": demo.ADMIN_ID,
                                                  "name": "系统管理员", "room": "sim_x",
-                                                 "topic": "大同市指挥部"})  # fmt: skip
+                                                 "topic": "大同市指挥部"})
             assert r.status_code == 200 and r.json()["sent"] == 1
             # '@贾健刚' becomes a mention with an id, as a WeChat client would send it.
             await http.post("/api/say", json={"text": "#任命 @贾健刚 指挥部", "sender": demo.ADMIN_ID,
-                                              "room": "sim_x", "mentions": ["wxid_jiajiangang"]})  # fmt: skip
+                                              "room": "sim_x", "mentions": ["wxid_jiajiangang"]})
             msgs = (await http.get("/api/messages")).json()["messages"]
             assert [(m["dir"], m["text"]) for m in msgs] == [
                 ("in", "#绑定 市 大同市"),
@@ -184,7 +184,7 @@ async def test_api_say_clock_and_state(sim: Simulator) -> None:
             assert (await http.post("/api/say", json={"text": "", "sender": "x"})).status_code == 400
             # Ordinary chat is logged but gets no reply.
             r = await http.post("/api/say", json={"text": "大家好", "sender": "wxid_jiajiangang",
-                                                 "room": "sim_x"})  # fmt: skip
+                                                 "room": "sim_x"})
             assert r.json()["sent"] == 0
             page = await http.get("/")
             assert page.status_code == 200 and "群聊模拟器" in page.text

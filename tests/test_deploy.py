@@ -40,7 +40,7 @@ def _villagebot(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Comple
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env = {k: v for k, v in env.items() if not k.startswith("VILLAGEBOT_")}
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def _one_chinese_line(r: subprocess.CompletedProcess[str], port: int) -> None:
@@ -53,7 +53,7 @@ def _one_chinese_line(r: subprocess.CompletedProcess[str], port: int) -> None:
 
 def test_demo_on_a_busy_port_says_so_in_one_line(busy_port: int, tmp_path: Path) -> None:
     r = _villagebot("demo", "--port", str(busy_port), "--db", f"sqlite:///{tmp_path / 'd.db'}",
-                    cwd=tmp_path, timeout=30)  # fmt: skip
+                    cwd=tmp_path, timeout=30)
     _one_chinese_line(r, busy_port)
 
 
@@ -83,9 +83,9 @@ async def test_an_unreachable_puppet_service_is_retried_and_never_called_dropped
                 "wecom": {"enabled": True, "webhooks": {"admins": wecom.url("k-admins")},
                           "alerts": "admins", "timeout_seconds": 5},
             },
-        )  # fmt: skip
+        )
         runner = Runner(cfg, db_url=f"sqlite:///{tmp_path / 'bot.db'}", alert_after=0,
-                        retry_seconds=0.1)  # fmt: skip
+                        retry_seconds=0.1)
         await runner.start()
         try:
             alert = await until(lambda: _said(wecom, "微信"), 10, "an alert through WeCom")
@@ -139,7 +139,7 @@ async def test_the_login_qr_code_is_in_the_log_and_on_the_dashboard(tmp_path: Pa
     app = build_app(load_config(), db_url=f"sqlite:///{tmp_path / 'bot.db'}")
     shown: list[str | None] = [url]
     server = await serve_app(make_dashboard_app(app, Events(), login_qr=lambda: shown[0]),
-                             "127.0.0.1", 0, "")  # fmt: skip
+                             "127.0.0.1", 0, "")
     try:
         async with httpx.AsyncClient() as c:
             page = (await c.get(server.url + "qr")).text

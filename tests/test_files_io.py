@@ -22,7 +22,7 @@ ROOT = Path(__file__).parent.parent
 
 def test_counts_in_chinese_numerals_and_measure_words() -> None:
     assert [cell_int(v) for v in ("三座", "五十", "50户", "十二", 12.0, 7, " 8 ")] == [
-        3, 50, 50, 12, 12, 7, 8]  # fmt: skip
+        3, 50, 50, 12, 12, 7, 8]
     assert [cell_int(v) for v in ("很多", 2.5, None, "", True)] == [None] * 5
 
 
@@ -36,11 +36,11 @@ def test_header_below_title_rows_with_synonyms(tmp_path: Path) -> None:
         "皇叔洼村,危房改造,三座,2019-09-30",
         ",,,",
         "东坪村,光伏,5,2019-12-31",
-    ])  # fmt: skip
+    ])
     rows = read_table(path)
     assert [n for n, _ in rows] == [4, 6]  # row numbers as the file counts them
     assert rows[0][1] == {"unit": "皇叔洼村", "task": "危房改造", "amount": "三座",
-                          "deadline": "2019-09-30"}  # fmt: skip
+                          "deadline": "2019-09-30"}
 
 
 def test_refusals_speak_chinese(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_refusals_speak_chinese(tmp_path: Path) -> None:
         households(write_csv(tmp_path / "h.txt", ["x"]))
 
 
-async def test_import_xls_with_title_rows(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_import_xls_with_title_rows(chat, app) -> None:
     pytest.importorskip("xlrd")
     await tree(chat)
     # Made once by LibreOffice from an .xlsx: a title row, a note row, then the header
@@ -70,7 +70,7 @@ async def test_import_xls_with_title_rows(chat, app) -> None:  # type: ignore[no
 def test_workbook_is_fit_to_print(tmp_path: Path) -> None:
     sheet = Sheet("进度", "各单位任务进度表", ("单位", "完成率%", "截止", "note"),
                   [("皇叔洼村村民委员会", 84, date(2019, 6, 30), "x"), ("东坪村", 5, None, "y")],
-                  {"完成率%": '0"%"'})  # fmt: skip
+                  {"完成率%": '0"%"'})
     assert write_book(tmp_path / "p.xlsx", "截至 2019-06-30", [sheet]) == [2]
     ws = openpyxl.load_workbook(tmp_path / "p.xlsx").active
     assert ws is not None
@@ -86,14 +86,14 @@ def test_workbook_is_fit_to_print(tmp_path: Path) -> None:
 
 def test_csv_has_a_bom_and_the_same_rows(tmp_path: Path) -> None:
     sheets = [Sheet("a", "标题一", ("单位", "日期"), [("皇叔洼村", date(2019, 6, 30))]),
-              Sheet("b", "标题二", ("村",), [])]  # fmt: skip
+              Sheet("b", "标题二", ("村",), [])]
     assert write_book(tmp_path / "out.csv", "截至 2019-06-30", sheets) == [1, 0]
     raw = (tmp_path / "out.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     assert raw[3:].decode("utf-8").splitlines() == [
         "标题一", "截至 2019-06-30", "单位,日期", "皇叔洼村,2019-06-30", "", "标题二",
         "截至 2019-06-30", "村",
-    ]  # fmt: skip
+    ]
     with pytest.raises(ExportFailed, match="请用 .xlsx 或 .csv"):
         write_book(tmp_path / "out.xls", "", sheets)
 
@@ -101,7 +101,7 @@ def test_csv_has_a_bom_and_the_same_rows(tmp_path: Path) -> None:
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          timeout=120, check=False, cwd=cwd, env=env)  # fmt: skip
+                          timeout=120, check=False, cwd=cwd, env=env)
 
 
 def test_cli_as_of_and_no_silent_database(tmp_path: Path) -> None:
@@ -133,12 +133,12 @@ def test_cli_as_of_and_no_silent_database(tmp_path: Path) -> None:
 def test_console_names_its_database(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "bot", "console"], input="", capture_output=True,
                        text=True, timeout=120, check=False, cwd=tmp_path,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert p.returncode == 0, p.stderr
     assert "数据库：" in p.stderr and "（默认；可用 --db 指定）" in p.stderr
 
 
-async def test_a_past_deadline_is_shown_with_its_year(chat, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_past_deadline_is_shown_with_its_year(chat, app, tmp_path: Path) -> None:
     await tree(chat)
     path = write_csv(tmp_path / "t.csv", ["单位,任务,目标,截止", "皇叔洼村,危房改造,5,2018-09-30"])
     with pytest.raises(ImportFailed) as e:

@@ -25,11 +25,11 @@ from tests.test_notices import HQ, VILLAGE_CADRE, VILLAGER, build_city
 
 # What a command can change; chat must leave all of it as it was.
 STATE_TABLES = ("org_unit", "unit_alias", "household", "role_grant", "point_entry", "good",
-                "progress_report", "progress_target", "notice", "notice_target")  # fmt: skip
+                "progress_report", "progress_target", "notice", "notice_target")
 ROOMS = ["r_city", "r_hy", "r_hsw", "r_unbound"]
 PEOPLE = [ADMIN, HQ, VILLAGE_CADRE, VILLAGER]
 COMMAND_WORDS = ["#帮助", "#进度", "#目标", "#加分", "#绑定", "#登记", "#通知", "#回执", "#撤销",
-                 "#兑换", "#上架", "#提醒", "#取消提醒", "#异议", "#查分", "收到", "#收到"]  # fmt: skip
+                 "#兑换", "#上架", "#提醒", "#取消提醒", "#异议", "#查分", "收到", "#收到"]
 EXAMPLES = 300  # per database: both together well under a minute on a busy machine
 
 
@@ -59,7 +59,7 @@ command_like = st.builds(
     st.sampled_from(COMMAND_WORDS),
     st.lists(st.one_of(any_text, numbers, st.sampled_from(["@张三", "截止", "6月30日", "危房改造"])),
              max_size=4),
-)  # fmt: skip
+)
 texts = st.one_of(any_text, command_like)
 ids = st.one_of(st.sampled_from(PEOPLE), st.text(max_size=12))
 rooms = st.one_of(st.sampled_from([*ROOMS, None]), st.text(max_size=12))
@@ -88,20 +88,20 @@ def test_any_message_is_handled_or_ignored_cleanly(fuzz_app: App) -> None:
         answered: list[str] = []
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+                  suppress_health_check=[HealthCheck.too_slow])
         @given(text=texts, sender=ids, name=names, room=rooms,
-               mentions=st.lists(st.tuples(ids, names), max_size=2))  # fmt: skip
+               mentions=st.lists(st.tuples(ids, names), max_size=2))
         def one(text: str, sender: str, name: str, room: str | None,
-                mentions: list[tuple[str, str]]) -> None:  # fmt: skip
+                mentions: list[tuple[str, str]]) -> None:
             msg = Inbound(transport="memory", id="probe", sender=sender, sender_name=name,
                           text=text, at=START, room=room, topic=room,
-                          mentions=tuple(Mention(i, n) for i, n in mentions))  # fmt: skip
+                          mentions=tuple(Mention(i, n) for i, n in mentions))
             checked = sanitize(msg, limits)
             command = isinstance(checked, Sanitized) and app.router.parse(checked.msg) is not None
             before = digest(app)
             sent = loop.run_until_complete(
                 chat.say(text, sender=sender, name=name, room=room, topic=room,
-                         mentions=tuple(mentions))  # fmt: skip
+                         mentions=tuple(mentions))
             )
             for o in sent:
                 assert o.text != ERROR_REPLY, text

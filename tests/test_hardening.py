@@ -52,7 +52,7 @@ async def staff(chat: MemoryChat) -> None:
     await build_city(chat)
     for role in ("指挥部", "干部", "评议员", "超市管理员"):
         sent = await chat.say(f"#任命 @管理员 {role}", sender=ADMIN, room="r_city",
-                              mentions=((ADMIN, "管理员"),))  # fmt: skip
+                              mentions=((ADMIN, "管理员"),))
         assert "已任命" in sent[0].text, sent
     await chat.say("#查分", sender=VILLAGER, name="张三", room="r_hsw")
 
@@ -61,7 +61,7 @@ async def staff(chat: MemoryChat) -> None:
 
 
 @pytest.mark.parametrize("number", ["2147483648", "9" * 20, "9" * 30, "9" * 5000])
-async def test_ack_with_a_huge_number_is_not_a_crash(chat, app, caplog, number) -> None:  # type: ignore[no-untyped-def]
+async def test_ack_with_a_huge_number_is_not_a_crash(chat, app, caplog, number) -> None:
     await build_city(chat)
     # Nothing waits: ordinary chat, as before.
     assert await chat.say(f"收到 {number}", sender=VILLAGER, room="r_hsw") == []
@@ -76,7 +76,7 @@ async def test_ack_with_a_huge_number_is_not_a_crash(chat, app, caplog, number) 
 BIG_NUMBERS = ["2147483648", "9" * 30, "9" * 5000]
 
 
-async def test_huge_numbers_in_every_command(chat, app, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_huge_numbers_in_every_command(chat, app, caplog) -> None:
     """Every command's example with each of its numbers made huge: refused or done,
     never 处理出错了 (an OverflowError, a PostgreSQL INTEGER overflow, int() refusing
     more than 4300 digits)."""
@@ -103,7 +103,7 @@ async def test_huge_numbers_in_every_command(chat, app, caplog) -> None:  # type
 # -- text, names and ids ---------------------------------------------------------------
 
 
-async def test_nul_and_lone_surrogates_in_text_and_names(chat, app, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_nul_and_lone_surrogates_in_text_and_names(chat, app, caplog) -> None:
     await build_city(chat)
     sent = await chat.say("#帮\x00助", sender=VILLAGER, name="张\x00三", room="r_hsw")
     assert sent and "#进度查询" in sent[0].text
@@ -111,7 +111,7 @@ async def test_nul_and_lone_surrogates_in_text_and_names(chat, app, caplog) -> N
     no_error(sent)
     assert sent
     sent = await chat.say("#绑定 村 新\ud800村 上级 吴城乡", sender=ADMIN, room="r_new",
-                          topic="\ud83d")  # fmt: skip
+                          topic="\ud83d")
     no_error(sent)
     sent = await chat.say("#进度 危房改造 4\x002", sender=ADMIN, room="r_hsw")
     no_error(sent)
@@ -119,7 +119,7 @@ async def test_nul_and_lone_surrogates_in_text_and_names(chat, app, caplog) -> N
 
 
 @pytest.mark.parametrize("field", ["sender", "room", "msg_id", "mention"])
-async def test_unusable_ids_are_dropped_unanswered(chat, app, caplog, field) -> None:  # type: ignore[no-untyped-def]
+async def test_unusable_ids_are_dropped_unanswered(chat, app, caplog, field) -> None:
     await build_city(chat)
     before = count(app, InboundMessage)
     bad = "wxid_\ud800"
@@ -135,7 +135,7 @@ async def test_unusable_ids_are_dropped_unanswered(chat, app, caplog, field) -> 
     assert not errors(caplog)
 
 
-async def test_a_long_display_name_still_reports(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_long_display_name_still_reports(chat, app) -> None:
     await staff(chat)
     name = FAMILY * 10  # 70 code points: over Person.name's 64
     sent = await chat.say("#查分", sender="wxid_emoji", name=name, room="r_hsw")
@@ -147,7 +147,7 @@ async def test_a_long_display_name_still_reports(chat, app) -> None:  # type: ig
 # -- lengths -------------------------------------------------------------------------
 
 
-async def test_unit_names_longer_than_their_column_are_refused(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_unit_names_longer_than_their_column_are_refused(chat, app) -> None:
     await build_city(chat)
     units = count(app, OrgUnit)
     for name in ["长" * 65 + "村", "长" * 1900 + "村"]:
@@ -157,7 +157,7 @@ async def test_unit_names_longer_than_their_column_are_refused(chat, app) -> Non
     assert count(app, OrgUnit) == units
 
 
-async def test_a_command_over_the_limit_gets_one_short_reply(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_command_over_the_limit_gets_one_short_reply(chat, app) -> None:
     await build_city(chat)
     units = count(app, OrgUnit)
     text = "#绑定 村 " + "长" * (BIG_COMMANDS + 10) + "村 上级 吴城乡"
@@ -168,7 +168,7 @@ async def test_a_command_over_the_limit_gets_one_short_reply(chat, app) -> None:
     assert await chat.say("长" * 20_000, sender=VILLAGER, room="r_hsw") == []
 
 
-async def test_replies_quote_only_a_short_excerpt(chat, app, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_replies_quote_only_a_short_excerpt(chat, app, caplog) -> None:
     """A 1,900-character argument to every command: no reply holds more than a short
     excerpt of it, and none is over the reply cap."""
     await staff(chat)
@@ -197,16 +197,16 @@ def test_the_outbox_writer_clips_replies_only(app: App) -> None:
     assert notice.text == long
 
 
-async def test_target_dates_decades_away_are_refused(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_target_dates_decades_away_are_refused(chat, app) -> None:
     await staff(chat)
     for text in ["#目标 危房改造 50 截止 9999-12-31 开始 0001-01-01",
                  "#目标 危房改造 50 截止 9999-12-31",
-                 "#目标 危房改造 50 截止 6月30日 开始 1900-01-01"]:  # fmt: skip
+                 "#目标 危房改造 50 截止 6月30日 开始 1900-01-01"]:
         sent = await chat.say(text, sender=ADMIN, room="r_hsw")
         assert len(sent) == 1 and "超过 10 年" in sent[0].text, texts(sent)
     assert count(app, Target) == 0
     sent = await chat.say("#目标 危房改造 50 截止 2021-12-31 开始 2019-01-01", sender=ADMIN,
-                          room="r_hsw")  # fmt: skip
+                          room="r_hsw")
     assert "超过" not in sent[0].text
     assert count(app, Target) == 1
 
@@ -214,7 +214,7 @@ async def test_target_dates_decades_away_are_refused(chat, app) -> None:  # type
 # -- judged once ------------------------------------------------------------------------
 
 
-async def test_a_bare_ack_judged_as_chat_is_not_judged_again(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bare_ack_judged_as_chat_is_not_judged_again(chat, app) -> None:
     await build_city(chat)
     assert await chat.say("收到", sender=VILLAGER, room="r_hsw", msg_id="early") == []
     await notify(chat, "#通知 浑源县 开会")
@@ -242,7 +242,7 @@ def test_a_receipt_is_never_stamped_before_its_notice(app: App) -> None:
 def _line(minute: int, sender: str, room: str, text: str, **extra: object) -> str:
     at = datetime(2019, 6, 3, 9, minute, tzinfo=SHANGHAI).isoformat()
     return json.dumps({"at": at, "from": sender, "room": room, "text": text, **extra},
-                      ensure_ascii=False)  # fmt: skip
+                      ensure_ascii=False)
 
 
 def test_replaying_onto_a_kept_database_never_acks_before_the_notice(sqlite_url: str) -> None:
@@ -261,7 +261,7 @@ def test_replaying_onto_a_kept_database_never_acks_before_the_notice(sqlite_url:
             assert "通知 1 已发往浑源县" in out.getvalue()
     # And a different early 收到 (its own id) on a third run: too early all the same.
     asyncio.run(replay([*transcript[:3], _line(3, VILLAGER, "r_hy", "收到", id="x")],
-                       io.StringIO(), load_config(), sqlite_url, [ADMIN]))  # fmt: skip
+                       io.StringIO(), load_config(), sqlite_url, [ADMIN]))
     app_config = load_config()
     from bot.wiring import build_app
 
@@ -302,7 +302,7 @@ def test_replay_calls_unusable_lines_malformed(raw: str) -> None:
     assert e.value.line == 7
 
 
-def test_replay_exits_2_on_an_unusable_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_replay_exits_2_on_an_unusable_line(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from bot.cli import cli

@@ -31,7 +31,7 @@ from tests.conftest import START
 HOUR = timedelta(hours=1)
 
 
-def hourly(job: Job, after: datetime, config) -> datetime:  # type: ignore[no-untyped-def]
+def hourly(job: Job, after: datetime, config) -> datetime:
     """Every hour on the hour."""
     return after.replace(minute=0, second=0, microsecond=0) + HOUR
 
@@ -46,36 +46,36 @@ def explode(ctx: JobCtx) -> None:
     raise RuntimeError("boom")
 
 
-def bad_timing(job: Job, after: datetime, config) -> datetime:  # type: ignore[no-untyped-def]
+def bad_timing(job: Job, after: datetime, config) -> datetime:
     raise KeyError("weekday")  # e.g. a payload written by an older version
 
 
 KINDS = [JobKind("hourly", say_due, hourly), JobKind("broken", explode, hourly),
          JobKind("once", say_due, lambda job, after, config: None),
-         JobKind("bad_timing", say_due, bad_timing), JobKind("oneoff", say_due)]  # fmt: skip
+         JobKind("bad_timing", say_due, bad_timing), JobKind("oneoff", say_due)]
 
 
 @pytest.fixture
-def engine_app(db_url: str, clock: VirtualClock):  # type: ignore[no-untyped-def]
+def engine_app(db_url: str, clock: VirtualClock):
     app = build_app(load_config(), clock=clock, db_url=db_url, kinds=KINDS)
     app.db.run_sync(lambda s: s.add(Room(id="r1", transport="memory")))
     yield app
     app.close()
 
 
-def add(app, key: str, kind: str, at: datetime) -> int:  # type: ignore[no-untyped-def]
+def add(app, key: str, kind: str, at: datetime) -> int:
     return app.db.run_sync(lambda s: upsert_job(s, key, kind, at, START, room_id="r1").id)
 
 
-def outbox(app) -> list[str]:  # type: ignore[no-untyped-def]
+def outbox(app) -> list[str]:
     return app.db.run_sync(
         lambda s: list(s.exec(select(OutboxMessage.text).order_by(col(OutboxMessage.id))).all())
     )
 
 
-def runs(app) -> list[tuple[int, datetime, str]]:  # type: ignore[no-untyped-def]
+def runs(app) -> list[tuple[int, datetime, str]]:
     return app.db.run_sync(lambda s: [(r.job_id, r.due_at, r.outcome) for r in s.exec(
-        select(JobRun).order_by(col(JobRun.id))).all()])  # fmt: skip
+        select(JobRun).order_by(col(JobRun.id))).all()])
 
 
 def test_classify_boundaries() -> None:
@@ -90,7 +90,7 @@ def test_classify_boundaries() -> None:
     assert classify(timedelta(minutes=2), timedelta(0)) == "skipped"
 
 
-def test_on_time_late_and_skipped(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+def test_on_time_late_and_skipped(engine_app, clock) -> None:
     app = engine_app
     a = add(app, "a", "once", START + HOUR)
     b = add(app, "b", "once", START + 2 * HOUR)
@@ -107,7 +107,7 @@ def test_on_time_late_and_skipped(engine_app, clock) -> None:  # type: ignore[no
     assert [(j, o) for j, _, o in runs(app)] == [(a, "ran"), (b, "late"), (c, "skipped")]
 
 
-def test_missed_occurrences_coalesce_into_the_newest(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_missed_occurrences_coalesce_into_the_newest(engine_app, clock, caplog) -> None:
     app = engine_app
     job = add(app, "h", "hourly", START + HOUR)
     # Down from 10:00 until 15:30: 10, 11, 12, 13, 14 are superseded by 15:00 (补发).
@@ -125,7 +125,7 @@ def test_missed_occurrences_coalesce_into_the_newest(engine_app, clock, caplog) 
     assert nxt == START + 8 * HOUR
 
 
-def test_a_failing_kind_does_not_block_the_others(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_kind_does_not_block_the_others(engine_app, clock, caplog) -> None:
     app = engine_app
     bad = add(app, "bad", "broken", START + HOUR)
     add(app, "good", "hourly", START + HOUR)
@@ -137,7 +137,7 @@ def test_a_failing_kind_does_not_block_the_others(engine_app, clock, caplog) -> 
     assert app.db.run_sync(lambda s: s.get(Job, bad).next_at) == START + 3 * HOUR
 
 
-def test_a_job_that_cannot_be_timed_is_switched_off(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_that_cannot_be_timed_is_switched_off(engine_app, clock, caplog) -> None:
     """An error outside the kind's run (its timing, its data) must not block the queue:
     the job is switched off with an error in the log, and the others run."""
     app = engine_app
@@ -152,7 +152,7 @@ def test_a_job_that_cannot_be_timed_is_switched_off(engine_app, clock, caplog) -
     assert [j for j, _, _ in runs(app)].count(bad) == 0  # nothing half-recorded
 
 
-def test_unknown_kind_is_deactivated(engine_app, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_kind_is_deactivated(engine_app, clock, caplog) -> None:
     app = engine_app
     gone = add(app, "gone", "no_such_kind", START + HOUR)
     add(app, "x", "once", START + HOUR)
@@ -163,7 +163,7 @@ def test_unknown_kind_is_deactivated(engine_app, clock, caplog) -> None:  # type
     assert "unknown kind" in caplog.text
 
 
-def test_a_job_moved_back_onto_a_handled_time_is_not_rerun(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_moved_back_onto_a_handled_time_is_not_rerun(engine_app, clock) -> None:
     app = engine_app
     job = add(app, "h", "hourly", START + HOUR)
     run_due_sync(app, START + HOUR, advance=clock.set)
@@ -175,7 +175,7 @@ def test_a_job_moved_back_onto_a_handled_time_is_not_rerun(engine_app, clock) ->
     assert app.db.run_sync(lambda s: s.get(Job, job).next_at) == START + 2 * HOUR
 
 
-def test_a_kind_without_next_after_runs_once(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_kind_without_next_after_runs_once(engine_app, clock) -> None:
     app = engine_app
     assert KINDS[-1].next_after is once
     job = app.db.run_sync(lambda s: schedule(s, "o", "oneoff", START + HOUR, START, room_id="r1").id)
@@ -193,10 +193,10 @@ def test_duplicate_kind_names_are_refused(db_url: str, clock: VirtualClock) -> N
         build_app(load_config(), clock=clock, db_url=db_url, kinds=[*KINDS, KINDS[0]])
 
 
-def test_upsert_keep_missed_and_payload(engine_app, clock) -> None:  # type: ignore[no-untyped-def]
+def test_upsert_keep_missed_and_payload(engine_app, clock) -> None:
     app = engine_app
 
-    def up(at: datetime, now: datetime, **kw):  # type: ignore[no-untyped-def]
+    def up(at: datetime, now: datetime, **kw):
         return app.db.run_sync(
             lambda s: upsert_job(s, "k", "hourly", at, now, room_id="r1", **kw).next_at
         )

@@ -76,7 +76,7 @@ async def _set_up(db_url: str) -> int:
 
 
 def _run_two(db_url: str, start: datetime, until: datetime, tmp: Path,
-             mode: str) -> list[list[list[str]]]:  # fmt: skip
+             mode: str) -> list[list[list[str]]]:
     go = tmp / "go"
     args = [db_url, start.isoformat(), until.isoformat(), str(go), mode]
     procs = [
@@ -86,7 +86,7 @@ def _run_two(db_url: str, start: datetime, until: datetime, tmp: Path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     try:
@@ -112,7 +112,7 @@ def _run_two(db_url: str, start: datetime, until: datetime, tmp: Path,
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-async def test_two_processes_send_each_reminder_once(backend: str, request, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_two_processes_send_each_reminder_once(backend: str, request, tmp_path: Path) -> None:
     db_url = request.getfixturevalue("pg_url" if backend == "postgres" else "sqlite_url")
     expected = await _set_up(db_url)
     until = datetime(2019, 6, 17, 10, 0, tzinfo=SHANGHAI)
@@ -131,7 +131,7 @@ async def test_two_processes_send_each_reminder_once(backend: str, request, tmp_
     app = build_app(load_config(), clock=VirtualClock(until), db_url=db_url)
     try:
         rows = app.db.run_sync(lambda s: s.exec(
-            select(OutboxMessage.room_id, OutboxMessage.text, OutboxMessage.created_at)).all())  # fmt: skip
+            select(OutboxMessage.room_id, OutboxMessage.text, OutboxMessage.created_at)).all())
     finally:
         app.close()
     mine = Counter((room, text, at) for room, text, at in rows if text.startswith(MINE))
@@ -151,7 +151,7 @@ async def test_two_processes_share_a_burst(pg_url: str, tmp_path: Path) -> None:
     app = build_app(load_config(), clock=VirtualClock(START), db_url=pg_url)
     try:
 
-        def add(s) -> None:  # type: ignore[no-untyped-def]
+        def add(s) -> None:
             s.add(Room(id="r1", transport="memory"))
             s.flush()
             for i in range(200):

@@ -126,7 +126,7 @@ def test_two_writers_in_one_village_do_not_fork(db: Database) -> None:
     def worker(who: str) -> None:
         try:
             for n in range(8):
-                db.run_sync(lambda s, n=n: add(s, n, who))  # type: ignore[misc]
+                db.run_sync(lambda s, n=n: add(s, n, who))
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 

@@ -46,7 +46,7 @@ async def test_deadline_reminders_are_merged_and_mention_the_cadres(chat: Memory
     await appoint(chat, "town", "wxid_wang", "王乡长", "干部")
     for who, text in (("wxid_wang", "#目标 危房改造 50 截止 6月30日"),
                       ("wxid_wang", "#目标 易地搬迁 10 截止 6月30日"),
-                      (CADRE, "#进度 危房改造 20")):  # fmt: skip
+                      (CADRE, "#进度 危房改造 20")):
         sent = await chat.say(text, sender=who, room=VILLAGE)
         assert sent and "例" not in sent[0].text, sent[0].text
     ids = chat.app.db.run_sync(
@@ -68,7 +68,7 @@ async def test_deadline_reminders_are_merged_and_mention_the_cadres(chat: Memory
     assert left.mentions == (CADRE,)
 
 
-def _village(s):  # type: ignore[no-untyped-def]
+def _village(s):
     from sqlmodel import select
 
     from bot.models.core import OrgUnit

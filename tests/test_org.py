@@ -12,16 +12,16 @@ from tests.conftest import texts
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 
 
-def count(app, model) -> int:  # type: ignore[no-untyped-def]
+def count(app, model) -> int:
     return app.db.run_sync(lambda s: s.exec(select(func.count()).select_from(model)).one())
 
 
-async def test_bind_four_levels_and_aliases(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_bind_four_levels_and_aliases(chat, app) -> None:
     await build_tree(chat)
     units = app.db.run_sync(lambda s: s.exec(select(OrgUnit).order_by(OrgUnit.id)).all())
     assert [(u.name, u.level) for u in units] == [
         ("大同市", "市"), ("浑源县", "县"), ("吴城乡", "乡"), ("皇叔洼村", "村"),
-    ]  # fmt: skip
+    ]
     assert units[3].path == f"/{units[0].id}/{units[1].id}/{units[2].id}/{units[3].id}/"
     # Traditional script and the short alias find the same unit.
     sent = await chat.say("#綁定 渾源縣", sender=ADMIN, room="r_county2", topic="浑源县二群")
@@ -30,7 +30,7 @@ async def test_bind_four_levels_and_aliases(chat, app) -> None:  # type: ignore[
     assert texts(sent) == ["已绑定：本群 → 浑源县（县，上级 大同市）"]
 
 
-async def test_bind_refusals_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_bind_refusals_change_nothing(chat, app) -> None:
     await build_tree(chat)
     before = count(app, OrgUnit)
     cases = [
@@ -49,13 +49,13 @@ async def test_bind_refusals_change_nothing(chat, app) -> None:  # type: ignore[
     assert count(app, OrgUnit) == before
 
 
-async def test_appoint_dismiss_and_subtree_roles(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_appoint_dismiss_and_subtree_roles(chat, app) -> None:
     await build_tree(chat)
     await appoint(chat, "county", "wxid_hq", "赵县长", "指挥部")
     # A county HQ role holds in the village below it.
     room, _ = ROOMS["village"]
     sent = await chat.say("#任命 @刘伟 干部", sender="wxid_hq", room=room,
-                          mentions=(("wxid_liuwei", "刘伟"),))  # fmt: skip
+                          mentions=(("wxid_liuwei", "刘伟"),))
     assert texts(sent) == ["已任命 刘伟 为 皇叔洼村干部"]
     sent = await chat.say("#任命 @刘伟 干部", sender="wxid_hq", room=room, mentions=("wxid_liuwei",))
     assert texts(sent) == ["刘伟 已是 皇叔洼村干部"]
@@ -74,12 +74,12 @@ async def test_appoint_dismiss_and_subtree_roles(chat, app) -> None:  # type: ig
     assert sorted(grants) == [("wxid_hq", "指挥部")]
 
 
-async def test_register_households(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_register_households(chat, app) -> None:
     await build_tree(chat)
     await appoint(chat, "village", "wxid_liuwei", "刘伟", "干部")
     room, _ = ROOMS["village"]
     sent = await chat.say("#登记 @张三 @张小三 户 张三家", sender="wxid_liuwei", room=room,
-                          mentions=(("wxid_zs", "张三"), ("wxid_zs2", "张小三")))  # fmt: skip
+                          mentions=(("wxid_zs", "张三"), ("wxid_zs2", "张小三")))
     assert texts(sent) == ["已登记 张三家（皇叔洼村），成员：张三、张小三"]
     sent = await chat.say("#登记 户 王五家", sender="wxid_liuwei", room=room)
     assert texts(sent) == ["已登记 王五家（皇叔洼村），暂无成员"]
@@ -99,7 +99,7 @@ async def test_register_households(chat, app) -> None:  # type: ignore[no-untype
     assert zs.household_id is not None
 
 
-async def test_bare_names_resolve_or_ask(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_bare_names_resolve_or_ask(chat, app) -> None:
     await build_tree(chat)
     room, _ = ROOMS["village"]
     # Two different people called 张三 have spoken in this group.
@@ -114,7 +114,7 @@ async def test_bare_names_resolve_or_ask(chat, app) -> None:  # type: ignore[no-
     assert texts(sent) == ["本群找不到“赵六”，请用@指定"]
 
 
-async def test_duplicates_chat_and_unknown(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_duplicates_chat_and_unknown(chat, app) -> None:
     await build_tree(chat)
     room, _ = ROOMS["village"]
     first = await chat.say("#登记 户 王五家", sender=ADMIN, room=room, msg_id="dup1")
@@ -130,7 +130,7 @@ async def test_duplicates_chat_and_unknown(chat, app) -> None:  # type: ignore[n
     assert count(app, AuditEntry) == 5  # four binds and one household
 
 
-async def test_help_lists_what_the_sender_may_use(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_help_lists_what_the_sender_may_use(chat, app) -> None:
     await build_tree(chat)
     room, _ = ROOMS["village"]
     villager = (await chat.say("#帮助", sender="wxid_v", room=room))[0].text
@@ -144,7 +144,7 @@ async def test_help_lists_what_the_sender_may_use(chat, app) -> None:  # type: i
     assert sent and sent[0].text == villager
 
 
-async def test_help_offers_nothing_the_router_refuses(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_help_offers_nothing_the_router_refuses(chat, app) -> None:
     await build_tree(chat)
     await appoint(chat, "village", "wxid_cadre", "刘伟", "干部")
     room, _ = ROOMS["village"]
@@ -160,7 +160,7 @@ async def test_help_offers_nothing_the_router_refuses(chat, app) -> None:  # typ
         assert offered and refused_ == [], (sender, refused_)
 
 
-def _offered(app, session, sender: str, room: str):  # type: ignore[no-untyped-def]
+def _offered(app, session, sender: str, room: str):
     """What #帮助 offers `sender` in `room`, and those of them the router refuses."""
     unit = room_unit(session, room)
     person = session.get(Person, sender)
@@ -174,7 +174,7 @@ def _offered(app, session, sender: str, room: str):  # type: ignore[no-untyped-d
     return [c.name for c in offered], [c.name for c in offered if app.router.allowed(ctx, c)]
 
 
-async def test_unbound_group_and_direct_message(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_unbound_group_and_direct_message(chat, app) -> None:
     sent = await chat.say("#登记 户 王五家", sender=ADMIN, room="r_unbound")
     assert "本群还没有绑定单位" in sent[0].text
     sent = await chat.say("#帮助", sender="wxid_v", room=None)
@@ -183,7 +183,7 @@ async def test_unbound_group_and_direct_message(chat, app) -> None:  # type: ign
     assert texts(sent) == ["#登记 请在工作群里使用。"]
 
 
-async def test_rate_limit_warns_once(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limit_warns_once(chat, app) -> None:
     room = "r_rl"
     replies = []
     for _ in range(app.config.limits.burst + 5):
@@ -192,7 +192,7 @@ async def test_rate_limit_warns_once(chat, app) -> None:  # type: ignore[no-unty
     assert replies[-1].text.startswith("您发送命令太快了")
 
 
-async def test_several_bare_names_are_all_appointed(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_several_bare_names_are_all_appointed(chat, app) -> None:
     await build_tree(chat)
     room, _ = ROOMS["village"]
     await chat.say("#帮助", sender="wxid_zs", name="张三", room=room)
@@ -201,13 +201,13 @@ async def test_several_bare_names_are_all_appointed(chat, app) -> None:  # type:
     assert texts(sent) == ["已任命 张三 为 皇叔洼村评议员\n已任命 李四 为 皇叔洼村评议员"]
 
 
-async def test_bind_a_level_without_a_name(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_bind_a_level_without_a_name(chat, app) -> None:
     sent = await chat.say("#绑定 县", sender=ADMIN, room="r_new")
     assert texts(sent) == ["“县”后面要写单位名称。例：#绑定 村 皇叔洼村 上级 吴城乡"]
     assert count(app, OrgUnit) == 0
 
 
-async def test_command_words_and_the_bots_name(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_command_words_and_the_bots_name(chat, app) -> None:
     room = "r_words"
     help_text = (await chat.say("#帮助", sender="wxid_v", room=room))[0].text
     # ASCII aliases in any case.
@@ -220,7 +220,7 @@ async def test_command_words_and_the_bots_name(chat, app) -> None:  # type: igno
         assert texts(await chat.say(text, sender="wxid_v", room=room)) == [help_text], text
 
 
-async def test_a_person_first_seen_without_a_name_keeps_a_later_one(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_person_first_seen_without_a_name_keeps_a_later_one(chat, app) -> None:
     await chat.say("#帮助", sender="wxid_anon", room="r1")
     assert app.db.run_sync(lambda s: s.get(Person, "wxid_anon").name) == "wxid_anon"
     await chat.say("#帮助", sender="wxid_anon", name="赵六", room="r1")
@@ -228,17 +228,17 @@ async def test_a_person_first_seen_without_a_name_keeps_a_later_one(chat, app) -
     assert app.db.run_sync(lambda s: s.get(Person, "wxid_anon").name) == "赵六"
 
 
-async def test_bot_mentioned_anywhere_in_the_transports_list(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_bot_mentioned_anywhere_in_the_transports_list(chat, app) -> None:
     await build_tree(chat)
     room, _ = ROOMS["village"]
     sent = await chat.say("@村务助手 任命 @刘伟 干部", sender=ADMIN, room=room,
-                          mentions=(("wxid_liuwei", "刘伟"), ("wxid_bot", "村务助手")))  # fmt: skip
+                          mentions=(("wxid_liuwei", "刘伟"), ("wxid_bot", "村务助手")))
     assert texts(sent) == ["已任命 刘伟 为 皇叔洼村干部"]
     grants = app.db.run_sync(lambda s: s.exec(select(RoleGrant.person_id)).all())
     assert grants == ["wxid_liuwei"]
 
 
-async def test_rebinding_needs_admin_of_the_current_unit(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_rebinding_needs_admin_of_the_current_unit(chat, app) -> None:
     await build_tree(chat)
     await chat.say("#绑定 乡 官儿乡 上级 浑源县", sender=ADMIN, room="r_town2")
     await appoint(chat, "town", "wxid_town_admin", "乡管理员", "管理员")

@@ -135,7 +135,7 @@ async def test_other_errors_are_not_retried(tmp_path: Path) -> None:
     await inbox.close(0)
 
 
-async def test_the_console_says_it_and_keeps_running(app, config) -> None:  # type: ignore[no-untyped-def]
+async def test_the_console_says_it_and_keeps_running(app, config) -> None:
     import io
 
     from bot.drivers import console
@@ -248,7 +248,7 @@ def _journal(url: str) -> tuple[list[str], list[str]]:
 @pytest.mark.slow
 async def test_a_30_second_postgres_stop_loses_nothing(
     cluster: Cluster, tmp_path: Path, config
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from bot.clock import SystemClock
     from bot.wiring import build_app
 

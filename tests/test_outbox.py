@@ -51,7 +51,7 @@ class Live:
 
 
 @pytest.fixture
-def lite(config, clock, sqlite_url):  # type: ignore[no-untyped-def]
+def lite(config, clock, sqlite_url):
     """A bot on SQLite alone, for pacing that does not depend on the database."""
     a = build_app(config, clock=clock, db_url=sqlite_url)
     yield a
@@ -61,30 +61,30 @@ def lite(config, clock, sqlite_url):  # type: ignore[no-untyped-def]
 def pacer(**kw: Any) -> Pacer:
     args: dict[str, Any] = {"min_gap": 3, "per_group_per_minute": 6, "jitter": 2,
                             "daily_cap": 2000, "stale_minutes": 30, "zone": SHANGHAI,
-                            "rng": random.Random(7)}  # fmt: skip
+                            "rng": random.Random(7)}
     return Pacer(**{**args, **kw})
 
 
-def queue(app, room: str, *texts: str, kind: str = "reply", image: bytes | None = None) -> None:  # type: ignore[no-untyped-def]
+def queue(app, room: str, *texts: str, kind: str = "reply", image: bytes | None = None) -> None:
     with app.db.transaction() as s:
         for t in texts:
             app.writer.put(s, t, room_id=room, transport="live", kind=kind, image=image)
 
 
-def rows(app) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
+def rows(app) -> list[OutboxMessage]:
     return app.db.run_sync(
         lambda s: list(s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
     )
 
 
-def make_sender(app, live: Live, fake: FakeTime, **kw: Any) -> OutboxSender:  # type: ignore[no-untyped-def]
+def make_sender(app, live: Live, fake: FakeTime, **kw: Any) -> OutboxSender:
     """A sender as `villagebot run` builds it: paced, sharing the database."""
     p = kw.pop("pace", None) or pacer()
     return OutboxSender(app.db, {"live": live}, app.clock, kw.pop("max_attempts", 8),
-                        pacing={"live": p}, sleep=fake.sleep, shared=True, **kw)  # fmt: skip
+                        pacing={"live": p}, sleep=fake.sleep, shared=True, **kw)
 
 
-async def test_minimum_gap_with_jitter_between_messages(lite, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_minimum_gap_with_jitter_between_messages(lite, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     queue(lite, "r1", "一", "二")
     queue(lite, "r2", "三", "四")
@@ -98,7 +98,7 @@ async def test_minimum_gap_with_jitter_between_messages(lite, clock) -> None:  #
     assert all(r.sent_at is not None for r in rows(lite))
 
 
-async def test_per_group_limit_lets_other_groups_go_meanwhile(lite, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_per_group_limit_lets_other_groups_go_meanwhile(lite, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     queue(lite, "busy", *[f"忙{i}" for i in range(8)])
     queue(lite, "quiet", "静0", "静1")
@@ -115,12 +115,12 @@ async def test_per_group_limit_lets_other_groups_go_meanwhile(lite, clock) -> No
     assert [o.text for _, o in live.sent if o.room == "busy"] == [f"忙{i}" for i in range(8)]
 
 
-async def test_daily_cap_holds_the_rest_until_the_next_day(app, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_daily_cap_holds_the_rest_until_the_next_day(app, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     capped: list[str] = []
     queue(app, "r1", *[f"m{i}" for i in range(5)])
     sender = make_sender(app, live, fake, pace=pacer(daily_cap=3, min_gap=0, jitter=0),
-                         on_cap=capped.append)  # fmt: skip
+                         on_cap=capped.append)
     assert await sender.flush() == 3
     assert await sender.flush() == 0
     assert capped == ["live"]  # told once a day
@@ -137,7 +137,7 @@ async def test_daily_cap_holds_the_rest_until_the_next_day(app, clock) -> None: 
     assert live.texts()[3] == "【补发】此前未能及时发出的 2 条消息：\n[6月3日 09:00] m3\n[6月3日 09:00] m4"
 
 
-async def test_retry_with_backoff_keeps_the_group_order(app, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_retry_with_backoff_keeps_the_group_order(app, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     queue(app, "r1", "先", "后")
     queue(app, "r2", "别的群")
@@ -162,7 +162,7 @@ async def test_retry_with_backoff_keeps_the_group_order(app, clock) -> None:  # 
     assert [r.attempts for r in rows(app)] == [2, 0, 0]
 
 
-async def test_gives_up_after_max_attempts(app, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_gives_up_after_max_attempts(app, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     queue(app, "r1", "送不出去", "下一条")
     live.fail_next = 3
@@ -176,7 +176,7 @@ async def test_gives_up_after_max_attempts(app, clock) -> None:  # type: ignore[
     assert nxt.sent_at is not None and live.texts() == ["下一条"]
 
 
-async def test_a_transport_that_is_down_spends_no_attempts(lite, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_a_transport_that_is_down_spends_no_attempts(lite, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     queue(lite, "r1", "等着")
     sender = make_sender(lite, live, fake)
@@ -191,12 +191,12 @@ async def test_a_transport_that_is_down_spends_no_attempts(lite, clock) -> None:
         live.available = False
         await real_send(out)
 
-    live.send = drop  # type: ignore[method-assign]
+    live.send = drop
     assert await sender.flush() == 0
     assert rows(lite)[0].attempts == 0 and rows(lite)[0].sent_at is None
 
 
-async def test_stale_backlog_is_merged_into_one_message_per_group(app, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_stale_backlog_is_merged_into_one_message_per_group(app, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     live.available = False
     chart = b"\x89PNG chart"
@@ -225,7 +225,7 @@ async def test_stale_backlog_is_merged_into_one_message_per_group(app, clock) ->
     assert await sender.flush() == 0  # nothing left, nothing twice
 
 
-def test_merge_splits_only_past_max_chars(app, clock) -> None:  # type: ignore[no-untyped-def]
+def test_merge_splits_only_past_max_chars(app, clock) -> None:
     from bot.outbox import merge_stale
 
     queue(app, "r1", *[f"第{i}条：" + "进度" * 40 for i in range(30)])
@@ -241,7 +241,7 @@ def test_merge_splits_only_past_max_chars(app, clock) -> None:  # type: ignore[n
     assert all(f"第{i}条" in joined for i in range(30))
 
 
-async def test_concurrent_flushes_send_each_message_once(app, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_flushes_send_each_message_once(app, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     queue(app, "r1", *[f"m{i}" for i in range(6)])
     queue(app, "r2", *[f"n{i}" for i in range(6)])
@@ -255,7 +255,7 @@ async def test_concurrent_flushes_send_each_message_once(app, clock) -> None:  #
     assert rows(app)[0].sent_at == first.sent_at
 
 
-async def test_unpaced_transports_are_unaffected_by_pacing(lite, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_unpaced_transports_are_unaffected_by_pacing(lite, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     other = Live(clock)
     other.name = "replayish"
@@ -264,13 +264,13 @@ async def test_unpaced_transports_are_unaffected_by_pacing(lite, clock) -> None:
             lite.writer.put(s, f"r{i}", room_id="x", transport="replayish")
     queue(lite, "r1", "a", "b")
     sender = OutboxSender(lite.db, {"live": live, "replayish": other}, clock,
-                          pacing={"live": pacer()}, sleep=fake.sleep)  # fmt: skip
+                          pacing={"live": pacer()}, sleep=fake.sleep)
     assert await sender.flush() == 7
     assert [t for t, _ in other.sent] == [START] * 5  # all at once, in order
     assert other.texts() == [f"r{i}" for i in range(5)]
 
 
-async def test_stop_leaves_the_rest_in_the_outbox(lite, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_stop_leaves_the_rest_in_the_outbox(lite, clock) -> None:
     live, fake = Live(clock), FakeTime(clock)
     queue(lite, "r1", "一", "二", "三")
     sender = make_sender(lite, live, fake)
@@ -280,7 +280,7 @@ async def test_stop_leaves_the_rest_in_the_outbox(lite, clock) -> None:  # type:
         await real_send(out)
         sender.stop()  # SIGTERM arrives while the first message is in hand
 
-    live.send = send_then_stop  # type: ignore[method-assign]
+    live.send = send_then_stop
     await sender.run(poll_seconds=0.01)
     assert live.texts() == ["一"]
     assert [r.sent_at is not None for r in rows(lite)] == [True, False, False]
@@ -294,10 +294,10 @@ class FakeWechaty:
         self.health = health
 
 
-async def test_alert_when_wechat_is_down_and_back_with_notices_relayed(app, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_alert_when_wechat_is_down_and_back_with_notices_relayed(app, clock) -> None:
     wechat = FakeWechaty(Health(True, START, "wxid_bot"))
     woken: list[int] = []
-    watch = ConnectionWatch(app, wechat, "alerts", lambda: woken.append(1), alert_after=60)  # type: ignore[arg-type]
+    watch = ConnectionWatch(app, wechat, "alerts", lambda: woken.append(1), alert_after=60)
 
     def wecom_rows() -> list[OutboxMessage]:
         return [r for r in rows(app) if r.transport == "wecom"]
@@ -332,7 +332,7 @@ async def test_alert_when_wechat_is_down_and_back_with_notices_relayed(app, cloc
     assert woken
 
 
-def test_relay_copies_each_notice_once(app, clock) -> None:  # type: ignore[no-untyped-def]
+def test_relay_copies_each_notice_once(app, clock) -> None:
     with app.db.transaction() as s:
         app.writer.put(s, "【通知 5】甲", room_id="r1", transport="wechaty", kind="notice")
         app.writer.put(s, "【通知 5】甲", room_id="r2", transport="wechaty", kind="notice")
@@ -341,7 +341,7 @@ def test_relay_copies_each_notice_once(app, clock) -> None:  # type: ignore[no-u
     assert app.db.run_sync(lambda s: relay_notices(s, "wechaty", "wecom", "alerts", START)) == 0
 
 
-def test_run_refuses_a_config_it_cannot_run(config) -> None:  # type: ignore[no-untyped-def]
+def test_run_refuses_a_config_it_cannot_run(config) -> None:
     from bot.config import ConfigError
 
     with pytest.raises(ConfigError, match="neither"):
@@ -349,7 +349,7 @@ def test_run_refuses_a_config_it_cannot_run(config) -> None:  # type: ignore[no-
     bad = config.with_overrides(transports={
         "wechaty": {"enabled": True, "endpoint": "nowhere", "token": ""},
         "wecom": {"enabled": True, "webhooks": {"hq": "http://127.0.0.1:9/x"}, "alerts": "admins"},
-    })  # fmt: skip
+    })
     with pytest.raises(ConfigError) as e:
         check_config(bad)
     text = str(e.value)
@@ -357,14 +357,14 @@ def test_run_refuses_a_config_it_cannot_run(config) -> None:  # type: ignore[no-
 
 
 @pytest.mark.parametrize("paced", [False, True])
-async def test_two_senders_on_one_database_send_each_message_once(app, clock, paced) -> None:  # type: ignore[no-untyped-def]
+async def test_two_senders_on_one_database_send_each_message_once(app, clock, paced) -> None:
     """Two bot processes on one database each run a sender: a message goes out once."""
     live, fake = Live(clock), FakeTime(clock)
     queue(app, "r1", *[f"m{i}" for i in range(6)])
     queue(app, "r2", *[f"n{i}" for i in range(6)])
     pace = {"live": pacer(min_gap=0, jitter=0, per_group_per_minute=100)} if paced else {}
     one, two = (OutboxSender(app.db, {"live": live}, clock, pacing=pace, sleep=fake.sleep,
-                             shared=True) for _ in range(2))  # fmt: skip
+                             shared=True) for _ in range(2))
     counts = await asyncio.gather(one.flush(), two.flush(), one.flush(), two.flush())
     assert sum(counts) == 12
     assert sorted(live.texts()) == sorted([f"m{i}" for i in range(6)] + [f"n{i}" for i in range(6)])

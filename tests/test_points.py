@@ -29,13 +29,13 @@ ZS, ZS2, LS = "wxid_zs", "wxid_zs2", "wxid_ls"
 NAMES = {
     ADMIN: "管理员", EVAL: "田秀英", EVAL2: "王德顺", KEEP: "韩桂兰", CADRE: "刘伟",
     HQ: "贾健刚", ZS: "张三", ZS2: "张小三", LS: "李四",
-}  # fmt: skip
+}
 
 
 async def say(chat: MemoryChat, sender: str, text: str, *mentions: str, room: str = V,
-              msg_id: str | None = None) -> list[str]:  # fmt: skip
+              msg_id: str | None = None) -> list[str]:
     sent = await chat.say(text, sender=sender, name=NAMES.get(sender, ""), room=room,
-                          mentions=tuple((m, NAMES[m]) for m in mentions), msg_id=msg_id)  # fmt: skip
+                          mentions=tuple((m, NAMES[m]) for m in mentions), msg_id=msg_id)
     return texts(sent)
 
 
@@ -55,7 +55,7 @@ async def setup_village(chat: MemoryChat) -> None:
     await appoint(chat, "village", CADRE, NAMES[CADRE], "干部")
     await appoint(chat, "city", HQ, NAMES[HQ], "指挥部")
     for text, ms in [("#登记 @张三 @张小三 户 张三家", (ZS, ZS2)), ("#登记 @李四 户 李四家", (LS,)),
-                     ("#登记 户 王五家", ()), ("#登记 @田秀英 户 田家", (EVAL,))]:  # fmt: skip
+                     ("#登记 户 王五家", ()), ("#登记 @田秀英 户 田家", (EVAL,))]:
         assert (await one(chat, ADMIN, text, *ms)).startswith("已登记")
 
 
@@ -78,7 +78,7 @@ def bal(app: App, name: str) -> int:
 
 
 @pytest.fixture
-def make_app(db_url: str) -> Iterator:  # type: ignore[type-arg]
+def make_app(db_url: str) -> Iterator:
     """Build the app with a config of the test's own (the village's points policy)."""
     made: list[App] = []
 
@@ -99,7 +99,7 @@ def village_policy(**values: object) -> Config:
 # -- awarding and deducting ---------------------------------------------------------------
 
 
-async def test_award_by_rule_alias_adhoc_and_many_at_once(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_award_by_rule_alias_adhoc_and_many_at_once(chat, app) -> None:
     await setup_village(chat)
     # Several @mentions: each household once; a rule by its alias.
     out = await one(chat, EVAL, "#加分 @张三 @李四 户容户貌", ZS, LS)
@@ -124,7 +124,7 @@ async def test_award_by_rule_alias_adhoc_and_many_at_once(chat, app) -> None:  #
     assert bal(app, "张三家") == 55 and bal(app, "李四家") == 5 and bal(app, "王五家") == 35
 
 
-async def test_award_refusals_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_award_refusals_change_nothing(chat, app) -> None:
     await setup_village(chat)
     assert await one(chat, EVAL, "#加分 @张三 六净六有", ZS) == "已加分：#1 张三家 +10 六净六有，余额 10 分"
     cases = [
@@ -150,7 +150,7 @@ async def test_award_refusals_change_nothing(chat, app) -> None:  # type: ignore
     assert len(entries(app)) == 1
 
 
-async def test_caps_by_period(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_caps_by_period(chat, app) -> None:
     await setup_village(chat)
     assert (await one(chat, EVAL, "#加分 张三家 六净六有")).startswith("已加分")
     # Next month the monthly cap allows it again; 有脱贫产业 is once a year.
@@ -166,7 +166,7 @@ async def test_caps_by_period(chat, app) -> None:  # type: ignore[no-untyped-def
 # -- reversal ---------------------------------------------------------------------------------
 
 
-async def test_reverse_writes_the_opposite_entry(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_reverse_writes_the_opposite_entry(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL, "#加分 张三家 红白事")
     await one(chat, EVAL, "#加分 李四家 公益活动")
@@ -185,7 +185,7 @@ async def test_reverse_writes_the_opposite_entry(chat, app) -> None:  # type: ig
     assert "#3 6月3日 -30 撤销#1 不大操大办红白事" in detail
 
 
-async def test_reverse_a_redemption_restocks(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_reverse_a_redemption_restocks(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL, "#加分 张三家 红白事")
     await one(chat, KEEP, "#上架 粽子 库存 100")
@@ -202,13 +202,13 @@ async def test_reverse_a_redemption_restocks(chat, app) -> None:  # type: ignore
 # -- two evaluators, expiry, publicity ---------------------------------------------------------
 
 
-async def test_two_evaluators_confirm_and_expiry(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_two_evaluators_confirm_and_expiry(make_app) -> None:
     chat = make_app(village_policy(confirmations_required=2))
     app = chat.app
     await setup_village(chat)
     out = await one(chat, EVAL, "#加分 @张三 @李四 红白事", ZS, LS)
     assert out == ("已登记加分，待确认 2 户：\n#1 张三家 +30 不大操大办红白事（待确认）\n"
-                   "#2 李四家 +30 不大操大办红白事（待确认）\n请另一位评议员发送：#确认 1 2（72小时内有效）")  # fmt: skip
+                   "#2 李四家 +30 不大操大办红白事（待确认）\n请另一位评议员发送：#确认 1 2（72小时内有效）")
     assert bal(app, "张三家") == 0
     assert "待确认 30 分" in await one(chat, ZS, "#查分")
     # Deductions need no confirmation.
@@ -232,7 +232,7 @@ async def test_two_evaluators_confirm_and_expiry(make_app) -> None:  # type: ign
     assert ours(await chat.advance(later + timedelta(days=3))) == []
 
 
-async def test_withdrawing_a_pending_award(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_withdrawing_a_pending_award(make_app) -> None:
     chat = make_app(village_policy(confirmations_required=2))
     app = chat.app
     await setup_village(chat)
@@ -245,7 +245,7 @@ async def test_withdrawing_a_pending_award(make_app) -> None:  # type: ignore[no
     assert sorted(jobs) == [("points_expiry:1", False), ("points_expiry:2", True)]
 
 
-async def test_expiry_notice_waits_for_the_end_of_quiet_hours(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_expiry_notice_waits_for_the_end_of_quiet_hours(make_app) -> None:
     chat = make_app(village_policy(confirmations_required=2))
     await setup_village(chat)
     await chat.advance(datetime(2019, 6, 3, 22, 30, tzinfo=SHANGHAI))
@@ -257,7 +257,7 @@ async def test_expiry_notice_waits_for_the_end_of_quiet_hours(make_app) -> None:
     assert [o.at.astimezone(SHANGHAI).hour for o in sent] == [7]
 
 
-async def test_publicity_days_hold_awards_back(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_publicity_days_hold_awards_back(make_app) -> None:
     chat = make_app(village_policy(publicity_days=3))
     app = chat.app
     await setup_village(chat)
@@ -267,7 +267,7 @@ async def test_publicity_days_hold_awards_back(make_app) -> None:  # type: ignor
     assert await one(chat, ZS, "#查分") == (
         "张三家（皇叔洼村）余额 0 分\n待生效 30 分（6月6日起陆续可兑换）\n最近记录：\n"
         "#1 6月3日 +30 不大操大办红白事（待生效）"
-    )  # fmt: skip
+    )
     await one(chat, KEEP, "#上架 粽子 库存 100")
     out = await one(chat, KEEP, "#兑换 @张三 粽子 10", ZS)
     assert out == "张三家可兑换 0 分（另有待生效 30 分暂不能用），这次要 15 分，积分不够"
@@ -281,14 +281,14 @@ async def test_publicity_days_hold_awards_back(make_app) -> None:  # type: ignor
 # -- objections ------------------------------------------------------------------------------
 
 
-async def test_objection_freezes_until_review(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_objection_freezes_until_review(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL, "#加分 张三家 红白事")
     await one(chat, EVAL, "#扣分 李四家 打架斗殴")
     await one(chat, EVAL, "#加分 李四家 50 扑灭山火")
     out = await one(chat, LS, "#异议 1 他家办酒席摆了二十桌")
     assert out == ("已收到对 #1（张三家 +30 不大操大办红白事）的异议，该条已冻结。"
-                   "请管理员或另一位评议员复核：#复核 1 维持 或 #复核 1 撤销")  # fmt: skip
+                   "请管理员或另一位评议员复核：#复核 1 维持 或 #复核 1 撤销")
     assert await one(chat, LS, "#异议 1 再说一次") == "第1条已有异议，正在等待复核"
     assert await one(chat, LS, "#异议 1") == "请写明异议理由。例：#异议 17 当天他没有参加"
     # Frozen: in the balance, not redeemable.
@@ -315,7 +315,7 @@ async def test_objection_freezes_until_review(chat, app) -> None:  # type: ignor
     assert await one(chat, "wxid_stranger", "#异议 3 不对") == "只有皇叔洼村的村民可以提异议（请先登记到户）"
 
 
-async def test_a_review_is_final(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_review_is_final(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL, "#加分 张三家 红白事")
     await one(chat, LS, "#异议 1 他家办酒席摆了二十桌")
@@ -325,7 +325,7 @@ async def test_a_review_is_final(chat, app) -> None:  # type: ignore[no-untyped-
     assert [e.status for e in entries(app)] == ["active"]
 
 
-async def test_no_one_gives_points_back_to_their_own_household(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_no_one_gives_points_back_to_their_own_household(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL2, "#扣分 田家 破坏公共环境")
     await one(chat, EVAL2, "#扣分 田家 打架斗殴")
@@ -339,7 +339,7 @@ async def test_no_one_gives_points_back_to_their_own_household(chat, app) -> Non
     assert (await one(chat, ADMIN, "#撤销 1")).startswith("已撤销 #1")
 
 
-async def test_a_signed_amount_must_agree_with_the_command(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_signed_amount_must_agree_with_the_command(chat, app) -> None:
     await setup_village(chat)
     assert await one(chat, EVAL, "#加分 @张三 -20 乱倒垃圾", ZS) == (
         "#加分 的分数不带“-”号；要扣分请用 #扣分。例：#加分 @张三 六净六有")
@@ -353,7 +353,7 @@ async def test_a_signed_amount_must_agree_with_the_command(chat, app) -> None:  
 # -- goods and redemption ----------------------------------------------------------------------
 
 
-async def test_goods_and_redemption(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_goods_and_redemption(chat, app) -> None:
     await setup_village(chat)
     # A new village starts with the config's goods (粽子, no stock).
     assert await one(chat, ZS, "#商品") == (
@@ -372,7 +372,7 @@ async def test_goods_and_redemption(chat, app) -> None:  # type: ignore[no-untyp
     assert (await one(chat, KEEP, "#兑换 张三家 粽子 27")).endswith("例：#兑换 张三家 粽子 30")
     out = await one(chat, KEEP, "#兑换 @张三 粽子 20 毛巾 2", ZS)
     assert out == ("已兑换：张三家 粽子 2份（20个，#3）、毛巾 1份（2条，#4），扣 40 分，余 10 分；"
-                   "粽子库存 980个，毛巾库存 118条")  # fmt: skip
+                   "粽子库存 980个，毛巾库存 118条")
     # Overdrawing the balance or the stock is refused and changes nothing.
     out = await one(chat, KEEP, "#兑换 @张三 粽子 10", ZS)
     assert out == "张三家可兑换 10 分，这次要 15 分，积分不够"
@@ -394,7 +394,7 @@ async def test_goods_and_redemption(chat, app) -> None:  # type: ignore[no-untyp
 # -- reading: balance, detail, board, rules, slip --------------------------------------------
 
 
-async def test_balance_privacy(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_balance_privacy(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL, "#加分 张三家 六净六有")
     own = await one(chat, ZS, "#查分")
@@ -415,7 +415,7 @@ async def test_balance_privacy(chat, app) -> None:  # type: ignore[no-untyped-de
     assert await one(chat, "wxid_nobody", "#查分") == "您还没有登记到户。请村干部帮您登记，例：#登记 @wxid_nobody 户 wxid_nobody家"
 
 
-async def test_detail_board_rules_and_slip(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_detail_board_rules_and_slip(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL, "#加分 张三家 红白事")
     await one(chat, EVAL, "#加分 李四家 公益活动")
@@ -431,7 +431,7 @@ async def test_detail_board_rules_and_slip(chat, app) -> None:  # type: ignore[n
     assert "· 六净六有 +10（每户每月限1次；也可写：户容户貌）" in rules and "· 打架斗殴 -20" in rules
     slip = await one(chat, CADRE, "#代查 王五家")
     assert slip == ("【爱心积分查询单】\n村：皇叔洼村（吴城乡）\n户：王五家\n余额：15 分（可兑换 15 分）\n"
-                    "最近记录：\n  #3 6月3日 +15 参加村集体防火防汛等公益活动\n查询人：刘伟　2019年6月3日")  # fmt: skip
+                    "最近记录：\n  #3 6月3日 +15 参加村集体防火防汛等公益活动\n查询人：刘伟　2019年6月3日")
     # From the township group, with or without the village's name.
     assert await one(chat, ADMIN, "#任命 @刘伟 干部", CADRE, room=TOWN)
     assert (await one(chat, CADRE, "#代查 王五", room=TOWN)).startswith("【爱心积分查询单】\n村：皇叔洼村")
@@ -439,7 +439,7 @@ async def test_detail_board_rules_and_slip(chat, app) -> None:  # type: ignore[n
     assert await one(chat, CADRE, "#代查 赵六家", room=TOWN) == "吴城乡找不到户“赵六家”"
 
 
-async def test_village_rules_override(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_village_rules_override(make_app) -> None:
     config = village_policy(adhoc_cap=10, rules=[{"name": "门前三包", "points": 5, "cap_period": "week"}])
     chat = make_app(config)
     await setup_village(chat)
@@ -455,7 +455,7 @@ async def test_village_rules_override(make_app) -> None:  # type: ignore[no-unty
 # -- the weekly 公示 ---------------------------------------------------------------------------
 
 
-async def test_weekly_publicity_posts_the_weeks_entries(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_weekly_publicity_posts_the_weeks_entries(chat, app) -> None:
     await setup_village(chat)
     await one(chat, EVAL, "#加分 张三家 红白事")
     await one(chat, EVAL, "#扣分 李四家 打架斗殴")
@@ -466,7 +466,7 @@ async def test_weekly_publicity_posts_the_weeks_entries(chat, app) -> None:  # t
     assert [(o.room, o.text) for o in sent] == [(V, (
         "【积分公示】皇叔洼村 6月3日—6月9日，共3条：\n#1 6月3日 张三家 +30 不大操大办红白事\n"
         "#2 6月3日 李四家 -20 打架斗殴\n#3 6月3日 张三家 -15 兑换 粽子10个\n"
-        "如有异议，请在本群发送：#异议 编号 理由"))]  # fmt: skip
+        "如有异议，请在本群发送：#异议 编号 理由"))]
     # A week without entries: nothing is posted. An entry made in the very minute of a
     # run, after it, is shown the next week.
     sent = await chat.advance(sunday + timedelta(days=7))
@@ -494,14 +494,14 @@ def test_publicity_job_is_seeded_once(db_url: str) -> None:
 # -- failures and duplicates ---------------------------------------------------------------------
 
 
-async def test_failure_between_ledger_and_reply_leaves_neither(chat, app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_failure_between_ledger_and_reply_leaves_neither(chat, app, monkeypatch) -> None:
     await setup_village(chat)
     await one(chat, KEEP, "#上架 粽子 库存 100")
     await one(chat, EVAL, "#加分 张三家 红白事")
     real_put = app.writer.put
     failures = []
 
-    def put_failing_once(session, text, **kw):  # type: ignore[no-untyped-def]
+    def put_failing_once(session, text, **kw):
         if not failures and text.startswith("已兑换"):
             failures.append(text)
             raise RuntimeError("outbox write failed")
@@ -523,5 +523,5 @@ async def test_failure_between_ledger_and_reply_leaves_neither(chat, app, monkey
     assert app.db.run_sync(lambda s: s.exec(select(Good.stock)).one()) == 90
     replies = app.db.run_sync(lambda s: s.exec(
         select(OutboxMessage.reply_to, func.count()).where(col(OutboxMessage.reply_to).like("redeem-%"))
-        .group_by(OutboxMessage.reply_to).order_by(OutboxMessage.reply_to)).all())  # fmt: skip
+        .group_by(OutboxMessage.reply_to).order_by(OutboxMessage.reply_to)).all())
     assert replies == [("redeem-1", 1), ("redeem-2", 1)]

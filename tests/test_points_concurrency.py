@@ -42,7 +42,7 @@ def fire(app: App, texts: list[str], mentions: list[tuple[Mention, ...]]) -> lis
 
     def run(i: int) -> None:
         msg = Inbound("memory", f"race{i}", KEEPERS[i % 2], "", texts[i], START, room=V,
-                      mentions=mentions[i])  # fmt: skip
+                      mentions=mentions[i])
         barrier.wait()
         try:
             app.handle_sync(msg)
@@ -57,7 +57,7 @@ def fire(app: App, texts: list[str], mentions: list[tuple[Mention, ...]]) -> lis
     assert not errors, errors
     rows = app.db.run_sync(lambda s: s.exec(
         select(OutboxMessage.text).where(col(OutboxMessage.reply_to).like("race%"))
-    ).all())  # fmt: skip
+    ).all())
     assert len(rows) == len(texts)
     return list(rows)
 
@@ -83,10 +83,10 @@ async def test_twenty_redemptions_against_a_balance_for_ten(pg_app: App) -> None
     refused = [r for r in replies if r == "张三家可兑换 0 分，这次要 15 分，积分不够"]
     assert (len(ok), len(refused)) == (10, 10), replies
 
-    def state(s):  # type: ignore[no-untyped-def]
+    def state(s):
         hid = s.exec(select(Household.id).where(Household.name == "张三家")).one()
         redeemed = s.exec(select(func.count(), func.sum(PointEntry.quantity))
-                          .where(PointEntry.kind == "redeem")).one()  # fmt: skip
+                          .where(PointEntry.kind == "redeem")).one()
         return balance(s, hid, START), s.exec(select(Good.stock)).one(), tuple(redeemed)
 
     # Stock and balance agree with the ledger: ten packs out, 150 points spent.
@@ -106,7 +106,7 @@ async def test_twenty_households_race_for_ten_packs(pg_app: App) -> None:
     assert len(ok) == 10, replies
     assert all(r.startswith("粽子库存只有 0个") for r in replies if r not in ok), replies
 
-    def state(s):  # type: ignore[no-untyped-def]
+    def state(s):
         spent = s.exec(select(func.sum(PointEntry.delta)).where(PointEntry.kind == "redeem")).one()
         return s.exec(select(Good.stock)).one(), spent
 

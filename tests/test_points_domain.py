@@ -66,7 +66,7 @@ def test_parse_award_forms() -> None:
     assert (a.targets, a.amount, a.reason, a.sign) == (("王五家",), 15, "帮助孤寡老人", "+")
     assert parse_award(args("@张三 -20 乱倒垃圾", "张三")).sign == "-"
     for bad, why in [("", "请写规则名称"), ("@张三 0 无", "分数要大于0"), ("张三家 20", "写明事由"),
-                     ("六净六有", "请@要加扣分的人")]:  # fmt: skip
+                     ("六净六有", "请@要加扣分的人")]:
         with pytest.raises(Usage, match=why):
             parse_award(args(bad, "张三") if "@" in bad else args(bad))
 
@@ -122,13 +122,13 @@ def test_parsers_only_ever_answer_usage(raw: str) -> None:
 
 def test_rules_by_name_alias_or_part_and_village_overrides() -> None:
     pol = policy(CFG, None)
-    assert find_rule(pol, "六淨六有").name == "六净六有"  # type: ignore[union-attr]
-    assert find_rule(pol, "最美家庭").name == "十佳模范"  # type: ignore[union-attr]
-    assert find_rule(pol, "防汛").name == "参加村集体防火防汛等公益活动"  # type: ignore[union-attr]
+    assert find_rule(pol, "六淨六有").name == "六净六有"
+    assert find_rule(pol, "最美家庭").name == "十佳模范"
+    assert find_rule(pol, "防汛").name == "参加村集体防火防汛等公益活动"
     assert find_rule(pol, "公") is None and find_rule(pol, "吃饭") is None
     cfg = CFG.with_overrides(points={"villages": {"皇叔洼": {
         "confirmations_required": 2, "publicity_days": 3, "rules": [
-            {"name": "门前三包", "points": 5}, {"name": "门前雪", "points": 3}]}}})  # fmt: skip
+            {"name": "门前三包", "points": 5}, {"name": "门前雪", "points": 3}]}}})
     village = OrgUnit(name="皇叔洼村", level="村", path="/1/")
     pol = policy(cfg, village)
     assert (pol.confirmations, pol.publicity_days, pol.adhoc_cap) == (2, 3, 50)
@@ -158,7 +158,7 @@ def _tree(s: Session) -> dict[str, OrgUnit]:
         "a": create_unit(s, "皇叔洼村", "村", town, START),
         "b": create_unit(s, "东坪村", "村", town, START),
         "c": create_unit(s, "西坪村", "村", other_town, START),
-    }  # fmt: skip
+    }
 
 
 def test_rankings_and_village_activity(db: Database) -> None:
@@ -175,7 +175,7 @@ def test_rankings_and_village_activity(db: Database) -> None:
 
         def award(name: str, amount: int, when: datetime, kind: str = AWARD) -> int:
             e = record(s, household=hh[name], kind=kind, rule=None, amount=amount, reason="测试",
-                       actor=eva, msg_id=None, now=when, pol=pol, config=CFG)  # fmt: skip
+                       actor=eva, msg_id=None, now=when, pol=pol, config=CFG)
             assert e.id is not None
             return e.id
 
@@ -191,17 +191,17 @@ def test_rankings_and_village_activity(db: Database) -> None:
         award("甲家", 50, june - timedelta(days=40))  # April: outside this month
         stock_good(s, u["a"], CFG, "粽子", pack=None, price=None, stock=100, add=None, actor=eva, now=june)
         redeem(s, household=hh["甲家"], village=u["a"], wants=[Want("粽子", 20)], actor=eva,
-               msg_id=None, now=june, config=CFG)  # fmt: skip
+               msg_id=None, now=june, config=CFG)
         return u
 
     u = db.run_sync(fill)
     month = datetime(2019, 6, 1, tzinfo=SHANGHAI)
 
-    def read(s: Session):  # type: ignore[no-untyped-def]
+    def read(s: Session):
         top_all = [(r.household.name, r.points) for r in top_households(s, u["a"])]
         top_june = [(r.household.name, r.points) for r in top_households(s, u["a"], since=month)]
         acts = [(a.village.name, a.awarded, a.deducted, a.households, a.per_household)
-                for a in village_activity(s, u["county"], month, month + timedelta(days=30))]  # fmt: skip
+                for a in village_activity(s, u["county"], month, month + timedelta(days=30))]
         town = [a.village.name for a in village_activity(s, u["town"], month, month + timedelta(days=30))]
         return top_all, top_june, acts, town
 
@@ -221,13 +221,13 @@ def test_balance_queries_are_index_only_on_sqlite(sqlite_url: str) -> None:
             plan = " ".join(str(r[-1]) for r in c.execute(text(
                 "EXPLAIN QUERY PLAN SELECT coalesce(sum(delta), 0) FROM point_entry "
                 "WHERE household_id = 1 AND status IN ('active', 'frozen') AND effective_at <= '2019-06-03'"
-            )))  # fmt: skip
+            )))
             assert "USING COVERING INDEX ix_point_balance" in plan, plan
             plan = " ".join(str(r[-1]) for r in c.execute(text(
                 "EXPLAIN QUERY PLAN SELECT household_id, sum(delta) FROM point_entry "
                 "WHERE unit_id = 4 AND kind IN ('award', 'deduct') AND status IN ('active', 'frozen') "
                 "AND created_at >= '2019-06-01' GROUP BY household_id ORDER BY 2 DESC LIMIT 10"
-            )))  # fmt: skip
+            )))
             assert "USING COVERING INDEX ix_point_village" in plan, plan
     finally:
         d.close()
@@ -241,11 +241,11 @@ def test_balance_is_the_sum_of_effective_rows(db: Database) -> None:
         hh = register_household(s, u["a"], "甲家", START).household
         pol = policy(CFG.with_overrides(points={"publicity_days": 2}), u["a"])
         record(s, household=hh, kind=AWARD, rule=None, amount=30, reason="x", actor=eva,
-               msg_id=None, now=START, pol=pol, config=CFG)  # fmt: skip
+               msg_id=None, now=START, pol=pol, config=CFG)
         record(s, household=hh, kind=DEDUCT, rule=None, amount=10, reason="y", actor=eva,
-               msg_id=None, now=START, pol=pol, config=CFG)  # fmt: skip
+               msg_id=None, now=START, pol=pol, config=CFG)
         assert hh.id is not None
         return (balance(s, hh.id, START), balance(s, hh.id, START + timedelta(days=2)),
-                balance(s, hh.id, START - timedelta(seconds=1)))  # fmt: skip
+                balance(s, hh.id, START - timedelta(seconds=1)))
 
     assert db.run_sync(go) == (-10, 20, 0)

@@ -50,10 +50,10 @@ def _tree(s: Session) -> None:
 
 
 def _households(d: Database) -> list[tuple[str, str, list[str]]]:
-    def q(s: Session):  # type: ignore[no-untyped-def]
+    def q(s: Session):
         out = []
         for hh, unit in s.exec(select(Household, OrgUnit).join(OrgUnit, col(OrgUnit.id) == col(Household.unit_id))
-                               .order_by(col(Household.id))).all():  # fmt: skip
+                               .order_by(col(Household.id))).all():
             members = s.exec(select(Person.id).where(Person.household_id == hh.id).order_by(col(Person.id))).all()
             out.append((unit.name, hh.name, list(members)))
         return out
@@ -67,7 +67,7 @@ def test_import_csv_links_members_by_id(db: Database, tmp_path: Path) -> None:
     result = db.run_sync(lambda s: import_households(s, read_table(f), START))
     assert (result.households, result.created, result.linked, result.names_only) == (3, 3, 3, 1)
     assert _households(db) == [("皇叔洼村", "张三家", ["wxid_zs", "wxid_zs2"]), ("皇叔洼村", "王五家", []),
-                               ("东坪村", "李四家", ["wxid_ls"])]  # fmt: skip
+                               ("东坪村", "李四家", ["wxid_ls"])]
     # Importing again changes nothing.
     again = db.run_sync(lambda s: import_households(s, read_table(f), START))
     assert (again.created, again.linked) == (0, 0)
@@ -79,7 +79,7 @@ def test_import_xlsx_with_bad_rows_changes_nothing(db: Database, tmp_path: Path)
     ws = wb.active
     for row in [("village", "household", "member_id"), ("皇叔洼村", "张三家", "wxid_zs"),
                 ("东坪村", "李四家", None), ("没有村", "赵六家", None), ("皇叔洼村", None, None),
-                (None, None, None), ("皇叔洼村", "钱七家", "wxid_zs")]:  # fmt: skip
+                (None, None, None), ("皇叔洼村", "钱七家", "wxid_zs")]:
         ws.append(row)
     wb.save(f)
     with pytest.raises(ImportFailed) as e:
@@ -99,7 +99,7 @@ def test_import_xlsx_with_bad_rows_changes_nothing(db: Database, tmp_path: Path)
 
 def _cli(*a: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot", *a], capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+                          timeout=120, check=False)
 
 
 def test_cli_import_then_export_ledger(tmp_path: Path) -> None:
@@ -129,14 +129,14 @@ def test_cli_import_then_export_ledger(tmp_path: Path) -> None:
         pol = policy(CFG, village)
         kw = dict(actor=eva, now=START, pol=pol, config=CFG)
         record(s, household=hh["张三家"], kind=AWARD, rule=None, amount=30, reason="修路",
-               msg_id="m1", **kw)  # type: ignore[arg-type]  # fmt: skip
+               msg_id="m1", **kw)
         e = record(s, household=hh["王五家"], kind=DEDUCT, rule=None, amount=10, reason="乱倒垃圾",
-                   msg_id="m2", **kw)  # type: ignore[arg-type]  # fmt: skip
+                   msg_id="m2", **kw)
         assert e.id is not None
         reverse(s, e.id, eva, "m3", START, pol)
         stock_good(s, village, CFG, "粽子", pack=None, price=None, stock=100, add=None, actor=eva, now=START)
         redeem(s, household=hh["张三家"], village=village, wants=[Want("粽子", 10)], actor=eva,
-               msg_id="m4", now=START, config=CFG)  # fmt: skip
+               msg_id="m4", now=START, config=CFG)
 
     d.run_sync(entries)
     d.close()
@@ -153,7 +153,7 @@ def test_cli_import_then_export_ledger(tmp_path: Path) -> None:
         (2, START.replace(tzinfo=None), "浑源县", "吴城乡", "皇叔洼村", "王五家", "扣分", -10, "乱倒垃圾", "已撤销#3"),
         (3, START.replace(tzinfo=None), "浑源县", "吴城乡", "皇叔洼村", "王五家", "扣分", 10, "撤销#2 乱倒垃圾", "有效"),
         (4, START.replace(tzinfo=None), "浑源县", "吴城乡", "皇叔洼村", "张三家", "兑换", -15, "兑换 粽子10个", "有效"),
-    ]  # fmt: skip
+    ]
     assert rows[1][10:] == (None, "田秀英", "eva", "m1") and rows[3][10] == 2
     # Below the entries: each village's chain head, the last entry and its hash.
     d = Database(url)
@@ -181,16 +181,16 @@ def test_names_link_only_when_unique_in_the_village_group(db: Database, tmp_path
         s.add(Room(id="r_other", transport="memory", topic="别的群"))
         s.flush()
         for pid, name, room in [("w1", "王五", "r_hsw"), ("z1", "张伟", "r_hsw"),
-                                ("z2", "张伟", "r_hsw"), ("l1", "李四", "r_other")]:  # fmt: skip
+                                ("z2", "张伟", "r_hsw"), ("l1", "李四", "r_other")]:
             s.add(Person(id=pid, name=name, updated_at=START))
             s.add(RoomMember(room_id=room, person_id=pid, last_seen=START))
 
     db.run_sync(people)
     f = tmp_path / "hh.csv"
     f.write_text("花名册,,\n村名,户主姓名,姓名\n皇叔洼村,王五家,王五\n皇叔洼村,张家,张伟\n"
-                 "皇叔洼村,李家,李四\n", encoding="utf-8")  # fmt: skip
+                 "皇叔洼村,李家,李四\n", encoding="utf-8")
     r = db.run_sync(lambda s: import_households(s, read_table(f), START))
     # 王五: one of that name in the village's group; 张伟: two; 李四: not in that group.
     assert (r.linked, r.by_name, r.names_only) == (1, 1, 2)
     assert _households(db) == [("皇叔洼村", "王五家", ["w1"]), ("皇叔洼村", "张家", []),
-                               ("皇叔洼村", "李家", [])]  # fmt: skip
+                               ("皇叔洼村", "李家", [])]

@@ -29,12 +29,12 @@ DP_CADRE = "wxid_dpcadre"
 NAMES[DP_CADRE] = "东坪干部"
 
 
-async def _second_village(chat) -> None:  # type: ignore[no-untyped-def]
+async def _second_village(chat) -> None:
     assert (await one(chat, ADMIN, "#绑定 村 东坪村 上级 吴城乡", room=DP)).startswith("已新建并绑定")
     assert (await one(chat, ADMIN, "#任命 @东坪干部 干部", DP_CADRE, room=DP)).startswith("已任命")
 
 
-async def test_cadre_cannot_move_a_villager_of_another_village(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_cadre_cannot_move_a_villager_of_another_village(chat, app) -> None:
     await setup_village(chat)
     await _second_village(chat)
     out = await one(chat, DP_CADRE, "#登记 @张三 户 张三家", ZS, room=DP)
@@ -47,7 +47,7 @@ async def test_cadre_cannot_move_a_villager_of_another_village(chat, app) -> Non
                            ).__len__() == 1
 
 
-async def test_cadre_cannot_move_within_his_village_without_admin(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_cadre_cannot_move_within_his_village_without_admin(chat, app) -> None:
     await setup_village(chat)
     from tests.test_points import CADRE
 
@@ -59,7 +59,7 @@ async def test_cadre_cannot_move_within_his_village_without_admin(chat, app) -> 
     assert [open_ for _, open_ in links] == [False, True]
 
 
-async def test_no_award_to_a_household_one_just_left(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_no_award_to_a_household_one_just_left(chat, app) -> None:
     """The evaluator re-linked to a temporary household awards his own by name, then
     links back: `record` used to check only the current link."""
     await setup_village(chat)
@@ -74,7 +74,7 @@ async def test_no_award_to_a_household_one_just_left(chat, app) -> None:  # type
     assert (await one(chat, EVAL2, "#加分 田家 5 修路")).startswith("已加分")
 
 
-async def test_a_double_tap_waits_for_confirm(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_double_tap_waits_for_confirm(chat, app) -> None:
     await setup_village(chat)
     assert (await one(chat, EVAL, "#加分 张三家 公益活动")).startswith("已加分：#1 张三家 +15")
     out = await one(chat, EVAL, "#加分 张三家 公益活动")
@@ -100,7 +100,7 @@ async def test_a_double_tap_waits_for_confirm(chat, app) -> None:  # type: ignor
     assert (await one(chat, EVAL, "#确认")).startswith("没有等您确认的重复加扣分")
 
 
-async def test_redeem_counts_in_any_order_and_unit(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_redeem_counts_in_any_order_and_unit(chat, app) -> None:
     await setup_village(chat)
     await one(chat, KEEP, "#上架 粽子 10个 15分 库存 1000")
     for _ in range(2):
@@ -113,7 +113,7 @@ async def test_redeem_counts_in_any_order_and_unit(chat, app) -> None:  # type: 
     assert stock() == 980
     assert (await one(chat, KEEP, "#兑换 张三家 粽子 两份")).startswith("已兑换：张三家 粽子 2份（20个")
     assert (await one(chat, KEEP, "#兑换 张三家 粽子10个")).startswith("已兑换：张三家 粽子 1份（10个")
-    # PRODUCT.md: a bare number is items (10 = one pack of 10个).
+    # the product spec: a bare number is items (10 = one pack of 10个).
     assert (await one(chat, KEEP, "#兑换 张三家 粽子 10")).startswith("已兑换：张三家 粽子 1份（10个")
     assert bal(app, "张三家") == 100 - 30 - 30 - 15 - 15
     # Items that are not whole packs: refused with an example.
@@ -121,7 +121,7 @@ async def test_redeem_counts_in_any_order_and_unit(chat, app) -> None:  # type: 
     assert stock() == 1000 - 20 - 20 - 10 - 10
 
 
-async def test_redeem_two_packs_by_pack_word(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_redeem_two_packs_by_pack_word(chat, app) -> None:
     await setup_village(chat)
     await one(chat, KEEP, "#上架 粽子 10个 15分 库存 100")
     await one(chat, EVAL, "#加分 李四家 40 修路")

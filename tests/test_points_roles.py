@@ -50,10 +50,10 @@ CASES = [
          "#复核 需要管理员或评议员权限"),
     Case("代查", lambda i: "#代查 张三家", {"cadre": "【爱心积分查询单】", "evaluator": "【爱心积分查询单】"},
          "#代查 需要干部或评议员权限"),
-]  # fmt: skip
+]
 
 
-async def prepare(chat) -> None:  # type: ignore[no-untyped-def]
+async def prepare(chat) -> None:
     """Entries 1–6 (to reverse or object to), 7–12 objected to (to review), 13 for 张三家."""
     await setup_village(chat)
     for i in range(6):
@@ -66,7 +66,7 @@ async def prepare(chat) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-async def test_every_role(chat, app, case: Case) -> None:  # type: ignore[no-untyped-def]
+async def test_every_role(chat, app, case: Case) -> None:
     await prepare(chat)
     for i, (role, person) in enumerate(ROLES.items()):
         reply = await one(chat, person, case.text(i), *case.mentions)

@@ -37,7 +37,7 @@ def at(month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
     return datetime(2019, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
-def count(app, model) -> int:  # type: ignore[no-untyped-def]
+def count(app, model) -> int:
     return app.db.run_sync(lambda s: s.exec(select(func.count()).select_from(model)).one())
 
 
@@ -73,7 +73,7 @@ async def targets(chat: MemoryChat) -> None:
 # -- targets ---------------------------------------------------------------------------
 
 
-async def test_target_permissions_and_validation_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_target_permissions_and_validation_change_nothing(chat, app) -> None:
     await setup(chat)
     refused = [
         (CADRE, "#目标 危房改造 50 截止 6月30日",
@@ -87,7 +87,7 @@ async def test_target_permissions_and_validation_change_nothing(chat, app) -> No
         (TOWN_CADRE, "#目标 危房改造 50 截止 6月1日", "截止日期 6月1日 已经过了"),
         (TOWN_CADRE, "#目标 危房改造 50 截止 6月10日 开始 6月20日",
          "截止日期（6月10日）要晚于开始日期（6月20日）"),
-    ]  # fmt: skip
+    ]
     for sender, text, expected in refused:
         assert await say(chat, text, sender) == [expected], text
     # A cadre of the town sets a target in the town's own group: that is its own unit.
@@ -97,7 +97,7 @@ async def test_target_permissions_and_validation_change_nothing(chat, app) -> No
     assert count(app, Target) == 0
 
 
-async def test_target_set_and_replaced_is_audited(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_target_set_and_replaced_is_audited(chat, app) -> None:
     await setup(chat)
     assert await say(chat, "#目標 危房改造 五十 截止 六月三十日", TOWN_CADRE) == [
         "已设定 皇叔洼村 危房改造 目标 50 处，6月3日开始，6月30日截止"
@@ -114,7 +114,7 @@ async def test_target_set_and_replaced_is_audited(chat, app) -> None:  # type: i
     ]
     assert count(app, Target) == 1
     audits = app.db.run_sync(lambda s: s.exec(
-        select(AuditEntry).where(AuditEntry.action == "target").order_by(AuditEntry.id)).all())  # fmt: skip
+        select(AuditEntry).where(AuditEntry.action == "target").order_by(AuditEntry.id)).all())
     assert [a.actor_id for a in audits] == [TOWN_CADRE, HQ_ID]
     assert json.loads(audits[1].detail)["previous"] == [50, "2019-06-03", "2019-06-30"]
 
@@ -122,7 +122,7 @@ async def test_target_set_and_replaced_is_audited(chat, app) -> None:  # type: i
 # -- reports ---------------------------------------------------------------------------
 
 
-async def test_report_reply_at_the_edges_of_the_schedule(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_report_reply_at_the_edges_of_the_schedule(chat, app) -> None:
     await setup(chat)
     # A target that starts next week: before its start the schedule is 0.
     assert await say(chat, "#目标 危房改造 50 截止 6月30日 开始 6月10日", TOWN_CADRE) == [
@@ -145,7 +145,7 @@ async def test_report_reply_at_the_edges_of_the_schedule(chat, app) -> None:  # 
     ]
 
 
-async def test_the_products_example_and_forms(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_the_products_example_and_forms(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     await say(chat, "#目标 易地搬迁 10 截止 6月30日", TOWN_CADRE)
@@ -164,11 +164,11 @@ async def test_the_products_example_and_forms(chat, app) -> None:  # type: ignor
     assert [(r.task, r.figure, r.reporter_id, r.report_date) for r in rows] == [
         ("危房改造", 42, CADRE, date(2019, 6, 22)), ("危房改造", 43, CADRE, date(2019, 6, 22)),
         ("危房改造", 44, CADRE, date(2019, 6, 22)), ("易地搬迁", 3, CADRE, date(2019, 6, 22)),
-    ]  # fmt: skip
+    ]
     assert rows[2].msg_id == rows[3].msg_id and rows[0].msg_id != rows[1].msg_id
 
 
-async def test_report_refusals_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_report_refusals_change_nothing(chat, app) -> None:
     await setup(chat)
     assert await say(chat, "#进度 危房改造 5", CADRE) == [
         "皇叔洼村还没有危房改造的目标，请指挥部或上级单位的干部（如 赵主任、王乡长）先在本群设定，"
@@ -201,7 +201,7 @@ async def test_report_refusals_change_nothing(chat, app) -> None:  # type: ignor
         # The town's figure is its villages' sum: it is not reported in the town's group.
         (TOWN_CADRE, "#进度 危房改造 60",
          "吴城乡的危房改造进度由下级单位汇总，请在下级单位的群里报送。查看汇总：#进度查询 危房改造"),
-    ]  # fmt: skip
+    ]
     for sender, text, expected in refused:
         room = TOWN if sender == TOWN_CADRE else VILLAGE
         assert await say(chat, text, sender, room) == [expected], text
@@ -212,7 +212,7 @@ async def test_report_refusals_change_nothing(chat, app) -> None:  # type: ignor
     assert await say(chat, "危房改造 12", CADRE) == []
 
 
-async def test_corrections_and_data_quality_flags(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_corrections_and_data_quality_flags(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     sent = await chat.say("#进度 危房改造 30", sender=CADRE, name="刘伟", room=VILLAGE)
@@ -232,7 +232,7 @@ async def test_corrections_and_data_quality_flags(chat, app) -> None:  # type: i
         (VILLAGE, "已记录 皇叔洼村 危房改造 55/50 处（110%），序时进度 0%，超前 110 个百分点；"
                   "超出目标 5 处，请核实"),
         (TOWN, "【数据核实】皇叔洼村 危房改造 报 55 处，超过目标 50 处（刘伟报）"),
-    ]  # fmt: skip
+    ]
     # The same figure three times in a row: flagged once, on the third.
     rooms = []
     for _ in range(4):
@@ -246,16 +246,16 @@ async def test_corrections_and_data_quality_flags(chat, app) -> None:  # type: i
     ]
 
 
-async def test_flags_go_to_the_nearest_group_above(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_flags_go_to_the_nearest_group_above(chat, app) -> None:
     await setup(chat)
     # 官儿乡 has no group of its own (its room was bound elsewhere): its village's flags
     # go to the county's group.
     for room, text in (("r_tmp", "#绑定 乡 官儿乡 上级 浑源县"), ("r_new", "#绑定 村 新村 上级 官儿乡"),
-                       ("r_tmp", "#绑定 乡 大磁窑镇 上级 浑源县")):  # fmt: skip
+                       ("r_tmp", "#绑定 乡 大磁窑镇 上级 浑源县")):
         assert "绑" in (await say(chat, text, ADMIN, room))[0]
     assert (await say(chat, "#目标 危房改造 10 截止 6月30日", HQ_ID, "r_new"))[0].startswith("已设定")
     sent = await chat.say("#任命 @新干部 干部", sender=ADMIN, room="r_new",
-                          mentions=(("wxid_new", "新干部"),))  # fmt: skip
+                          mentions=(("wxid_new", "新干部"),))
     assert "已任命" in sent[0].text, sent
     sent = await chat.say("#进度 危房改造 12", sender="wxid_new", name="新干部", room="r_new")
     assert [(o.room, o.text) for o in sent][1:] == [
@@ -263,7 +263,7 @@ async def test_flags_go_to_the_nearest_group_above(chat, app) -> None:  # type: 
     ]
 
 
-async def test_withdraw(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_withdraw(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     await say(chat, "#目标 易地搬迁 10 截止 6月30日", TOWN_CADRE)
@@ -287,7 +287,7 @@ async def test_withdraw(chat, app) -> None:  # type: ignore[no-untyped-def]
         "您最近一次报送是 6月3日 09:00，已超过24小时，不能撤回。如数字有误，请加“更正”重报，例：#进度 危房改造 10 更正"
     ]
     figures = app.db.run_sync(lambda s: s.exec(
-        select(Report.figure, Report.withdrawn_at).order_by(Report.id)).all())  # fmt: skip
+        select(Report.figure, Report.withdrawn_at).order_by(Report.id)).all())
     assert [(f, w is not None) for f, w in figures] == [
         (10, False),
         (14, True),
@@ -303,7 +303,7 @@ async def test_withdraw(chat, app) -> None:  # type: ignore[no-untyped-def]
 # -- queries and roll-up ---------------------------------------------------------------
 
 
-async def test_query_rolls_up_to_the_sub_units(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_query_rolls_up_to_the_sub_units(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     # A quota on the town: kept, but its figure is the villages' sum.
@@ -333,7 +333,7 @@ async def test_query_rolls_up_to_the_sub_units(chat, app) -> None:  # type: igno
         "没有“修路”这项任务。任务有：危房改造、易地搬迁、产业扶贫、贫困村提升、光伏扶贫。例：#进度查询 危房改造"
     ]
 
-    def public(s):  # type: ignore[no-untyped-def]
+    def public(s):
         town = s.exec(select(OrgUnit).where(OrgUnit.name == "吴城乡")).one()
         city = s.exec(select(OrgUnit).where(OrgUnit.name == "大同市")).one()
         fig = unit_figures(s, town, "危房改造", date(2019, 6, 12))
@@ -352,15 +352,15 @@ async def test_query_rolls_up_to_the_sub_units(chat, app) -> None:  # type: igno
     assert history == [(date(2019, 6, 12), 20)]
 
 
-async def test_report_history_sums_the_newest_figures_per_day(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_report_history_sums_the_newest_figures_per_day(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     for day, cadre, room, figure in [(4, CADRE, VILLAGE, 5), (4, CADRE, VILLAGE, 7),
-                                     (5, CADRE2, VILLAGE2, 3), (6, CADRE, VILLAGE, 9)]:  # fmt: skip
+                                     (5, CADRE2, VILLAGE2, 3), (6, CADRE, VILLAGE, 9)]:
         await chat.advance(at(6, day, 10))
         await say(chat, f"#进度 危房改造 {figure}", cadre, room)
 
-    def history(s):  # type: ignore[no-untyped-def]
+    def history(s):
         town = s.exec(select(OrgUnit).where(OrgUnit.name == "吴城乡")).one()
         village = s.exec(select(OrgUnit).where(OrgUnit.name == "皇叔洼村")).one()
         return report_history(s, town, "危房改造"), report_history(s, village, "危房改造")
@@ -373,12 +373,12 @@ async def test_report_history_sums_the_newest_figures_per_day(chat, app) -> None
 # -- #未报 and the jobs ------------------------------------------------------------------
 
 
-def mine(sent):  # type: ignore[no-untyped-def]
+def mine(sent):
     """The progress jobs' messages (other areas' jobs run on the same clock)."""
     return [o for o in sent if o.text.startswith(("【进度提醒】", "【未报进度】"))]
 
 
-async def test_unreported_and_the_weekly_chase(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_unreported_and_the_weekly_chase(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     await say(chat, "#目标 易地搬迁 10 截止 6月30日", TOWN_CADRE)
@@ -403,7 +403,7 @@ async def test_unreported_and_the_weekly_chase(chat, app) -> None:  # type: igno
          at(6, 6, 17)),
         (CITY, "【未报进度】本周（6月3日起）还有 1 个单位没有报送进度：\n浑源县·吴城乡·东坪村（危房改造）",
          at(6, 6, 17)),
-    ]  # fmt: skip
+    ]
     assert mine(await chat.advance(at(6, 8))) == []
     # Next week: everyone reports, HQ hears so; a target already met is not chased.
     await chat.advance(at(6, 10))
@@ -416,14 +416,14 @@ async def test_unreported_and_the_weekly_chase(chat, app) -> None:  # type: igno
     ]
     await chat.advance(at(6, 17, 8))
 
-    def public(s):  # type: ignore[no-untyped-def]
+    def public(s):
         city = s.exec(select(OrgUnit).where(OrgUnit.name == "大同市")).one()
         return [(u.unit.name, u.tasks) for u in unreported_units(s, city, at(6, 17, 8), SHANGHAI)]
 
     assert app.db.run_sync(public) == [("皇叔洼村", ("危房改造",)), ("东坪村", ("危房改造",))]
 
 
-async def test_deadline_reminders(chat, app, config, clock, db_url) -> None:  # type: ignore[no-untyped-def]
+async def test_deadline_reminders(chat, app, config, clock, db_url) -> None:
     await setup(chat)
     await targets(chat)
     await say(chat, "#进度 危房改造 30", CADRE)
@@ -435,7 +435,7 @@ async def test_deadline_reminders(chat, app, config, clock, db_url) -> None:  # 
                   "滞后 50 个百分点，还差 10 户", at(6, 6)),
         (VILLAGE, "【截止提醒】皇叔洼村 易地搬迁 还有 1 天截止（6月9日）：目前 0/10 户（0%），序时进度 83%，"
                   "滞后 83 个百分点，还差 10 户", at(6, 8)),
-    ]  # fmt: skip
+    ]
     # 东坪村 has met its target: it gets no reminder.
     await say(chat, "#进度 危房改造 50", CADRE2, VILLAGE2)
     sent = await chat.advance(at(7, 10))
@@ -447,7 +447,7 @@ async def test_deadline_reminders(chat, app, config, clock, db_url) -> None:  # 
                   "滞后 29 个百分点，还差 20 处", at(6, 27)),
         (VILLAGE, "【截止提醒】皇叔洼村 危房改造 还有 1 天截止（6月30日）：目前 30/50 处（60%），序时进度 96%，"
                   "滞后 36 个百分点，还差 20 处", at(6, 29)),
-    ]  # fmt: skip
+    ]
     # A restart seeds the built-in jobs again without making more of them or moving them.
     jobs_before = app.db.run_sync(
         lambda s: [(j.key, j.next_at) for j in s.exec(select(Job).order_by(Job.id))]
@@ -462,13 +462,13 @@ async def test_deadline_reminders(chat, app, config, clock, db_url) -> None:  # 
     assert jobs_after == jobs_before
     assert [k for k, _ in jobs_before if k.startswith("builtin:progress")] == [
         "builtin:progress_chase", "builtin:progress_deadline",
-    ]  # fmt: skip
+    ]
     sent = await chat.advance(clock.now() + timedelta(days=30))
     assert [o.text for o in sent if "截止提醒" in o.text] == []
 
 
 async def test_moving_a_jobs_time_after_it_ran_does_not_repeat_it(chat, app, config, clock,
-                                                                  db_url) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+                                                                  db_url) -> None:
     await setup(chat)
     await targets(chat)
     sent = await chat.advance(at(6, 28, 17, 30))  # the Friday chase ran at 17:00
@@ -477,7 +477,7 @@ async def test_moving_a_jobs_time_after_it_ran_does_not_repeat_it(chat, app, con
 
     async def restart(overrides: dict[str, str], until: datetime) -> list[str]:
         again = build_app(config.with_overrides(schedules=overrides), clock=clock, db_url=db_url,
-                          admins=[ADMIN])  # fmt: skip
+                          admins=[ADMIN])
         try:
             return [o.text for o in await MemoryChat(again).advance(until) if "提醒" in o.text]
         finally:

@@ -23,7 +23,7 @@ def recorded(task: str, n: int, target: int, measure: str) -> str:
     done = n * 100 // target
     lead = done - SCHEDULE
     words = (f"超前 {lead} 个百分点" if lead > 0 else f"滞后 {-lead} 个百分点" if lead < 0
-             else "与序时进度持平")  # fmt: skip
+             else "与序时进度持平")
     return f"已记录 皇叔洼村 {task} {n}/{target} {measure}（{done}%），序时进度 {SCHEDULE}%，{words}"
 
 
@@ -35,12 +35,12 @@ def move(n: int) -> str:
     return recorded("易地搬迁", n, 10, "户")
 
 
-async def ready(chat: MemoryChat, app) -> None:  # type: ignore[no-untyped-def]
+async def ready(chat: MemoryChat, app) -> None:
     await setup(chat)
     for text in ("#目标 危房改造 100 截止 6月30日", "#目标 易地搬迁 10 截止 6月30日"):
         assert (await say(chat, text, TOWN_CADRE))[0].startswith("已设定")
 
-    def alias(s) -> None:  # type: ignore[no-untyped-def]
+    def alias(s) -> None:
         village = s.exec(select(OrgUnit).where(OrgUnit.name == "皇叔洼村")).one()
         add_alias(s, village, "黄叔洼")
         s.commit()
@@ -49,12 +49,12 @@ async def ready(chat: MemoryChat, app) -> None:  # type: ignore[no-untyped-def]
     await chat.advance(at(6, 22, 10))
 
 
-def figures(app) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+def figures(app) -> list[tuple[str, int]]:
     rows = app.db.run_sync(lambda s: s.exec(select(Report).order_by(Report.id)).all())
     return [(r.task, r.figure) for r in rows]
 
 
-async def test_each_template_form_is_read(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_each_template_form_is_read(chat, app) -> None:
     await ready(chat, app)
     forms = [
         ("#进度 1.危房改造42户", [house(42)]),
@@ -71,7 +71,7 @@ async def test_each_template_form_is_read(chat, app) -> None:  # type: ignore[no
         ("#进度 42 危房改造", None),  # today's form, but lower: refused below
         ("#进度 截至6月20日，危房改造完成51处",
          [house(51) + "（截至6月20日的数，记为6月22日的进度）"]),
-    ]  # fmt: skip
+    ]
     for text, expected in forms:
         if expected is None:
             assert (await say(chat, text, CADRE))[0].startswith("危房改造 42 处比上次报的 50 处少")
@@ -82,13 +82,13 @@ async def test_each_template_form_is_read(chat, app) -> None:  # type: ignore[no
         ("危房改造", 45), ("危房改造", 46), ("危房改造", 47), ("危房改造", 48),
         ("危房改造", 49), ("危房改造", 50), ("易地搬迁", 5), ("易地搬迁", 7),
         ("危房改造", 51),
-    ]  # fmt: skip
+    ]
     # A 截至 date is the figure's day; the report is recorded on the message's day.
     rows = app.db.run_sync(lambda s: s.exec(select(Report).order_by(Report.id)).all())
     assert {r.report_date for r in rows} == {date(2019, 6, 22)}
 
 
-async def test_wechat_template_with_signature(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_wechat_template_with_signature(chat, app) -> None:
     await ready(chat, app)
     text = (
         "#进度\n皇叔洼村进度报送：\n\n1、危房改造：累计完成55处（其中新开工3处）；\n"
@@ -100,7 +100,7 @@ async def test_wechat_template_with_signature(chat, app) -> None:  # type: ignor
     assert len({r.msg_id for r in rows}) == 1  # one message, withdrawn together
 
 
-async def test_ambiguous_or_refused_lines_record_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_ambiguous_or_refused_lines_record_nothing(chat, app) -> None:
     await ready(chat, app)
     assert await say(chat, "#进度 危房改造 40", CADRE) == [house(40)]
     before = count(app, Report)
@@ -128,7 +128,7 @@ async def test_ambiguous_or_refused_lines_record_nothing(chat, app) -> None:  # 
         ("#进度\n皇叔洼村进度报送：\n危房改造 60\n光伏 5",
          "第3行：皇叔洼村还没有光伏扶贫的目标，请指挥部或上级单位的干部（如 赵主任、王乡长）先在本群设定，"
          "例：#目标 光伏扶贫 50 截止 6月30日\n本条消息都没有记录，请改正后整条重发"),
-    ]  # fmt: skip
+    ]
     for text, expected in refused:
         assert await say(chat, text, CADRE) == [expected], text
     assert count(app, Report) == before

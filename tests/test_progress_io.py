@@ -21,7 +21,7 @@ from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 VILLAGE = ROOMS["village"][0]
 
 
-async def tree(chat) -> None:  # type: ignore[no-untyped-def]
+async def tree(chat) -> None:
     """The tree of tests.helpers, plus 东坪村 under 吴城乡 and a second 东坪村 elsewhere."""
     await build_tree(chat)
     await chat.say("#绑定 村 东坪村 上级 吴城乡", sender=ADMIN, room="r_v2")
@@ -34,23 +34,23 @@ def write_csv(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
     return path
 
 
-def targets(app) -> list[tuple[str, str, int, date, date]]:  # type: ignore[no-untyped-def]
+def targets(app) -> list[tuple[str, str, int, date, date]]:
     from bot.models.core import OrgUnit
 
-    def q(s):  # type: ignore[no-untyped-def]
+    def q(s):
         rows = s.exec(select(Target, OrgUnit.name).join(OrgUnit, OrgUnit.id == Target.unit_id)
-                      .order_by(Target.id)).all()  # fmt: skip
+                      .order_by(Target.id)).all()
         return [(n, t.task, t.amount, t.start, t.deadline) for t, n in rows]
 
-    return app.db.run_sync(q)  # type: ignore[no-any-return]
+    return app.db.run_sync(q)
 
 
-def run_import(app, path: Path):  # type: ignore[no-untyped-def]
+def run_import(app, path: Path):
     rows = read_table(path)
     return app.db.run_sync(lambda s: import_targets(s, app.config, rows, app.clock.now()))
 
 
-async def test_import_csv_with_parent_and_chinese_headers(chat, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_import_csv_with_parent_and_chinese_headers(chat, app, tmp_path) -> None:
     await tree(chat)
     path = write_csv(tmp_path / "t.csv", [
         "单位,上级,任务,目标,开始,截止",
@@ -58,7 +58,7 @@ async def test_import_csv_with_parent_and_chinese_headers(chat, app, tmp_path) -
         "東坪村,吴城乡,易地搬遷,20,2019-06-01,7月31日",
         "",
         "东坪村,千佛岭乡,危改,12,,6月底",
-    ], encoding="gb18030")  # fmt: skip
+    ], encoding="gb18030")
     result = run_import(app, path)
     assert (result.created, result.replaced) == (3, 0)
     assert targets(app) == [
@@ -68,7 +68,7 @@ async def test_import_csv_with_parent_and_chinese_headers(chat, app, tmp_path) -
     ]
     # Importing again replaces (and audits each row).
     result = run_import(app, write_csv(tmp_path / "t2.csv", [
-        "unit,task,amount,start,deadline", "皇叔洼村,危房改造,60,,2019-06-30"]))  # fmt: skip
+        "unit,task,amount,start,deadline", "皇叔洼村,危房改造,60,,2019-06-30"]))
     assert (result.created, result.replaced) == (0, 1)
     assert targets(app)[0][2] == 60
     audits = app.db.run_sync(
@@ -83,7 +83,7 @@ async def test_import_csv_with_parent_and_chinese_headers(chat, app, tmp_path) -
     ]
 
 
-async def test_import_with_any_bad_row_changes_nothing(chat, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_import_with_any_bad_row_changes_nothing(chat, app, tmp_path) -> None:
     await tree(chat)
     path = write_csv(tmp_path / "bad.csv", [
         "unit,parent,task,amount,start,deadline",
@@ -97,7 +97,7 @@ async def test_import_with_any_bad_row_changes_nothing(chat, app, tmp_path) -> N
         "西册田村,,产业,5,,2019-07-31",
         "皇叔洼村,,危改,5,,2019-07-31",
         "皇叔洼村,,贫困村提升,很多,,2019-07-31",
-    ])  # fmt: skip
+    ])
     with pytest.raises(ImportFailed) as e:
         run_import(app, path)
     assert e.value.errors == [
@@ -113,7 +113,7 @@ async def test_import_with_any_bad_row_changes_nothing(chat, app, tmp_path) -> N
     assert targets(app) == []
 
 
-def test_read_table_xlsx_and_header_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_read_table_xlsx_and_header_errors(tmp_path) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["单位", "任务", "目标数", "开始日期", "截止日期"])
@@ -130,7 +130,7 @@ def test_read_table_xlsx_and_header_errors(tmp_path) -> None:  # type: ignore[no
         read_table(write_csv(tmp_path / "h.txt", ["x"]))
 
 
-async def test_export_matches_the_chat(chat, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_export_matches_the_chat(chat, app, tmp_path) -> None:
     await tree(chat)
     await appoint(chat, "city", "wxid_hq", "赵主任", "指挥部")
     await appoint(chat, "village", "wxid_liuwei", "刘伟", "干部")
@@ -151,10 +151,10 @@ async def test_export_matches_the_chat(chat, app, tmp_path) -> None:  # type: ig
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+                          timeout=120, check=False)
 
 
-def test_cli_import_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_import_and_export(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 's.db'}"
     # The CLI judges dates against the real clock: a deadline about a year ahead.
     due = (date.today() + timedelta(days=400)).isoformat()
@@ -166,7 +166,7 @@ def test_cli_import_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def
     )
     assert _cli("replay", str(setup), "--db", db, "--admin", "a").returncode == 0
     bad = write_csv(tmp_path / "bad.csv", ["unit,task,amount,deadline", f"浑源县,危房改造,50,{due}",
-                                           f"浑源县,修路,5,{due}"])  # fmt: skip
+                                           f"浑源县,修路,5,{due}"])
     p = _cli("import", "targets", str(bad), "--db", db)
     assert (
         p.returncode == 1

@@ -96,9 +96,9 @@ def test_rollup_is_target_weighted() -> None:
 
 def test_find_task_by_alias_and_script() -> None:
     config = load_config()
-    assert find_task(config, "危改").name == "危房改造"  # type: ignore[union-attr]
-    assert find_task(config, "易地搬遷").name == "易地搬迁"  # type: ignore[union-attr]
-    assert find_task(config, "光伏").name == "光伏扶贫"  # type: ignore[union-attr]
+    assert find_task(config, "危改").name == "危房改造"
+    assert find_task(config, "易地搬遷").name == "易地搬迁"
+    assert find_task(config, "光伏").name == "光伏扶贫"
     assert find_task(config, "修路") is None
 
 
@@ -136,18 +136,18 @@ def report(text: str) -> list[ReportItem]:
     ],
 )
 def test_report_line_forms(text: str, task: str, value: int, add: bool, of: int | None,
-                           correction: bool) -> None:  # fmt: skip
+                           correction: bool) -> None:
     (item,) = report(text)
     assert (item.task, item.amount, item.mode == "add", item.of, item.correction) == (
         task, value, add, of, correction,
-    )  # fmt: skip
+    )
 
 
 def test_several_lines_and_repeated_command_word() -> None:
     items = report("危房改造 42\n#进度 易地搬迁 10\n\n光伏 +1")
     assert [(x.task, x.amount, x.mode) for x in items] == [
         ("危房改造", 42, "total"), ("易地搬迁", 10, "total"), ("光伏扶贫", 1, "add"),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ TASK_WORDS = ["危房改造", "危改", "易地搬迁", "产业扶贫", "贫困�
     of=st.one_of(st.none(), st.integers(min_value=1, max_value=99_999)),
 )
 def test_report_reader_round_trips(task: str, value: int, numeral: str, space: bool,
-                                   traditional: bool, unit: str, of: int | None) -> None:  # fmt: skip
+                                   traditional: bool, unit: str, of: int | None) -> None:
     if numeral == "chinese":
         shown = cn2an.an2cn(value)
     elif numeral == "fullwidth":

@@ -36,7 +36,7 @@ def entry(uid: int, name: str, completion: int, schedule: int) -> Entry:
     return Entry(unit(uid, name), completion, schedule, completion - schedule)
 
 
-def table(ranked) -> list[tuple[int, str, bool, bool]]:  # type: ignore[no-untyped-def]
+def table(ranked) -> list[tuple[int, str, bool, bool]]:
     return [(r.rank, r.unit.name, r.behind, r.last) for r in ranked]
 
 
@@ -50,7 +50,7 @@ def test_rank_by_lead_then_completion_with_shared_ranks_and_last_marks() -> None
         entry(4, "丁乡", 40, 50),  # -10
         entry(5, "戊乡", 40, 50),  # -10, tied with 丁乡 on both: shared rank, by name
         entry(6, "己乡", 50, 50),  # 0: on schedule, not behind
-    ])  # fmt: skip
+    ])
     assert table(ranked) == [
         (1, "丙乡", False, False),
         (2, "乙乡", False, False),
@@ -80,7 +80,7 @@ def test_the_last_unit_is_marked_even_when_ahead_of_schedule() -> None:
 
 def test_order_is_stable_whatever_the_input_order() -> None:
     items = [entry(i, f"{n}乡", c, 50) for i, (n, c) in
-             enumerate([("甲", 50), ("乙", 70), ("丙", 50), ("丁", 30)], start=2)]  # fmt: skip
+             enumerate([("甲", 50), ("乙", 70), ("丙", 50), ("丁", 30)], start=2)]
     first = table(rank(items))
     assert table(rank(list(reversed(items)))) == first
     assert table(rank(items[1:] + items[:1])) == first
@@ -88,7 +88,7 @@ def test_order_is_stable_whatever_the_input_order() -> None:
 
 def test_rank_line_wording() -> None:
     fig = figures(done=20, target=50, start=date(2019, 5, 1), deadline=date(2019, 6, 30),
-                  on=date(2019, 6, 10), completion=40, schedule=67)  # fmt: skip
+                  on=date(2019, 6, 10), completion=40, schedule=67)
     ranked = rank([Entry(unit(2, "甲乡"), 80, 67, 13), Entry(unit(3, "大磁窑镇"), 40, 67, -27, fig)])
     assert rank_line(ranked[1], "处", show_schedule=False) == (
         "2. 大磁窑镇【末位】 20/50 处，完成 40%，滞后 27 个百分点"
@@ -107,11 +107,11 @@ def test_a_composite_of_one_task_shows_that_tasks_figures() -> None:
     # (a float 0.845 is a hair below it and would round to 84).
     day = date(2019, 6, 10)
     fig = figures(done=169, target=200, start=MAY1, deadline=date(2019, 6, 30), on=day,
-                  completion=85, schedule=67)  # fmt: skip
+                  completion=85, schedule=67)
     e = composite_entry(unit(2, "甲乡"), [fig])
     assert (e.completion_pct, e.schedule_pct, e.lead_pct, e.tasks) == (85, 67, 18, 1)
     over = figures(done=90, target=50, start=MAY1, deadline=date(2019, 6, 30), on=day,
-                   completion=180, schedule=67)  # fmt: skip
+                   completion=180, schedule=67)
     both = composite_entry(unit(2, "甲乡"), [fig, over])  # (84.5 + 100) / 2, capped
     assert (both.completion_pct, both.tasks) == (92, 2)
 
@@ -119,20 +119,20 @@ def test_a_composite_of_one_task_shows_that_tasks_figures() -> None:
 def test_cn_number() -> None:
     assert [cn_number(n) for n in (1, 5, 10, 11, 20, 23, 120)] == [
         "一", "五", "十", "十一", "二十", "二十三", "120",
-    ]  # fmt: skip
+    ]
 
 
 # -- forecasts ---------------------------------------------------------------------------
 
 
 def figures(*, done: int, target: int, start: date, deadline: date, on: date,
-            completion: int = 0, schedule: int = 0, reported: bool = True) -> Figures:  # fmt: skip
+            completion: int = 0, schedule: int = 0, reported: bool = True) -> Figures:
     return Figures(
         done=done, target=target, exact_completion=Fraction(done, target),
         exact_schedule=Fraction(schedule, 100), completion_pct=completion, schedule_pct=schedule,
         lead_pct=completion - schedule, start=start, deadline=deadline, on=on,
         reported_on=on if reported else None, units=1, reported_units=1 if reported else 0,
-    )  # fmt: skip
+    )
 
 
 MAY1, JUN17 = date(2019, 5, 1), date(2019, 6, 17)
@@ -195,7 +195,7 @@ def test_figure_on() -> None:
     h = [(date(2019, 6, 3), 5), (date(2019, 6, 7), 9)]
     assert [figure_on(h, d) for d in (date(2019, 6, 2), date(2019, 6, 3), date(2019, 6, 10))] == [
         0, 5, 9,
-    ]  # fmt: skip
+    ]
 
 
 # -- stored outcomes and streaks -----------------------------------------------------------
@@ -205,7 +205,7 @@ def test_streaks_count_consecutive_bulletins_and_survive_reopening(db_url: str) 
     db = Database(db_url)
     db.create_schema()
 
-    def setup(s):  # type: ignore[no-untyped-def]
+    def setup(s):
         county = OrgUnit(name="浑源县", level="县", path="", created_at=NOW)
         s.add(county)
         s.flush()
@@ -224,7 +224,7 @@ def test_streaks_count_consecutive_bulletins_and_survive_reopening(db_url: str) 
     # Who was last each week (6月17日 had no bulletin): 丙, 丙, 丙, then 乙.
     lasts = [c, c, c, b]
 
-    def publish(s, period, last_id, task="危房改造"):  # type: ignore[no-untyped-def]
+    def publish(s, period, last_id, task="危房改造"):
         county = s.get(OrgUnit, county_id)
         units = {u: s.get(OrgUnit, u) for u in (a, b, c)}
         leads = {a: 10, b: 0, c: 0}

@@ -41,7 +41,7 @@ async def setup(chat: MemoryChat) -> None:
     危房改造 target of 50 from 5月1日 to 6月30日; 吴城乡 has two villages."""
     await build_tree(chat)
     for room, text in ((TOWN2, "#绑定 乡 官儿乡 上级 浑源县"), (TOWN3, "#绑定 镇 大磁窑镇 上级 浑源县"),
-                       (VILLAGE2, "#绑定 村 东坪村 上级 吴城乡")):  # fmt: skip
+                       (VILLAGE2, "#绑定 村 东坪村 上级 吴城乡")):
         sent = await chat.say(text, sender=ADMIN, room=room)
         assert "绑定" in sent[0].text, sent
     await appoint(chat, "city", HQ, "赵主任", "指挥部")
@@ -61,7 +61,7 @@ async def report(chat: MemoryChat, figures: dict[str, int], task: str = "危房�
 # -- #排名 -------------------------------------------------------------------------------
 
 
-async def test_rank_orders_marks_and_attaches_a_chart(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_rank_orders_marks_and_attaches_a_chart(chat, app) -> None:
     await setup(chat)
     await report(chat, {TOWN: 40, TOWN2: 30, TOWN3: 20})
     sent = await chat.say("#排名 危房改造", sender="wxid_anyone", room=COUNTY)
@@ -82,7 +82,7 @@ async def test_rank_orders_marks_and_attaches_a_chart(chat, app) -> None:  # typ
     assert texts(await chat.say("#排名 危房改造", sender="wxid_anyone", room=COUNTY)) == texts(sent)
 
 
-async def test_rank_ties_share_a_rank_and_both_are_last(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_rank_ties_share_a_rank_and_both_are_last(chat, app) -> None:
     await setup(chat)
     await report(chat, {TOWN: 40, TOWN2: 20, TOWN3: 20})
     sent = await chat.say("#排名", sender="wxid_anyone", room=COUNTY)
@@ -94,7 +94,7 @@ async def test_rank_ties_share_a_rank_and_both_are_last(chat, app) -> None:  # t
     ]
 
 
-async def test_composite_ranking_and_the_city_view(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_composite_ranking_and_the_city_view(chat, app) -> None:
     await setup(chat)
     for room in (TOWN, TOWN2):
         await chat.say("#目标 易地搬迁 20 截止 7月31日 开始 5月1日", sender=HQ, room=room)
@@ -120,13 +120,13 @@ async def test_composite_ranking_and_the_city_view(chat, app) -> None:  # type: 
     assert texts(city)[0].splitlines()[1] == "1. 浑源县 90/150 处，完成 60%，超前 5 个百分点"
 
 
-async def test_rank_refusals(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_rank_refusals(chat, app) -> None:
     await setup(chat)
     sent = await chat.say("#排名", sender="wxid_anyone", room=VILLAGE)
     assert texts(sent) == ["#排名 只能在市/县/乡级的群里使用，本村进度请用 #进度查询"]
     sent = await chat.say("#排名 修路", sender="wxid_anyone", room=COUNTY)
     assert texts(sent) == ["没有“修路”这项任务。任务有：危房改造、易地搬迁、产业扶贫、贫困村提升、"
-                           "光伏扶贫。例：#排名 危房改造"]  # fmt: skip
+                           "光伏扶贫。例：#排名 危房改造"]
     sent = await chat.say("#排名 光伏", sender="wxid_anyone", room=COUNTY)
     assert texts(sent) == ["浑源县的下级单位还没有光伏扶贫的目标，无法排名"]
     sent = await chat.say("#排名", sender="wxid_anyone", room=TOWN)  # its villages: no targets
@@ -140,20 +140,20 @@ async def test_rank_refusals(chat, app) -> None:  # type: ignore[no-untyped-def]
 # -- #积分排名 ---------------------------------------------------------------------------
 
 
-async def test_points_ranking_per_household_this_month(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_points_ranking_per_household_this_month(chat, app) -> None:
     await setup(chat)
     await appoint(chat, "town", EVAL, "评议员甲", "评议员")
     sent = await chat.say("#绑定 村 小西村 上级 吴城乡", sender=ADMIN, room="r_village3")
     assert "绑定" in sent[0].text
     for room, text, who in ((VILLAGE, "#登记 @张三 户 张三家", ("wxid_zs", "张三")),
                             (VILLAGE, "#登记 @李四 户 李四家", ("wxid_ls", "李四")),
-                            (VILLAGE2, "#登记 @王五 户 王五家", ("wxid_ww", "王五"))):  # fmt: skip
+                            (VILLAGE2, "#登记 @王五 户 王五家", ("wxid_ww", "王五"))):
         sent = await chat.say(text, sender=ADMIN, room=room, mentions=(who,))
         assert sent[0].text.startswith("已登记"), sent
     for room, text, who in ((VILLAGE, "#加分 @张三 六净六有", "wxid_zs"),
                             (VILLAGE, "#加分 @李四 公益活动", "wxid_ls"),
                             (VILLAGE, "#扣分 @李四 打架斗殴", "wxid_ls"),
-                            (VILLAGE2, "#加分 @王五 红白事", "wxid_ww")):  # fmt: skip
+                            (VILLAGE2, "#加分 @王五 红白事", "wxid_ww")):
         sent = await chat.say(text, sender=EVAL, room=room, mentions=(who,))
         assert "分" in sent[0].text and "需要" not in sent[0].text, sent
     sent = await chat.say("#积分排名", sender="wxid_anyone", room=TOWN)
@@ -187,7 +187,7 @@ async def test_points_ranking_per_household_this_month(chat, app) -> None:  # ty
 # -- bulletins -------------------------------------------------------------------------
 
 
-def bulletins(sent) -> dict[str, list]:  # type: ignore[no-untyped-def]
+def bulletins(sent) -> dict[str, list]:
     out: dict[str, list] = {}
     for o in sent:
         if o.text.startswith(("【周通报】", "【月通报】")):
@@ -196,7 +196,7 @@ def bulletins(sent) -> dict[str, list]:  # type: ignore[no-untyped-def]
 
 
 async def test_weekly_bulletins_streaks_survive_a_restart_and_the_monthly_one(app, chat, db_url,
-                                                                          config) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+                                                                          config) -> None:
     await setup(chat)
     await report(chat, {TOWN: 40, TOWN2: 30, TOWN3: 20})
     week1 = bulletins(await chat.advance(at(6, 10, 9)))
@@ -241,7 +241,7 @@ async def test_weekly_bulletins_streaks_survive_a_restart_and_the_monthly_one(ap
         ]
         # (A new MemoryChat numbers its messages from m1 again: give this one its own id.)
         sent = await chat2.say("#进度 危房改造 50", sender=CADRES[TOWN3], room=TOWN3,
-                               msg_id="after-restart")  # fmt: skip
+                               msg_id="after-restart")
         assert sent[0].text.startswith("已记录 大磁窑镇 危房改造 50/50 处"), sent
         july = bulletins(await chat2.advance(at(7, 1, 10)))
         weekly, monthly = july[COUNTY]
@@ -262,13 +262,13 @@ async def test_weekly_bulletins_streaks_survive_a_restart_and_the_monthly_one(ap
         assert monthly.image is not None and monthly.image.startswith(PNG)
         assert [o.text.splitlines()[0] for o in july[CITY]] == [
             "【周通报】大同市进度排名（7月1日）", "【月通报】大同市6月进度排名（截至6月30日）",
-        ]  # fmt: skip
+        ]
     finally:
         app2.close()
 
 
 async def test_stale_figures_are_marked_and_an_ahead_unit_gets_no_contradiction(app, chat
-                                                                                  ) -> None:  # type: ignore[no-untyped-def]
+                                                                                  ) -> None:
     await setup(chat)
     await report(chat, {TOWN: 45, TOWN2: 30, TOWN3: 20})  # 6月3日
     await chat.advance(at(6, 14, 10))
@@ -307,7 +307,7 @@ async def test_stale_figures_are_marked_and_an_ahead_unit_gets_no_contradiction(
     assert stale == {"吴城乡": None, "官儿乡": None, "大磁窑镇": "6月3日"}
 
 
-def test_bulletins_follow_the_holiday_calendar(config) -> None:  # type: ignore[no-untyped-def]
+def test_bulletins_follow_the_holiday_calendar(config) -> None:
     # 2019-10-07 (Monday) is a National Day holiday: the weekly bulletin moves to Tuesday.
     assert _weekly_next(None, at(9, 30, 9), config) == at(10, 8, 8, 30)
     # The Spring Festival week (2月4日–10日) has no working day: no bulletin that week.
@@ -321,7 +321,7 @@ def test_bulletins_follow_the_holiday_calendar(config) -> None:  # type: ignore[
     assert _weekly_next(None, at(9, 30, 9), plain) == at(10, 7, 8, 30)
 
 
-async def test_a_missed_bulletin_is_sent_once_marked_late(db_url, config) -> None:  # type: ignore[no-untyped-def]
+async def test_a_missed_bulletin_is_sent_once_marked_late(db_url, config) -> None:
     clock = VirtualClock(at(6, 3, 9))
     app = build_app(config, clock=clock, db_url=db_url, admins=[ADMIN])
     try:
@@ -343,7 +343,7 @@ async def test_a_missed_bulletin_is_sent_once_marked_late(db_url, config) -> Non
 
 
 async def test_each_groups_bulletin_is_its_own_job_and_a_week_is_published_once(
-        db_url, config) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+        db_url, config) -> None:
     clock = VirtualClock(at(6, 3, 9))
     app = build_app(config, clock=clock, db_url=db_url, admins=[ADMIN])
     try:
@@ -358,7 +358,7 @@ async def test_each_groups_bulletin_is_its_own_job_and_a_week_is_published_once(
             .join(JobRun, col(JobRun.job_id) == col(Job.id))
             .where(col(Job.key).startswith("bulletin:week:2019-06-10:"))
             .group_by(col(Job.key))
-        ).all())  # fmt: skip
+        ).all())
         assert len(runs) == 2 and all(n == 1 for _, n in runs)
     finally:
         app.close()
@@ -372,13 +372,13 @@ async def test_each_groups_bulletin_is_its_own_job_and_a_week_is_published_once(
         app.close()
 
 
-async def test_export_bulletin_workbook(chat, app, db_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_export_bulletin_workbook(chat, app, db_url, tmp_path: Path) -> None:
     await setup(chat)
     await report(chat, {TOWN: 40, TOWN2: 30, TOWN3: 20})
     await chat.advance(at(6, 17, 9))  # two weekly bulletins: 6月10日, 6月17日
     out = tmp_path / "bulletin.xlsx"
     result = CliRunner().invoke(cli, ["export", "bulletin", "--month", "2019-06", str(out),
-                                      "--db", db_url])  # fmt: skip
+                                      "--db", db_url])
     assert result.exit_code == 0, result.output
     assert "2019年6月通报：排名 4 行，周通报 8 行，2 个村" in result.output
     wb = load_workbook(out)
@@ -395,7 +395,7 @@ async def test_export_bulletin_workbook(chat, app, db_url, tmp_path: Path) -> No
     weeks = [tuple(r) for r in wb["周通报记录"].iter_rows(values_only=True)][3:]
     assert [(r[0].date().isoformat(), r[1], r[4], r[11]) for r in weeks if r[11]] == [
         ("2019-06-10", "浑源县", "大磁窑镇", "末位"), ("2019-06-17", "浑源县", "大磁窑镇", "末位"),
-    ]  # fmt: skip
+    ]
     villages = [tuple(r) for r in wb["爱心积分"].iter_rows(values_only=True)][3:]
     assert sorted(v[0] for v in villages) == ["浑源县·吴城乡·东坪村", "浑源县·吴城乡·皇叔洼村"]
     bad = CliRunner().invoke(cli, ["export", "bulletin", "--month", "六月", str(out), "--db", db_url])

@@ -22,12 +22,12 @@ def router() -> Router:
 
 
 def msg(text: str, *, quote: Quote | None = None, mentions: tuple[Mention, ...] = (),
-        mentions_bot: bool = False, at: datetime = START) -> Inbound:  # fmt: skip
+        mentions_bot: bool = False, at: datetime = START) -> Inbound:
     return Inbound(transport="t", id="m", sender="u", sender_name="张三", text=text, at=at,
-                   room="r", mentions=mentions, mentions_bot=mentions_bot, quote=quote)  # fmt: skip
+                   room="r", mentions=mentions, mentions_bot=mentions_bot, quote=quote)
 
 
-def parse(router: Router, text: str, **kw) -> Parsed | None:  # type: ignore[no-untyped-def]
+def parse(router: Router, text: str, **kw) -> Parsed | None:
     return router.parse(msg(text, **kw))
 
 
@@ -76,13 +76,13 @@ def test_quote_reply_of_a_notice_acknowledges(router: Router) -> None:
 
 
 @pytest.mark.parametrize("text", ["收到", "杨家坪村收到", "收到39号通知", "收到，马上落实",
-                                  "收悉", "已阅", "已閱", "张书记收到", "收到[抱拳]"])  # fmt: skip
+                                  "收悉", "已阅", "已閱", "张书记收到", "收到[抱拳]"])
 def test_acknowledgements_are_the_bare_command(router: Router, text: str) -> None:
     assert name(parse(router, text)) == "收到"
 
 
 @pytest.mark.parametrize("text", ["没收到", "收到了吗？", "收到请回复", "收不到", "收到货了吗",
-                                  "收到 99999999999999999999", "收到 2147483648", "快递收到了"])  # fmt: skip
+                                  "收到 99999999999999999999", "收到 2147483648", "快递收到了"])
 def test_chat_that_mentions_receiving(router: Router, text: str) -> None:
     assert parse(router, text) is None
 
@@ -96,13 +96,13 @@ def test_addressed_ack_with_an_impossible_number_is_the_command(router: Router) 
 
 
 @pytest.mark.parametrize("text", ["#吃饭", "#乡村振兴#", "#话题 今天的工作", "#防汛 注意安全",
-                                  "#接龙\n明天参会\n1. 张三\n2. 李四", "#每日一学 第三课"])  # fmt: skip
+                                  "#接龙\n明天参会\n1. 张三\n2. 李四", "#每日一学 第三课"])
 def test_hashtags_that_are_no_command_are_chat(router: Router, text: str) -> None:
     assert parse(router, text) is None
 
 
 @pytest.mark.parametrize("text, suggested", [("#进渡 危房改造 42", "进度"), ("#度进", "进度"),
-                                             ("#报告 危房改造 42", "进度"), ("#查份", "查分")])  # fmt: skip
+                                             ("#报告 危房改造 42", "进度"), ("#查份", "查分")])
 def test_near_misses_carry_a_suggestion(router: Router, text: str, suggested: str) -> None:
     p = parse(router, text)
     assert p is not None and p.command is None and p.suggestion is not None
@@ -123,7 +123,7 @@ def test_an_unknown_word_to_the_bot_is_answered(router: Router) -> None:
 
 @pytest.mark.parametrize("text, topic", [("#怎么加分", "加分"), ("#如何报进度", "进度"),
                                          ("@村务助手 怎么报进度", "进度"), ("#怎样查积分", "查分"),
-                                         ("#怎么用", None)])  # fmt: skip
+                                         ("#怎么用", None)])
 def test_how_to_questions_are_help(router: Router, text: str, topic: str | None) -> None:
     p = parse(router, text)
     assert name(p) == "帮助" and p is not None

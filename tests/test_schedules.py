@@ -23,22 +23,22 @@ def t(day: int, hh: int, mm: int = 0, month: int = 6) -> datetime:
     return datetime(2019, month, day, hh, mm, tzinfo=SHANGHAI)
 
 
-async def setup(chat) -> None:  # type: ignore[no-untyped-def]
+async def setup(chat) -> None:
     await build_tree(chat)
     await appoint(chat, "village", CADRE, "刘伟", "干部")
     await appoint(chat, "city", HQ_ID, "白主任", "指挥部")
 
 
-async def say(chat, text: str, room: str = VILLAGE, sender: str = CADRE) -> list[str]:  # type: ignore[no-untyped-def]
+async def say(chat, text: str, room: str = VILLAGE, sender: str = CADRE) -> list[str]:
     return texts(await chat.say(text, sender=sender, name="刘伟", room=room))
 
 
-def fired(sent) -> list[tuple[datetime, str, str]]:  # type: ignore[no-untyped-def]
+def fired(sent) -> list[tuple[datetime, str, str]]:
     """(local time, room, text) of this area's reminders, in order."""
     return [(o.at.astimezone(SHANGHAI), o.room, o.text) for o in sent if o.text.startswith(MINE)]
 
 
-async def test_a_month_of_reminders_fire_on_time(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_month_of_reminders_fire_on_time(chat, app) -> None:
     await setup(chat)
     reply = await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时")
     assert reply == [
@@ -93,7 +93,7 @@ async def test_a_month_of_reminders_fire_on_time(chat, app) -> None:  # type: ig
     assert oneoffs == [False, False]
 
 
-async def test_other_areas_built_in_jobs_fire_in_the_month(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_other_areas_built_in_jobs_fire_in_the_month(chat, app) -> None:
     """Every built-in job any area seeds (the weekly chase, 公示, bulletins … as they are
     added) runs in a month of virtual time: once per occurrence, on time, without error."""
     seeded = app.db.run_sync(lambda s: s.exec(select(Job.id, Job.key, Job.kind)).all())
@@ -108,7 +108,7 @@ async def test_other_areas_built_in_jobs_fire_in_the_month(chat, app) -> None:  
     assert len({(r.job_id, r.due_at) for r in runs}) == len(runs)
 
 
-async def test_list_and_cancel(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_list_and_cancel(chat, app) -> None:
     await setup(chat)
     # Each group numbers its own reminders 1, 2, 3 …
     assert (await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时"))[0].startswith(
@@ -126,7 +126,7 @@ async def test_list_and_cancel(chat, app) -> None:  # type: ignore[no-untyped-de
         "2. 6月28日（周五）17:00 报送月度考核材料",
         "系统提醒：每月25日 09:00 月度考核提醒，下次 6月25日（周二）09:00",
         "取消请发：#取消提醒 编号",
-    ])]  # fmt: skip
+    ])]
     assert await say(chat, "#提醒 列表") == listing
     # Only this group's: the county has no reminder 3 (the village's stays).
     assert await say(chat, "#取消提醒 3", COUNTY, HQ_ID) == [
@@ -158,11 +158,11 @@ async def test_list_and_cancel(chat, app) -> None:  # type: ignore[no-untyped-de
         "本群还没有设置提醒。例：#例会 每周一 09:00 指挥部例会 提前1小时"
     ]
     actions = app.db.run_sync(lambda s: s.exec(select(AuditEntry.action).where(
-        col(AuditEntry.action).startswith("reminder_cancel"))).all())  # fmt: skip
+        col(AuditEntry.action).startswith("reminder_cancel"))).all())
     assert len(actions) == 2
 
 
-async def test_same_meeting_again_updates_it(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_same_meeting_again_updates_it(chat, app) -> None:
     await setup(chat)
     first = await say(chat, "#例会 每周一 09:00 村两委例会 提前1小时")
     again = await say(chat, "#例会 每周一 9点 村两委扩大会议 提前1天")
@@ -177,7 +177,7 @@ async def test_same_meeting_again_updates_it(chat, app) -> None:  # type: ignore
     ]
 
 
-async def test_permissions_and_bad_input_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_permissions_and_bad_input_change_nothing(chat, app) -> None:
     await setup(chat)
 
     def jobs() -> int:
@@ -204,12 +204,12 @@ async def test_permissions_and_bad_input_change_nothing(chat, app) -> None:  # t
         ("#提醒 2021年1月1日 9:00 元旦", "只能设置一年以内的提醒。例：#提醒 6月28日 17:00 报送月度考核材料"),
         ("#取消提醒", "请写要取消的提醒编号，编号见 #提醒列表。例：#取消提醒 3"),
         ("#取消提醒 那个", "“那个”不是提醒编号，编号见 #提醒列表。例：#取消提醒 3"),
-    ]  # fmt: skip
+    ]
     for text, expected in cases:
         assert await say(chat, text) == [expected], text
     # A villager may not set, list or cancel reminders; the reply names the role.
     for text, name in [("#例会 每周一 09:00 例会", "例会"), ("#提醒 明天 9:00 开会", "提醒"),
-                       ("#提醒列表", "提醒列表"), ("#取消提醒 1", "取消提醒")]:  # fmt: skip
+                       ("#提醒列表", "提醒列表"), ("#取消提醒 1", "取消提醒")]:
         assert await say(chat, text, sender="wxid_villager") == [f"#{name} 需要干部或指挥部权限"]
     # An admin is not a cadre; a cadre of the village is not one in the town.
     assert await say(chat, "#提醒 明天 9:00 开会", TOWN) == ["#提醒 需要干部或指挥部权限"]
@@ -217,7 +217,7 @@ async def test_permissions_and_bad_input_change_nothing(chat, app) -> None:  # t
     assert jobs() == before
 
 
-async def test_forgiving_forms(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_forgiving_forms(chat, app) -> None:
     await setup(chat)
     # Traditional script, full-width, Chinese numerals, no spaces.
     reply = await say(chat, "＃例會　每週三下午三點　黨建學習會　提前一個半小時")
@@ -242,7 +242,7 @@ async def test_forgiving_forms(chat, app) -> None:  # type: ignore[no-untyped-de
     assert "默认提前1小时" in detail[0] and "节假日照常" in detail[0]
 
 
-async def test_meeting_texts_for_each_lead(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_meeting_texts_for_each_lead(chat, app) -> None:
     await setup(chat)
     await say(chat, "#例会 每周三 10:00 周三会 提前2天")
     await say(chat, "#例会 每周四 10:00 周四会 提前30分钟")
@@ -253,14 +253,14 @@ async def test_meeting_texts_for_each_lead(chat, app) -> None:  # type: ignore[n
     ]
 
 
-async def test_reminders_ignore_quiet_hours(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_reminders_ignore_quiet_hours(chat, app) -> None:
     await setup(chat)
     await say(chat, "#提醒 明天 23:30 夜间防汛巡查")
     sent = await chat.advance(t(4, 23, 31))
     assert fired(sent) == [(t(4, 23, 30), VILLAGE, "【提醒】夜间防汛巡查")]
 
 
-async def test_assessment_moves_off_a_weekend(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_assessment_moves_off_a_weekend(chat, app) -> None:
     """2019-08-25 is a Sunday: the reminder comes on Friday the 23rd, before the deadline."""
     await setup(chat)
     sent = await chat.advance(t(26, 0, month=8))
@@ -268,7 +268,7 @@ async def test_assessment_moves_off_a_weekend(chat, app) -> None:  # type: ignor
     assert times == [t(25, 9), t(25, 9, month=7), t(23, 9, month=8)]
 
 
-async def test_reminder_set_for_a_minute_ahead(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_reminder_set_for_a_minute_ahead(chat, app) -> None:
     await setup(chat)
     reply = await say(chat, "#提醒 9:01 马上开会")
     assert reply[0].endswith("6月3日（周一）09:01 马上开会")

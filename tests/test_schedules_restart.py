@@ -1,4 +1,4 @@
-"""Schedules survive restarts (PRODUCT.md §7): stop the bot mid-schedule, start a new
+"""Schedules survive restarts (product spec §7): stop the bot mid-schedule, start a new
 one on the same database later; a run missed by less than the grace is sent once,
 marked （补发）; one missed by more is skipped and logged; nothing is sent twice.
 On an SQLite file and on PostgreSQL, and through `villagebot replay --db`."""
@@ -64,7 +64,7 @@ def outbox_counts(app: App) -> Counter[str]:
     return Counter(mine(app.db.run_sync(lambda s: list(s.exec(select(OutboxMessage.text)).all()))))
 
 
-async def test_restart_inside_and_outside_the_grace(db_url: str, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_restart_inside_and_outside_the_grace(db_url: str, caplog) -> None:
     first = Bot(db_url, START)
     await build_tree(first.chat)
     await appoint(first.chat, "village", CADRE, "刘伟", "干部")
@@ -101,7 +101,7 @@ async def test_restart_inside_and_outside_the_grace(db_url: str, caplog) -> None
     assert await fifth.start() == [MEETING + "（补发）"]
     outcomes = fifth.app.db.run_sync(lambda s: s.exec(
         select(JobRun.outcome).join(Job, col(Job.id) == col(JobRun.job_id))
-        .where(col(Job.kind).in_(("meeting", "oneoff", "assessment")))).all())  # fmt: skip
+        .where(col(Job.kind).in_(("meeting", "oneoff", "assessment")))).all())
     counts = outbox_counts(fifth.app)
     fifth.close()
 
@@ -119,9 +119,9 @@ def test_replay_runs_with_downtime_between(tmp_path: Path) -> None:
 
     def line(at: datetime, sender: str, text: str, n: str, **extra: object) -> str:
         return json.dumps({"at": at.isoformat(), **room, "from": sender, "text": text, "id": n,
-                           **extra}, ensure_ascii=False)  # fmt: skip
+                           **extra}, ensure_ascii=False)
 
-    def run(lines: list[str]) -> list[dict]:  # type: ignore[type-arg]
+    def run(lines: list[str]) -> list[dict]:
         out = io.StringIO()
         asyncio.run(replay(lines, out, load_config(), db, [ADMIN]))
         return [json.loads(x) for x in out.getvalue().splitlines()]
@@ -134,11 +134,11 @@ def test_replay_runs_with_downtime_between(tmp_path: Path) -> None:
         line(t(3, 9, 1), ADMIN, "#任命 @刘伟 干部", "b", mentions=[CADRE]),
         line(t(3, 9, 2), CADRE, "#提醒 6月4日 9:00 交表", "c"),
         line(t(3, 9, 3), CADRE, "#提醒 6月4日 10:00 入户", "d"),
-    ])  # fmt: skip
+    ])
     assert [x["text"][:5] for x in out[-2:]] == ["已设置提醒"] * 2, out
     # Down until 09:40 on the 4th: 交表 is 40 minutes late (补发), 入户 still ahead.
     later = run([json.dumps({"until": t(4, 9, 40).isoformat()}),
-                 json.dumps({"until": t(4, 12).isoformat()})])  # fmt: skip
+                 json.dumps({"until": t(4, 12).isoformat()})])
     assert [(x["at"], x["text"]) for x in later] == [
         ("2019-06-04T09:40:00+08:00", "【提醒】交表（补发）"),
         ("2019-06-04T10:00:00+08:00", "【提醒】入户"),

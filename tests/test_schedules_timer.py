@@ -26,8 +26,8 @@ def _outbox(app: App) -> list[str]:
 
 
 def _oneoff(app: App, key: str, at: datetime) -> int:
-    def add(s) -> int:  # type: ignore[no-untyped-def]
-        return set_oneoff(s, key, "r1", None, key, at, datetime.now(UTC), "test").id  # type: ignore[return-value]
+    def add(s) -> int:
+        return set_oneoff(s, key, "r1", None, key, at, datetime.now(UTC), "test").id
 
     return app.db.run_sync(add)
 
@@ -59,7 +59,7 @@ async def test_timer_fires_due_jobs_with_the_system_clock(sqlite_url: str) -> No
         _oneoff(app, "other", datetime.now(UTC) + timedelta(seconds=0.3))
         assert await _until(lambda: "【提醒】other" in _outbox(app))
         outcomes = app.db.run_sync(lambda s: sorted(s.exec(select(JobRun.outcome).join(
-            Job, col(Job.id) == col(JobRun.job_id)).where(Job.kind == ONEOFF)).all()))  # fmt: skip
+            Job, col(Job.id) == col(JobRun.job_id)).where(Job.kind == ONEOFF)).all()))
         assert outcomes == ["late", "ran", "ran", "skipped"]
     finally:
         timer.shutdown()

@@ -56,7 +56,7 @@ async def test_cross_origin_post_is_refused(server: Server) -> None:
 async def test_text_plain_post_is_refused(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         r = await http.post("/api/say", content='{"text": "#帮助", "sender": "x"}',
-                            headers={"Content-Type": "text/plain"})  # fmt: skip
+                            headers={"Content-Type": "text/plain"})
         assert r.status_code == 415
         r = await http.post("/api/clock", content="{}", headers={"Content-Type": "text/plain"})
         assert r.status_code == 415
@@ -87,11 +87,11 @@ async def test_websocket_from_a_foreign_origin_is_refused(server: Server) -> Non
 async def test_only_the_pages_files_are_served(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         for path in ("/__init__.py", "/static/__init__.py", "/static/server.py",
-                     "/static/index.html", "/static/%2e%2e/app.py", "/static/"):  # fmt: skip
+                     "/static/index.html", "/static/%2e%2e/app.py", "/static/"):
             r = await http.get(path)
             assert r.status_code == 404, path
         for path in ("/static/app.js", "/static/common.js", "/static/style.css",
-                     "/static/dashboard.js", "/", "/dashboard"):  # fmt: skip
+                     "/static/dashboard.js", "/", "/dashboard"):
             r = await http.get(path)
             assert r.status_code == 200, path
 

@@ -52,18 +52,18 @@ def test_tokenize_mentions_with_spaces_and_punctuation() -> None:
     assert toks == (Mention("wx1", "Zhang San"), "20", "防汛值班")
     assert tokenize("@王五 @赵六 评议员", (Mention("a"),)) == (
         Mention("a", "王五"), Mention("", "赵六"), "评议员",
-    )  # fmt: skip
+    )
 
 
 def test_tokenize_pairs_mentions_by_name_not_by_list_order() -> None:
     reported = (Mention("wx_ls", "李四"), Mention("wx_zs", "张三"))
     assert tokenize("@张三 @李四 评议员", reported) == (
         Mention("wx_zs", "张三"), Mention("wx_ls", "李四"), "评议员",
-    )  # fmt: skip
+    )
     # The same person named twice keeps their id; nobody else's is borrowed.
     assert tokenize("@张三 @张三", (Mention("wx_zs", "张三"), Mention("wx_ls", "李四"))) == (
         Mention("wx_zs", "张三"), Mention("wx_zs", "张三"),
-    )  # fmt: skip
+    )
 
 
 def test_parse_date_forms() -> None:

@@ -45,7 +45,7 @@ def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
     return subprocess.run(
         [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
         timeout=120, check=False,
-    )  # fmt: skip
+    )
 
 
 def test_cli_replay_malformed_line_exits_2(tmp_path: Path) -> None:

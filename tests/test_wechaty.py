@@ -74,10 +74,10 @@ class Gateway:
     def start(self, timeout: float = 30.0) -> None:
         env = {**os.environ, "GATEWAY_PORT": str(self.port), "GATEWAY_CONTROL": str(self.control),
                "GATEWAY_TOKEN": self.token, "GATEWAY_FIXTURE": json.dumps(FIXTURE),
-               "TMPDIR": str(self.tmp)}  # fmt: skip
+               "TMPDIR": str(self.tmp)}
         log = (self.tmp / "gateway.log").open("ab")
         self.proc = subprocess.Popen(["node", "gateway.mjs"], cwd=GATEWAY_DIR, env=env,
-                                     stdout=subprocess.PIPE, stderr=log)  # fmt: skip
+                                     stdout=subprocess.PIPE, stderr=log)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = b""
@@ -100,12 +100,12 @@ class Gateway:
         self.proc = None
 
     async def say(self, sender: str, text: str, mentions: tuple[str, ...] = (),
-                  to: str | None = None) -> str:  # fmt: skip
+                  to: str | None = None) -> str:
         """`sender` speaks in the room, or to the contact `to` directly."""
         where = {"to": to} if to else {"room": ROOM}
         async with httpx.AsyncClient() as c:
             r = await c.post(f"{self.base}/say", json={"from": sender, "text": text,
-                                                       "mentions": list(mentions), **where})  # fmt: skip
+                                                       "mentions": list(mentions), **where})
             r.raise_for_status()
             return str(r.json()["id"])
 
@@ -113,7 +113,7 @@ class Gateway:
         """`members` join the room (WeChat's room-join event)."""
         async with httpx.AsyncClient() as c:
             r = await c.post(f"{self.base}/join", json={"room": ROOM, "members": list(members),
-                                                        "inviter": inviter})  # fmt: skip
+                                                        "inviter": inviter})
             r.raise_for_status()
 
     async def logout(self) -> None:
@@ -124,7 +124,7 @@ class Gateway:
         async with httpx.AsyncClient() as c:
             r = await c.get(f"{self.base}/log", params=where or {"room": ROOM})
             r.raise_for_status()
-            return r.json()  # type: ignore[no-any-return]
+            return r.json()
 
     async def bot_said(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
         """The bot's messages in the room, once there are at least `count`."""
@@ -160,7 +160,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
 
 def test_import_does_nothing_until_a_transport_is_built() -> None:
     code = ("import sys, bot.transports.wechaty, bot.runner; "
-            "print(any(m == 'wechaty' or m.startswith('wechaty.') for m in sys.modules))")  # fmt: skip
+            "print(any(m == 'wechaty' or m.startswith('wechaty.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -169,7 +169,7 @@ def test_loading_wechaty_leaves_no_litter(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     code = "from bot.transports.wechaty import load_wechaty; print(load_wechaty().Wechaty.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})  # fmt: skip
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.stdout.strip() == "Wechaty"
     assert list(tmp_path.iterdir()) == []
     assert load_wechaty().Wechaty.__name__ == "Wechaty"
@@ -198,7 +198,7 @@ class _Message:
     """The parts of a wechaty Message that `to_inbound` reads."""
 
     def __init__(self, talker: _Contact, text: str, mentioned: list[_Contact],
-                 room: bool = True) -> None:  # fmt: skip
+                 room: bool = True) -> None:
         from wechaty_puppet import MessageType
 
         self.message_id = "m-1"
@@ -235,7 +235,7 @@ async def test_messages_are_converted_at_the_edge() -> None:
         transport="wechaty", id="m-1", sender=MEMBER, sender_name="刘伟",
         text="#加分 @张三\u2005六净六有", at=datetime(2019, 6, 3, 1, 0, tzinfo=UTC), room=ROOM,
         topic="皇叔洼村工作群", mentions=(Mention("wxid_zs", "张三"),), mentions_bot=True,
-    )  # fmt: skip
+    )
     direct = await to_inbound(_Message(liu, "#查分", [], room=False), BOT, "村务助手")
     assert direct is not None and direct.room is None and direct.topic is None
     assert await to_inbound(_Message(bot, "#帮助", []), BOT, "村务助手") is None  # its own
@@ -253,7 +253,7 @@ async def test_bot_answers_in_wechat_and_survives_gateway_restarts(
                           "alerts": "admins", "timeout_seconds": 5},
             },
             outbox={"min_gap_seconds": 0, "jitter_seconds": 0},
-        )  # fmt: skip
+        )
         runner = Runner(cfg, db_url=db_url, alert_after=3600, retry_seconds=0.1)
         app = await runner.start()
         wechat, watch = runner.wechaty, runner.watch
@@ -293,7 +293,7 @@ async def test_bot_answers_in_wechat_and_survives_gateway_restarts(
             # A notice queued while WeChat is down is copied to the WeCom channel.
             with app.db.transaction() as s:
                 app.writer.put(s, "【通知 1】明早九点视频会，请回复“收到”", room_id=ROOM,
-                               kind="notice")  # fmt: skip
+                               kind="notice")
             watch.changed.set()
             await until(lambda: _find(wecom, "【通知 1】明早九点视频会"), 10, "the relayed notice")
 
@@ -353,7 +353,7 @@ def test_villagebot_run_answers_and_stops_on_sigterm(gateway: Gateway, tmp_path:
     log = tmp_path / "run.log"
     with log.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(cfg)],
-                                stderr=err, cwd=tmp_path)  # fmt: skip
+                                stderr=err, cwd=tmp_path)
     try:
 
         async def scenario() -> str:
@@ -382,7 +382,7 @@ async def test_mentions_and_welcome_arrive_in_wechat(gateway: Gateway, db_url: s
         transports={"wechaty": {"enabled": True, "endpoint": gateway.endpoint,
                                 "token": gateway.token}},
         outbox={"min_gap_seconds": 0, "jitter_seconds": 0},
-    )  # fmt: skip
+    )
     runner = Runner(cfg, db_url=db_url, retry_seconds=0.1)
     app = await runner.start()
     wechat = runner.wechaty

@@ -99,17 +99,17 @@ def wecom(clock: VirtualClock) -> Iterator[FakeWecom]:
 def transport(server: FakeWecom, clock: VirtualClock, **kw: Any) -> tuple[WecomTransport, FakeTime]:
     fake = FakeTime(clock)
     t = WecomTransport({"hq": server.url("k-hq"), "alerts": server.url("k-alerts")},
-                       clock=clock, sleep=fake.sleep, **kw)  # fmt: skip
+                       clock=clock, sleep=fake.sleep, **kw)
     return t, fake
 
 
 def out(text: str = "", *, room: str = "hq", kind: str = "reply", image: bytes | None = None,
-        mentions: tuple[str, ...] = ()) -> Outgoing:  # fmt: skip
+        mentions: tuple[str, ...] = ()) -> Outgoing:
     return Outgoing(id=1, transport="wecom", text=text, at=START, room=room, kind=kind,
-                    image=image, mentions=mentions)  # fmt: skip
+                    image=image, mentions=mentions)
 
 
-async def test_exact_payloads_for_text_markdown_and_image(wecom, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_exact_payloads_for_text_markdown_and_image(wecom, clock) -> None:
     t, _ = transport(wecom, clock)
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     await t.send(out("【通知 3】请于周五前报送材料", mentions=("@all",)))
@@ -124,7 +124,7 @@ async def test_exact_payloads_for_text_markdown_and_image(wecom, clock) -> None:
         + ["/cgi-bin/webhook/send?key=k-hq"] * 3
     )
     image = {"msgtype": "image", "image": {"base64": base64.b64encode(png).decode(),
-                                           "md5": hashlib.md5(png).hexdigest()}}  # fmt: skip
+                                           "md5": hashlib.md5(png).hexdigest()}}
     assert wecom.bodies() == [
         {"msgtype": "text",
          "text": {"content": "【通知 3】请于周五前报送材料", "mentioned_list": ["@all"]}},
@@ -132,10 +132,10 @@ async def test_exact_payloads_for_text_markdown_and_image(wecom, clock) -> None:
         image,
         {"msgtype": "text", "text": {"content": "附图：本周排名"}},
         image,
-    ]  # fmt: skip
+    ]
 
 
-async def test_at_most_twenty_a_minute_per_webhook(wecom, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_at_most_twenty_a_minute_per_webhook(wecom, clock) -> None:
     t, fake = transport(wecom, clock, per_minute=20)
     for i in range(45):
         await t.text("hq", f"消息{i}")
@@ -151,7 +151,7 @@ async def test_at_most_twenty_a_minute_per_webhook(wecom, clock) -> None:  # typ
     assert wecom.requests[45][2] == times[-1]
 
 
-async def test_rate_limited_errcode_waits_and_retries(wecom, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limited_errcode_waits_and_retries(wecom, clock) -> None:
     t, fake = transport(wecom, clock)
     wecom.script = [{"errcode": 45009, "errmsg": "api freq out of limit"}]
     await t.text("hq", "排名通报")
@@ -160,7 +160,7 @@ async def test_rate_limited_errcode_waits_and_retries(wecom, clock) -> None:  # 
     assert fake.slept == [60.0]
 
 
-async def test_other_errcodes_fail_without_retry(wecom, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_other_errcodes_fail_without_retry(wecom, clock) -> None:
     t, _ = transport(wecom, clock)
     wecom.script = [{"errcode": 93000, "errmsg": "invalid webhook url"}]
     with pytest.raises(WecomError, match="93000"):
@@ -169,7 +169,7 @@ async def test_other_errcodes_fail_without_retry(wecom, clock) -> None:  # type:
     assert len(wecom.requests) == 1
 
 
-async def test_server_errors_and_timeouts_are_retried_with_backoff(wecom, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_server_errors_and_timeouts_are_retried_with_backoff(wecom, clock) -> None:
     # The slow answer comes well after the timeout, so a loaded machine cannot blur them.
     t, fake = transport(wecom, clock, timeout=1.0, retries=3)
     wecom.script = [502, ("slow", 2.0), 503]
@@ -189,7 +189,7 @@ async def test_server_errors_and_timeouts_are_retried_with_backoff(wecom, clock)
     await t.aclose()
 
 
-async def test_unknown_webhook_name_fails(wecom, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_unknown_webhook_name_fails(wecom, clock) -> None:
     t, _ = transport(wecom, clock)
     with pytest.raises(KeyError, match="county"):
         await t.send(out("x", room="county"))
@@ -209,7 +209,7 @@ def test_long_text_is_split_within_the_byte_limit() -> None:
     assert split_bytes("短", 2048) == ["短"]
 
 
-async def test_through_the_outbox_failed_then_sent_once(app, wecom, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_through_the_outbox_failed_then_sent_once(app, wecom, clock) -> None:
     t, fake = transport(wecom, clock)
     with app.db.transaction() as s:
         app.writer.put(s, "【通知 1】明早九点开会", room_id="hq", transport="wecom", kind="notice")
@@ -237,7 +237,7 @@ async def test_run_with_only_wecom_serves_the_read_only_dashboard(db_url: str) -
             bot={"admins": [ADMIN]},
             transports={"wecom": {"enabled": True, "webhooks": {"hq": server.url("k-hq")}},
                         "simulator": {"port": 0, "dashboard_in_run": True}},
-        )  # fmt: skip
+        )
         runner = Runner(cfg, db_url=db_url)
         app = await runner.start()
         try:
@@ -262,6 +262,6 @@ async def test_run_with_only_wecom_serves_the_read_only_dashboard(db_url: str) -
     exposed = load_config().with_overrides(
         transports={"wecom": {"enabled": True, "webhooks": {"hq": "http://127.0.0.1:1/"}},
                     "simulator": {"host": "0.0.0.0", "dashboard_in_run": True}},
-    )  # fmt: skip
+    )
     with pytest.raises(ConfigError, match="simulator.token"):
         Runner(exposed)

@@ -14,17 +14,17 @@ from tests.conftest import texts
 from tests.test_notices import HQ, at, build_city, notify
 
 
-def _bind(app, units: dict[str, str]) -> list[str]:  # type: ignore[no-untyped-def]
+def _bind(app, units: dict[str, str]) -> list[str]:
     return app.db.run_sync(lambda s: bind_send_only_rooms(s, "wecom", units, app.clock.now()))
 
 
-def _rows(app, room: str) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
+def _rows(app, room: str) -> list[OutboxMessage]:
     return app.db.run_sync(
         lambda s: list(s.exec(select(OutboxMessage).where(OutboxMessage.room_id == room)).all())
     )
 
 
-async def test_a_webhook_group_gets_the_notice_but_is_not_waited_for(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_webhook_group_gets_the_notice_but_is_not_waited_for(chat, app) -> None:
     await build_city(chat)
     assert _bind(app, {"hunyuan": "浑源县"}) == []
     sent = await notify(chat, "#通知 浑源县 6月5日前报送危房改造验收材料")
@@ -40,7 +40,7 @@ async def test_a_webhook_group_gets_the_notice_but_is_not_waited_for(chat, app) 
     assert len(_rows(app, "hunyuan")) == 1
 
 
-async def test_binding_follows_the_config(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_binding_follows_the_config(chat, app) -> None:
     await build_city(chat)
     assert _bind(app, {"hq": "大同市", "hy": "浑源"}) == []
     rooms = app.db.run_sync(lambda s: {r.id: r.unit_id for r in s.exec(select(Room)).all()})
@@ -58,6 +58,6 @@ def test_units_must_name_configured_webhooks() -> None:
     cfg = load_config().with_overrides(
         transports={"wecom": {"enabled": True, "webhooks": {"hq": "http://127.0.0.1:1/x"},
                               "units": {"hy": "浑源县"}}},
-    )  # fmt: skip
+    )
     with pytest.raises(ConfigError, match=r"transports.wecom.units.hy: not one of the webhooks \['hq'\]"):
         check_config(cfg)

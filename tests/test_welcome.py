@@ -38,7 +38,7 @@ async def test_a_join_is_welcomed_once(chat: MemoryChat) -> None:
 
 async def test_welcome_can_be_switched_off(config: Config, db_url: str) -> None:
     app = build_app(config.with_overrides(bot={"welcome": False}), clock=VirtualClock(START),
-                    db_url=db_url, admins=[ADMIN])  # fmt: skip
+                    db_url=db_url, admins=[ADMIN])
     try:
         chat = MemoryChat(app)
         await build_tree(chat)

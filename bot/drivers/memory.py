@@ -49,7 +49,7 @@ class MemoryChat:
             transport=self.transport.name, id=msg_id or f"m{next(self._ids)}", sender=sender,
             sender_name=name, text=text, at=at or self.app.clock.now(), room=room,
             topic=topic, mentions=ms,
-        )  # fmt: skip
+        )
         await self.app.handle(msg)
         return await self.flush()
 
@@ -60,7 +60,7 @@ class MemoryChat:
         """`members` (ids, or (id, name)) join `room`; returns what the bot sent."""
         ms = tuple(Mention(m) if isinstance(m, str) else Mention(*m) for m in members)
         await self.app.handle_join(Join(self.transport.name, room, ms,
-                                        at or self.app.clock.now(), inviter))  # fmt: skip
+                                        at or self.app.clock.now(), inviter))
         return await self.flush()
 
     async def flush(self) -> list[Outgoing]:

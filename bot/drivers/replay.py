@@ -1,4 +1,4 @@
-"""`villagebot replay`: JSON lines in, JSON lines out, on a virtual clock (PRODUCT.md §9;
+"""`villagebot replay`: JSON lines in, JSON lines out, on a virtual clock (product spec §9;
 the format, with its `join` line, is in docs/replay.md).
 
 Each input line's `at` (or a clock move's `until`) moves the clock forward; schedules
@@ -129,7 +129,7 @@ def parse_line(raw: str, n: int) -> Inbound | Join | ClockMove | None:
         transport=NAME, id=msg_id, sender=sender, sender_name=_str(obj, "name", n) or "",
         text=text, at=at, room=_str(obj, "room", n), topic=_str(obj, "topic", n),
         mentions=tuple(Mention(m) for m in mentions),
-    )  # fmt: skip
+    )
     # The bot would drop a message with an unusable id (a lone surrogate, too long);
     # in a transcript that is a mistake in the file, said with its line number.
     checked = sanitize(msg, Limits())
@@ -155,7 +155,7 @@ def _join(obj: Any, at: datetime, n: int) -> Join:
         people.append(Mention(mid, _str(m, "name", n) or ""))
     assert room is not None
     join = clean_join(Join(transport=NAME, room=room, members=tuple(people), at=at,
-                           inviter=_str(obj, "inviter", n)), Limits())  # fmt: skip
+                           inviter=_str(obj, "inviter", n)), Limits())
     if isinstance(join, Rejected):
         raise TranscriptError(n, join.reason)
     return join
@@ -208,11 +208,11 @@ async def replay(
 
 
 async def _step(app: App, sender: OutboxSender, clock: VirtualClock, n: int,
-                item: Inbound | Join | ClockMove) -> None:  # fmt: skip
+                item: Inbound | Join | ClockMove) -> None:
     when = item.until if isinstance(item, ClockMove) else item.at
     if when < clock.now():
         raise TranscriptError(n, f"time goes backwards: {when.isoformat()} is before "
-                                 f"{clock.now().astimezone(when.tzinfo).isoformat()}")  # fmt: skip
+                                 f"{clock.now().astimezone(when.tzinfo).isoformat()}")
     await run_due(app, when, advance=clock.set)
     await sender.flush()
     clock.set(when)

@@ -1,4 +1,4 @@
-"""The `simulator` driver: a local web chat in the browser, in and out (PRODUCT.md §8, §10).
+"""The `simulator` driver: a local web chat in the browser, in and out (product spec §8, §10).
 
 One aiohttp server gives a WeChat-like page (group list, chat pane, input box) where
 you speak as any of the people the bot knows, the bot's replies arriving live over a
@@ -94,14 +94,14 @@ class SimulatorTransport:
              "name": self.bot_name, "text": out.text, "at": out.at.isoformat(),
              "reply_to": out.reply_to, "kind": out.kind, "mentions": list(out.mentions)},
             image=out.image,
-        )  # fmt: skip
+        )
 
 
 class Simulator:
     """The app driven from the browser. Messages and clock moves run one at a time."""
 
     def __init__(self, app: App, clock: Clock, titles: Mapping[str, str] | None = None,
-                 log: ChatLog | None = None) -> None:  # fmt: skip
+                 log: ChatLog | None = None) -> None:
         self.app = app
         self.clock = clock
         self.titles = dict(titles or {})
@@ -140,7 +140,7 @@ class Simulator:
                 transport=NAME, id=msg_id or f"sim-{uuid.uuid4().hex[:12]}", sender=sender,
                 sender_name=name, text=text, at=at or now, room=room, topic=topic,
                 mentions=ms, mentions_bot=text.lstrip().startswith(f"@{self.app.config.bot.name}"),
-            )  # fmt: skip
+            )
             # Checked before it reaches the chat log: one message with a lone surrogate
             # there would make every later /api/messages unencodable.
             checked = sanitize(msg, self.app.config.limits.input_limits())
@@ -225,7 +225,7 @@ class Simulator:
                     put(rid, p.id, 6, names[p.id])
         for m in spoke:
             put(m.room_id, m.person_id, 9 if m.person_id in admins else 7,
-                names.get(m.person_id, ""))  # fmt: skip
+                names.get(m.person_id, ""))
 
         def room_key(r: Room) -> tuple[str, str]:
             unit = units.get(r.unit_id) if r.unit_id else None
@@ -240,7 +240,7 @@ class Simulator:
                 "unit": unit.name if unit else None, "level": unit.level if unit else None,
                 "depth": unit.path.count("/") - 2 if unit else 0,
                 "members": [pid for pid, _ in ranked],
-            })  # fmt: skip
+            })
         out_people = []
         for p in people:
             hh = households.get(p.household_id) if p.household_id else None
@@ -249,11 +249,11 @@ class Simulator:
                 title = "管理员"
             out_people.append({"id": p.id, "name": p.name or p.id, "title": title,
                                "household": hh.name if hh else None,
-                               "roles": roles.get(p.id, [])})  # fmt: skip
+                               "roles": roles.get(p.id, [])})
         for pid in admins:
             if pid not in names:
                 out_people.append({"id": pid, "name": "管理员", "title": "管理员",
-                                   "household": None, "roles": []})  # fmt: skip
+                                   "household": None, "roles": []})
         now = self.clock.now()
         return {
             "bot": {"id": self.bot_id, "name": self.app.config.bot.name},
@@ -364,7 +364,7 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
             topic = str(body.get("topic") or room)
         sent = await sim.say(text, sender=sender, name=clean_text(str(body.get("name") or sender)),
                              room=room, topic=topic,
-                             mentions=tuple((m.id, m.name) for m in mentions))  # fmt: skip
+                             mentions=tuple((m.id, m.name) for m in mentions))
         return json_response({"sent": len(sent)})
 
     @routes.post("/api/clock")
@@ -381,7 +381,7 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
             else:
                 until = now + timedelta(minutes=float(body.get("minutes", 0)),
                                         hours=float(body.get("hours", 0)),
-                                        days=float(body.get("days", 0)))  # fmt: skip
+                                        days=float(body.get("days", 0)))
         except (TypeError, ValueError, OverflowError):
             return json_response({"error": "时间格式不对，例：2019-06-07T17:00"}, 400)
         if until < now:
@@ -399,7 +399,7 @@ def make_web_app(sim: Simulator, token: str = "", dashboard: Dashboard | None = 
 
 
 async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0, token: str = "",
-                dashboard: Dashboard | None = None) -> Server:  # fmt: skip
+                dashboard: Dashboard | None = None) -> Server:
     """Start listening (port 0: any free port); the address is in `Server.url`."""
     return await serve_app(make_web_app(sim, token, dashboard), host, port, token)
 

@@ -61,7 +61,7 @@ def build(source: Path, index: int | None) -> Path:
         (0, f"{copyright_} Subset and renamed (from {SOURCE_FAMILY}) for villagebot charts."),
         (1, FAMILY), (2, "Regular"), (3, f"{version:.3f};{PS_NAME}"), (4, FAMILY),
         (5, f"Version {version:.3f}"), (6, PS_NAME), (13, licence),
-    ):  # fmt: skip
+    ):
         name.setName(value, nid, 3, 1, 0x409)
     font["CFF "].cff.fontNames = [PS_NAME]
     font.save(str(OUT))

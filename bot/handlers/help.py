@@ -47,4 +47,4 @@ COMMANDS = (
         usage="#帮助 [命令名]", example="#帮助 进度", parse=parse_help, run=run_help, scope="any",
         detail="也可以直接问：#怎么加分、#如何报进度（或 @ 本助手问）。",
     ),
-)  # fmt: skip
+)

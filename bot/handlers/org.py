@@ -121,7 +121,7 @@ def run_bind(ctx: Ctx, args: BindArgs) -> None:
     room.unit_id, room.bound_by, room.bound_at = unit.id, ctx.person.id, ctx.now
     ctx.unit = unit
     ctx.audit("bind", room=room.id, unit=unit.id, name=unit.name, created=created,
-              previous=previous)  # fmt: skip
+              previous=previous)
     where = f"{unit.name}（{unit.level}" + (
         f"，上级 {parent_name(ctx.session, unit)}）" if unit.parent_id else "）"
     )
@@ -276,4 +276,4 @@ COMMANDS = (
         parse=parse_register, run=run_register, roles=(ADMIN, CADRE), levels=("村",),
         detail="不用智能手机的农户可只登记户名：#登记 户 王五家；多位家庭成员可一起@。",
     ),
-)  # fmt: skip
+)

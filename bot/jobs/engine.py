@@ -82,7 +82,7 @@ class JobCtx:
         mentions: Sequence[str] = (),
     ) -> None:
         self.writer.put(self.session, self.mark(text), room_id=room_id, kind=kind, image=image,
-                        mentions=mentions)  # fmt: skip
+                        mentions=mentions)
 
 
 def once(job: Job, after: datetime, config: Config) -> datetime | None:

@@ -38,7 +38,7 @@ class PointEntry(SQLModel, table=True):
         Index("ix_point_balance", "household_id", "status", "effective_at", "delta"),
         # A village's top households over a period.
         Index("ix_point_village", "unit_id", "created_at", "kind", "status", "household_id",
-              "delta"),  # fmt: skip
+              "delta"),
         # Every village's activity over a period (#积分排名, bulletins, 公示).
         Index("ix_point_period", "created_at", "unit_id", "kind", "status", "delta"),
         # One reversal per entry, also under concurrency.

@@ -50,7 +50,7 @@ Row = tuple[int, dict[str, str]]
 def read_table(path: Path) -> list[Row]:
     """The data rows of a CSV or XLSX household file, keyed by column name, as text."""
     return [(n, {k: cell_text(v) for k, v in row.items()})
-            for n, row in tabular.read_table(path, COLUMNS, REQUIRED)]  # fmt: skip
+            for n, row in tabular.read_table(path, COLUMNS, REQUIRED)]
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _village(session: Session, name: str, parent: str, cache: dict[tuple[str, st
 
 
 def import_households(session: Session, rows: list[Row], now: datetime,
-                      actor: str = "cli") -> HouseholdImport:  # fmt: skip
+                      actor: str = "cli") -> HouseholdImport:
     """Register the file's households and link their members, in the caller's
     transaction; ImportFailed (nothing written) if any row is bad."""
     errors: list[str] = []
@@ -149,7 +149,7 @@ def import_households(session: Session, rows: list[Row], now: datetime,
                 names_only += 1
     session.add(AuditEntry(at=now, actor_id=actor, action="import_households", detail=json.dumps(
         {"rows": len(rows), "households": len(households), "created": created, "linked": linked},
-    )))  # fmt: skip
+    )))
     return HouseholdImport(len(households), created, linked, names_only, by_name)
 
 
@@ -161,17 +161,17 @@ def _by_name(session: Session, village: OrgUnit, name: str) -> Person | None:
         select(Person).join(RoomMember, col(RoomMember.person_id) == col(Person.id))
         .join(Room, col(Room.id) == col(RoomMember.room_id))
         .where(Room.unit_id == village.id, Person.name == name).distinct().limit(2)
-    ).all()  # fmt: skip
+    ).all()
     return found[0] if len(found) == 1 else None
 
 
 KIND_WORDS = {AWARD: "加分", DEDUCT: "扣分", REDEEM: "兑换"}
 LEDGER_COLUMNS = ("编号", "时间", "县", "乡", "村", "户", "类型", "分值", "规则/事由", "状态",
-                  "撤销的编号", "操作人", "操作人id", "来源消息")  # fmt: skip
+                  "撤销的编号", "操作人", "操作人id", "来源消息")
 
 
 def export_ledger(session: Session, config: Config, path: Path, now: datetime,
-                  unit: OrgUnit | None = None, until: datetime | None = None) -> int:  # fmt: skip
+                  unit: OrgUnit | None = None, until: datetime | None = None) -> int:
     """Write the whole ledger (or a unit's subtree's) to .xlsx or .csv, oldest first;
     the number of rows written. Streams: fit for millions of rows.
 
@@ -213,7 +213,7 @@ def export_ledger(session: Session, config: Config, path: Path, now: datetime,
                 status_label(entry, at, expiry, reversed_by.get(entry.id or 0)) or "有效",
                 entry.reverses_id or "", people.get(entry.actor_id, ""), entry.actor_id,
                 entry.msg_id or "",
-            ]  # fmt: skip
+            ]
 
     # The chain heads, below the entries: the printed sheet can be checked against the
     # database later (`villagebot verify`, and the head hash of each village).
@@ -223,9 +223,9 @@ def export_ledger(session: Session, config: Config, path: Path, now: datetime,
         for head in chain.heads(session, ids):
             village = units.get(head.unit_id)
             tail.append(["链头", "", "", "", village.name if village else head.unit_id, "", "",
-                         "", head.entry_id or "", head.hash])  # fmt: skip
+                         "", head.entry_id or "", head.hash])
     scope = unit.name if unit is not None else "全部"
     sheet = Sheet(name="积分台账", title=f"爱心积分台账（{scope}）", header=LEDGER_COLUMNS,
-                  rows=rows(), formats={"时间": TIME, "分值": POINTS}, tail=tail)  # fmt: skip
+                  rows=rows(), formats={"时间": TIME, "分值": POINTS}, tail=tail)
     stamp = at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     return tabular.write_book(path, f"截至 {stamp}", [sheet])[0]

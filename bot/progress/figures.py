@@ -1,4 +1,4 @@
-"""The arithmetic of progress (PRODUCT.md §3): no database, no text.
+"""The arithmetic of progress (product spec §3): no database, no text.
 
 With dates in the config's zone:
 - completion = done / target;

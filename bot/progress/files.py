@@ -108,7 +108,7 @@ def import_targets(
                 raise ProgressError(f"看不懂截止日期“{cell_text(row.get('deadline'))}”")
             if deadline < today:  # said with its year and the day it is judged against
                 raise ProgressError(f"截止日期 {deadline.isoformat()} 早于 {today.isoformat()}"
-                                    "（导入往年的数据请加 --as-of 日期）")  # fmt: skip
+                                    "（导入往年的数据请加 --as-of 日期）")
             start = None
             if cell_text(row.get("start")):
                 start = _date(row.get("start"), today)
@@ -174,5 +174,5 @@ def export_progress(session: Session, config: Config, path: Path, on: date) -> i
         header=EXPORT_HEADER, rows=progress_rows(session, config, on),
         formats={"完成率%": PERCENT, "序时进度%": PERCENT, "超前(+)/滞后(-)百分点": POINTS,
                  "开始": DATE, "截止": DATE, "最近报送": DATE},
-    )  # fmt: skip
+    )
     return tabular.write_book(path, f"截至 {on.isoformat()}", [sheet])[0]

@@ -1,4 +1,4 @@
-"""Rankings and bulletins (PRODUCT.md §5): `#排名`, `#积分排名`, the weekly and monthly
+"""Rankings and bulletins (product spec §5): `#排名`, `#积分排名`, the weekly and monthly
 bulletins with their charts, and the bulletin workbook.
 
 - `ranking`: entries, ranks, task and composite rankings, forecasts, streaks (the data);

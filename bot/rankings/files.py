@@ -108,7 +108,7 @@ def export_bulletin(session: Session, config: Config, path: str | Path, month: d
         Sheet("月度排名", f"{label}任务进度排名", RANK_HEADER, ranks, pct),
         Sheet("周通报记录", f"{label}周通报记录", WEEK_HEADER, weeks, pct),
         Sheet("爱心积分", f"{label}各村爱心积分", POINTS_HEADER, points, {"户均加分": "0.0"}),
-    ])  # fmt: skip
+    ])
     return n_ranks, n_weeks, n_points
 
 

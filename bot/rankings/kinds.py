@@ -1,4 +1,4 @@
-"""The bulletin kinds (PRODUCT.md §5, §7): ONE registry, `KINDS`. Each entry says what
+"""The bulletin kinds (product spec §5, §7): ONE registry, `KINDS`. Each entry says what
 the bulletin is called, how a streak is counted (周/个月), which period a run covers and
 on which day it measures, which config keys time it, and whether it carries the
 meeting review (who must explain, the villages' points). A new bulletin is one entry

@@ -1,4 +1,4 @@
-"""Rankings, the `#排名` and `#积分排名` data (PRODUCT.md §5). Plain functions over a
+"""Rankings, the `#排名` and `#积分排名` data (product spec §5). Plain functions over a
 session; they never commit. Progress figures come from `bot.progress`, points from
 `bot.points`.
 

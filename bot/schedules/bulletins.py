@@ -1,4 +1,4 @@
-"""Job kinds of the bulletins (PRODUCT.md §5, §7): the ranking bulletins to the HQ and
+"""Job kinds of the bulletins (product spec §5, §7): the ranking bulletins to the HQ and
 county groups, each with a bar chart of its rankings. The kinds of bulletin (weekly,
 monthly …), their timing and what period a run covers come from the registry in
 `bot.rankings.kinds`; this module turns each entry into a job kind and a built-in job

@@ -123,7 +123,7 @@ async def to_inbound(msg: Any, self_id: str, self_name: str) -> Inbound | None:
         transport=NAME, id=msg.message_id, sender=talker.contact_id, sender_name=talker.name,
         text=text, at=at, room=room.room_id if room is not None else None, topic=topic,
         mentions=mentions, mentions_bot=mentions_bot,
-    )  # fmt: skip
+    )
 
 
 def terminal_qr(data: str) -> str:
@@ -211,7 +211,7 @@ class WechatyTransport:
 
     @classmethod
     def from_config(cls, section: WechatySection, on_message: Handler,
-                    clock: Clock | None = None, **kw: Any) -> WechatyTransport:  # fmt: skip
+                    clock: Clock | None = None, **kw: Any) -> WechatyTransport:
         return cls(section.endpoint, section.token, on_message, clock=clock, **kw)
 
     # -- health ------------------------------------------------------------------
@@ -230,7 +230,7 @@ class WechatyTransport:
         return self._logged_in.is_set()
 
     def _set_health(self, logged_in: bool, user_id: str | None = None,
-                    error: str | None = None, new_session: bool = False) -> None:  # fmt: skip
+                    error: str | None = None, new_session: bool = False) -> None:
         h = self._health
         changed = logged_in != h.logged_in
         self._health = Health(
@@ -261,7 +261,7 @@ class WechatyTransport:
             log.info("正在连接微信服务 %s…", self.endpoint)
             if not await port_open(self.host, self.port):
                 log.warning("连接失败，%g 秒后重试：微信服务 %s 连不上，请确认 puppet 服务已启动、"
-                            "transports.wechaty.endpoint 填写正确", delay, self.endpoint)  # fmt: skip
+                            "transports.wechaty.endpoint 填写正确", delay, self.endpoint)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_seconds)
                 continue
@@ -286,7 +286,7 @@ class WechatyTransport:
             if self._logins == logins and self.qr is None:
                 log.error("连接失败，%g 秒后重试：微信服务 %s 没有让机器人登录，请检查令牌 "
                           "transports.wechaty.token（或环境变量 VILLAGEBOT_WECHATY_TOKEN）%s",
-                          delay, self.endpoint, f"（{error}）" if error else "")  # fmt: skip
+                          delay, self.endpoint, f"（{error}）" if error else "")
             else:
                 log.warning("微信连接中断，%g 秒后重连%s", delay, f"（{error}）" if error else "")
             await asyncio.sleep(delay)
@@ -303,7 +303,7 @@ class WechatyTransport:
             # Its plugin web server is only started with plugins (none here), but the
             # port must be free; its scheduler would otherwise keep jobs in a file.
             host="127.0.0.1", port=_free_port(), scheduler=AsyncIOScheduler(),
-        )  # fmt: skip
+        )
         with _quiet():
             bot = wechaty.Wechaty(options)
         bot.on("login", self._on_login)
@@ -381,7 +381,7 @@ class WechatyTransport:
             return
         self.qr = qr_code
         log.warning("请用机器人的微信扫描下面的二维码登录（或打开看板的 /qr 页面）：%s\n%s",
-                    qr_code, terminal_qr(qr_code))  # fmt: skip
+                    qr_code, terminal_qr(qr_code))
 
     async def _on_message(self, msg: Any) -> None:
         if not self._accepting:
@@ -410,20 +410,20 @@ class WechatyTransport:
             await asyncio.wait(tasks, timeout=timeout)
 
     async def _on_room_join(self, room: Any, invitees: list[Any], inviter: Any,
-                            date: Any = None) -> None:  # fmt: skip
+                            date: Any = None) -> None:
         """People joined a group: handed on as a `Join` (the bot's own joining is not)."""
         if not self._accepting or self.on_join is None:
             return
         bot = self._bot
         self_id = getattr(bot, "contact_id", "") if bot is not None else ""
         members = tuple(Mention(c.contact_id, c.name or "") for c in invitees
-                        if c is not None and c.contact_id != self_id)  # fmt: skip
+                        if c is not None and c.contact_id != self_id)
         if not members:
             return
         # python-wechaty gives the event's time as a naive local time.
         at = date.astimezone(UTC) if isinstance(date, datetime) else self.clock.now()
         join = Join(transport=NAME, room=room.room_id, members=members, at=at,
-                    inviter=getattr(inviter, "contact_id", None))  # fmt: skip
+                    inviter=getattr(inviter, "contact_id", None))
         try:
             await self.on_join(join)
         except Exception:
@@ -432,7 +432,7 @@ class WechatyTransport:
     # -- sending -----------------------------------------------------------------
 
     async def _say_mentioning(self, bot: Any, room_id: str, text: str,
-                              ids: tuple[str, ...]) -> Any:  # fmt: skip
+                              ids: tuple[str, ...]) -> Any:
         """Say in a room with real mentions: the puppet's messageSendText(room, text,
         mentionIdList), the text carrying each `@name` + U+2005."""
         said = await bot.puppet.message_send_text(

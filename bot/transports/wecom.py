@@ -70,7 +70,7 @@ class WecomTransport:
     @classmethod
     def from_config(cls, section: WecomSection, clock: Clock | None = None) -> WecomTransport:
         return cls(section.webhooks, per_minute=section.per_minute,
-                   timeout=section.timeout_seconds, clock=clock)  # fmt: skip
+                   timeout=section.timeout_seconds, clock=clock)
 
     async def aclose(self) -> None:
         if self._own_client:
@@ -106,7 +106,7 @@ class WecomTransport:
     async def image(self, hook: str, data: bytes) -> None:
         """A JPG or PNG of at most 2 MB."""
         payload = {"base64": base64.b64encode(data).decode("ascii"),
-                   "md5": hashlib.md5(data).hexdigest()}  # fmt: skip
+                   "md5": hashlib.md5(data).hexdigest()}
         await self.post(hook, {"msgtype": "image", "image": payload})
 
     async def post(self, hook: str, payload: dict[str, Any]) -> None:
@@ -121,7 +121,7 @@ class WecomTransport:
                     response = await self.client.post(url, json=payload)
                     if response.status_code >= 500:
                         raise httpx.HTTPStatusError(f"HTTP {response.status_code}",
-                                                    request=response.request, response=response)  # fmt: skip
+                                                    request=response.request, response=response)
                     response.raise_for_status()
                     answer = response.json()
                 except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as e:

@@ -116,9 +116,9 @@ def make_dashboard_app(
                 body = "<p>现在不需要扫码（已登录，或正在连接微信服务）。</p>"
             else:
                 body = ("<p>请用机器人的微信扫码登录：</p>" + svg_qr(data).decode()
-                        + f"<p><small>{html.escape(data)}</small></p>")  # fmt: skip
+                        + f"<p><small>{html.escape(data)}</small></p>")
             page = ('<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
-                    f"<title>微信登录</title>{body}")  # fmt: skip
+                    f"<title>微信登录</title>{body}")
             return web.Response(text=page, content_type="text/html")
 
     dashboard_routes(routes, app, app.clock, changes, dashboard, simulator=False)
