@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from bot.clock import VirtualClock
@@ -47,3 +48,25 @@ class FakeTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.clock.set(self.clock.now() + timedelta(seconds=seconds))
+
+
+async def say(chat: MemoryChat, text: str, sender: str, *mentions: str, room: str,
+              names: Mapping[str, str] | None = None, default_name: str = "",
+              msg_id: str | None = None) -> list[str]:
+    """`sender` says `text` in `room`, @mentioning the ids in `mentions`; the texts of
+    the bot's answers. Display names come from `names` (else `default_name`). Test
+    modules bind their room and names once: `say = partial(helpers.say, room=…)`."""
+    names = names or {}
+    sent = await chat.say(text, sender=sender, name=names.get(sender, default_name), room=room,
+                          mentions=tuple((m, names.get(m, "")) for m in mentions), msg_id=msg_id)
+    return [o.text for o in sent]
+
+
+async def one(chat: MemoryChat, text: str, sender: str, *mentions: str, room: str,
+              names: Mapping[str, str] | None = None, default_name: str = "",
+              msg_id: str | None = None) -> str:
+    """The bot's one answer to `say(...)`."""
+    out = await say(chat, text, sender, *mentions, room=room, names=names,
+                    default_name=default_name, msg_id=msg_id)
+    assert len(out) == 1, out
+    return out[0]

@@ -69,15 +69,15 @@ async def _ready(app: App) -> MemoryChat:
     assert sent[0].text.startswith("已任命")
     # Both keepers have spoken in the group before (a person's very first messages
     # arriving concurrently is another matter: see the issue note).
-    assert (await one(chat, KEEPERS[1], "#商品")).startswith("皇叔洼村爱心超市")
+    assert (await one(chat, "#商品", KEEPERS[1])).startswith("皇叔洼村爱心超市")
     return chat
 
 
 async def test_twenty_redemptions_against_a_balance_for_ten(pg_app: App) -> None:
     chat = await _ready(pg_app)
     for reason in ("扑灭山火", "修桥", "救人"):
-        assert (await one(chat, EVAL2, f"#加分 张三家 50 {reason}")).startswith("已加分")
-    assert (await one(chat, KEEP, "#上架 粽子 10个 15分 库存 1000")).startswith("已更新")
+        assert (await one(chat, f"#加分 张三家 50 {reason}", EVAL2)).startswith("已加分")
+    assert (await one(chat, "#上架 粽子 10个 15分 库存 1000", KEEP)).startswith("已更新")
     replies = fire(pg_app, ["#兑换 张三家 粽子 10"] * THREADS, [()] * THREADS)
     ok = [r for r in replies if r.startswith("已兑换")]
     refused = [r for r in replies if r == "张三家可兑换 0 分，这次要 15 分，积分不够"]
@@ -97,10 +97,10 @@ async def test_twenty_households_race_for_ten_packs(pg_app: App) -> None:
     chat = await _ready(pg_app)
     names = [f"户{i}" for i in range(THREADS)]
     for n in names:
-        assert (await one(chat, ADMIN, f"#登记 户 {n}")).startswith("已登记")
+        assert (await one(chat, f"#登记 户 {n}", ADMIN)).startswith("已登记")
     for chunk in range(0, THREADS, 10):
-        await one(chat, EVAL2, "#加分 " + " ".join(names[chunk:chunk + 10]) + " 20 义务劳动")
-    assert (await one(chat, KEEP, "#上架 粽子 10个 15分 库存 100")).startswith("已更新")
+        await one(chat, "#加分 " + " ".join(names[chunk:chunk + 10]) + " 20 义务劳动", EVAL2)
+    assert (await one(chat, "#上架 粽子 10个 15分 库存 100", KEEP)).startswith("已更新")
     replies = fire(pg_app, [f"#兑换 {n} 粽子 10" for n in names], [()] * THREADS)
     ok = [r for r in replies if r.startswith("已兑换")]
     assert len(ok) == 10, replies

@@ -22,7 +22,7 @@ async def test_publicity_time_change_keeps_what_was_published(db_url: str) -> No
     chat = MemoryChat(first)
     await setup_village(chat)
     await chat.advance(datetime(2019, 6, 7, 10, 0, tzinfo=SHANGHAI))  # a Friday
-    assert (await one(chat, EVAL, "#加分 张三家 红白事")).startswith("已加分：#1 ")
+    assert (await one(chat, "#加分 张三家 红白事", EVAL)).startswith("已加分：#1 ")
     sent = ours(await chat.advance(datetime(2019, 6, 9, 18, 0, tzinfo=SHANGHAI)))
     assert [o.text.split("\n")[:2] for o in sent] == [
         ["【积分公示】皇叔洼村 6月3日—6月9日，共1条：", "#1 6月7日 张三家 +30 不大操大办红白事"]]
@@ -36,7 +36,7 @@ async def test_publicity_time_change_keeps_what_was_published(db_url: str) -> No
         chat = MemoryChat(second)
         await chat.advance(datetime(2019, 6, 10, 8, 0, tzinfo=SHANGHAI))
         # (a new chat numbers its messages afresh: a message id of its own)
-        out = await say(chat, EVAL, "#扣分 李四家 打架斗殴", msg_id="after-restart")
+        out = await say(chat, "#扣分 李四家 打架斗殴", EVAL, msg_id="after-restart")
         assert len(out) == 1 and out[0].startswith("已扣分：#2 ")
         sent = ours(await chat.advance(datetime(2019, 6, 10, 9, 0, tzinfo=SHANGHAI)))
         assert [o.text.split("\n")[:2] for o in sent] == [

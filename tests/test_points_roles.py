@@ -57,19 +57,19 @@ async def prepare(chat) -> None:
     """Entries 1–6 (to reverse or object to), 7–12 objected to (to review), 13 for 张三家."""
     await setup_village(chat)
     for i in range(6):
-        assert (await one(chat, EVAL2, f"#加分 李四家 {i + 1} 事由{i}")).startswith("已加分")
+        assert (await one(chat, f"#加分 李四家 {i + 1} 事由{i}", EVAL2)).startswith("已加分")
     for i in range(6):
-        await one(chat, EVAL2, f"#加分 李四家 {i + 1} 复核{i}")
-        assert (await one(chat, LS, f"#异议 {i + 7} 不属实")).startswith("已收到")
-    assert (await one(chat, EVAL2, "#加分 张三家 50 十佳")).startswith("已加分：#13")
-    assert (await one(chat, KEEP, "#上架 粽子 库存 1000")).startswith("已更新")
+        await one(chat, f"#加分 李四家 {i + 1} 复核{i}", EVAL2)
+        assert (await one(chat, f"#异议 {i + 7} 不属实", LS)).startswith("已收到")
+    assert (await one(chat, "#加分 张三家 50 十佳", EVAL2)).startswith("已加分：#13")
+    assert (await one(chat, "#上架 粽子 库存 1000", KEEP)).startswith("已更新")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 async def test_every_role(chat, app, case: Case) -> None:
     await prepare(chat)
     for i, (role, person) in enumerate(ROLES.items()):
-        reply = await one(chat, person, case.text(i), *case.mentions)
+        reply = await one(chat, case.text(i), person, *case.mentions)
         if role in case.other:
             assert reply == case.other[role], (case.name, role, reply)
         elif role in case.allowed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from sqlmodel import func, select
 
@@ -19,7 +20,8 @@ from bot.progress import (
     unreported_units,
 )
 from bot.wiring import build_app
-from tests.conftest import SHANGHAI, texts
+from tests import helpers
+from tests.conftest import SHANGHAI
 from tests.helpers import ADMIN, ROOMS, appoint, build_tree
 
 VILLAGE, TOWN, COUNTY, CITY = (ROOMS[k][0] for k in ("village", "town", "county", "city"))
@@ -58,14 +60,14 @@ async def setup(chat: MemoryChat) -> None:
     assert "已任命" in sent[0].text
 
 
-async def say(chat: MemoryChat, text: str, sender: str, room: str = VILLAGE) -> list[str]:
-    names = {HQ_ID: "赵主任", TOWN_CADRE: "王乡长", CADRE: "刘伟", CADRE2: "李强", VILLAGER: "张三"}
-    return texts(await chat.say(text, sender=sender, name=names.get(sender, ""), room=room))
+NAMES = {HQ_ID: "赵主任", TOWN_CADRE: "王乡长", CADRE: "刘伟", CADRE2: "李强", VILLAGER: "张三"}
+# The one say of tests/helpers.py, in this village with these names.
+say = partial(helpers.say, room=VILLAGE, names=NAMES)
 
 
 async def targets(chat: MemoryChat) -> None:
     assert (await say(chat, "#目标 危房改造 50 截止 6月30日", TOWN_CADRE))[0].startswith("已设定")
-    assert (await say(chat, "#目标 危房改造 40 截止 6月30日", HQ_ID, VILLAGE2))[0].startswith(
+    assert (await say(chat, "#目标 危房改造 40 截止 6月30日", HQ_ID, room=VILLAGE2))[0].startswith(
         "已设定"
     )
 
@@ -91,7 +93,7 @@ async def test_target_permissions_and_validation_change_nothing(chat, app) -> No
     for sender, text, expected in refused:
         assert await say(chat, text, sender) == [expected], text
     # A cadre of the town sets a target in the town's own group: that is its own unit.
-    assert (await say(chat, "#目标 危房改造 50 截止 6月30日", TOWN_CADRE, TOWN))[0].startswith(
+    assert (await say(chat, "#目标 危房改造 50 截止 6月30日", TOWN_CADRE, room=TOWN))[0].startswith(
         "干部不能"
     )
     assert count(app, Target) == 0
@@ -204,10 +206,10 @@ async def test_report_refusals_change_nothing(chat, app) -> None:
     ]
     for sender, text, expected in refused:
         room = TOWN if sender == TOWN_CADRE else VILLAGE
-        assert await say(chat, text, sender, room) == [expected], text
+        assert await say(chat, text, sender, room=room) == [expected], text
     assert count(app, Report) == before
     # The cadre of one village may not report in another's group.
-    assert await say(chat, "#进度 危房改造 12", CADRE, VILLAGE2) == ["#进度 需要干部权限"]
+    assert await say(chat, "#进度 危房改造 12", CADRE, room=VILLAGE2) == ["#进度 需要干部权限"]
     # Ordinary chat gets no reply.
     assert await say(chat, "危房改造 12", CADRE) == []
 
@@ -252,8 +254,8 @@ async def test_flags_go_to_the_nearest_group_above(chat, app) -> None:
     # go to the county's group.
     for room, text in (("r_tmp", "#绑定 乡 官儿乡 上级 浑源县"), ("r_new", "#绑定 村 新村 上级 官儿乡"),
                        ("r_tmp", "#绑定 乡 大磁窑镇 上级 浑源县")):
-        assert "绑" in (await say(chat, text, ADMIN, room))[0]
-    assert (await say(chat, "#目标 危房改造 10 截止 6月30日", HQ_ID, "r_new"))[0].startswith("已设定")
+        assert "绑" in (await say(chat, text, ADMIN, room=room))[0]
+    assert (await say(chat, "#目标 危房改造 10 截止 6月30日", HQ_ID, room="r_new"))[0].startswith("已设定")
     sent = await chat.say("#任命 @新干部 干部", sender=ADMIN, room="r_new",
                           mentions=(("wxid_new", "新干部"),))
     assert "已任命" in sent[0].text, sent
@@ -271,7 +273,7 @@ async def test_withdraw(chat, app) -> None:
     await say(chat, "#进度 危房改造 10", CADRE)
     await chat.advance(at(6, 4))
     await say(chat, "#进度\n危房改造 14\n易地搬迁 2", CADRE)
-    await say(chat, "#进度 危房改造 12", CADRE2, VILLAGE2)
+    await say(chat, "#进度 危房改造 12", CADRE2, room=VILLAGE2)
     # Both lines of the newest message go; the other village's report stays.
     assert await say(chat, "#撤回", CADRE) == [
         "已撤回 6月4日 09:00 报的 危房改造 14 处；现在 皇叔洼村 危房改造 10/50 处（20%），序时进度 4%，超前 16 个百分点\n"
@@ -307,7 +309,7 @@ async def test_query_rolls_up_to_the_sub_units(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     # A quota on the town: kept, but its figure is the villages' sum.
-    assert await say(chat, "#目标 危房改造 100 截止 6月30日", HQ_ID, TOWN) == [
+    assert await say(chat, "#目标 危房改造 100 截止 6月30日", HQ_ID, room=TOWN) == [
         "已设定 吴城乡 危房改造 目标 100 处，6月3日开始，6月30日截止\n下级单位已有危房改造目标，本单位的进度按下级汇总"
     ]
     await chat.advance(at(6, 12))
@@ -315,7 +317,7 @@ async def test_query_rolls_up_to_the_sub_units(chat, app) -> None:
     assert await say(chat, "#进度查询", VILLAGER) == [
         "皇叔洼村 危房改造 20/50 处（40%），序时进度 33%，超前 7 个百分点（6月12日报）"
     ]
-    assert await say(chat, "#进度查询", VILLAGER, VILLAGE2) == [
+    assert await say(chat, "#进度查询", VILLAGER, room=VILLAGE2) == [
         "东坪村 危房改造 0/40 处（0%），序时进度 33%，滞后 33 个百分点（还没有报送）"
     ]
     expected_town = [
@@ -323,13 +325,13 @@ async def test_query_rolls_up_to_the_sub_units(chat, app) -> None:
         "· 皇叔洼村 20/50（40%），超前 7 个百分点\n"
         "· 东坪村 0/40（0%），滞后 33 个百分点，还没有报送"
     ]
-    assert await say(chat, "#进度查询", VILLAGER, TOWN) == expected_town
-    assert await say(chat, "#进度查詢 危改", VILLAGER, COUNTY) == [
+    assert await say(chat, "#进度查询", VILLAGER, room=TOWN) == expected_town
+    assert await say(chat, "#进度查詢 危改", VILLAGER, room=COUNTY) == [
         "浑源县 危房改造 20/90 处（22%），序时进度 33%，滞后 11 个百分点，下级1个单位：\n"
         "· 吴城乡 20/90（22%），滞后 11 个百分点"
     ]
-    assert await say(chat, "#进度查询 光伏", VILLAGER, TOWN) == ["吴城乡还没有光伏扶贫的目标"]
-    assert await say(chat, "#进度查询 修路", VILLAGER, TOWN) == [
+    assert await say(chat, "#进度查询 光伏", VILLAGER, room=TOWN) == ["吴城乡还没有光伏扶贫的目标"]
+    assert await say(chat, "#进度查询 修路", VILLAGER, room=TOWN) == [
         "没有“修路”这项任务。任务有：危房改造、易地搬迁、产业扶贫、贫困村提升、光伏扶贫。例：#进度查询 危房改造"
     ]
 
@@ -358,7 +360,7 @@ async def test_report_history_sums_the_newest_figures_per_day(chat, app) -> None
     for day, cadre, room, figure in [(4, CADRE, VILLAGE, 5), (4, CADRE, VILLAGE, 7),
                                      (5, CADRE2, VILLAGE2, 3), (6, CADRE, VILLAGE, 9)]:
         await chat.advance(at(6, day, 10))
-        await say(chat, f"#进度 危房改造 {figure}", cadre, room)
+        await say(chat, f"#进度 危房改造 {figure}", cadre, room=room)
 
     def history(s):
         town = s.exec(select(OrgUnit).where(OrgUnit.name == "吴城乡")).one()
@@ -382,17 +384,17 @@ async def test_unreported_and_the_weekly_chase(chat, app) -> None:
     await setup(chat)
     await targets(chat)
     await say(chat, "#目标 易地搬迁 10 截止 6月30日", TOWN_CADRE)
-    assert await say(chat, "#未报", VILLAGER, TOWN) == ["#未报 需要干部或指挥部权限"]
-    assert await say(chat, "#未报", TOWN_CADRE, TOWN) == [
+    assert await say(chat, "#未报", VILLAGER, room=TOWN) == ["#未报 需要干部或指挥部权限"]
+    assert await say(chat, "#未报", TOWN_CADRE, room=TOWN) == [
         "本周（6月3日起）还有 2 个单位没有报送进度：\n皇叔洼村（危房改造、易地搬迁）\n东坪村（危房改造）"
     ]
-    assert await say(chat, "#未报 易地搬迁", HQ_ID, CITY) == [
+    assert await say(chat, "#未报 易地搬迁", HQ_ID, room=CITY) == [
         "本周（6月3日起）还有 1 个单位没有报送进度：\n浑源县·吴城乡·皇叔洼村（危房改造、易地搬迁）"
     ]
-    assert await say(chat, "#未报", HQ_ID, COUNTY) == [
+    assert await say(chat, "#未报", HQ_ID, room=COUNTY) == [
         "本周（6月3日起）还有 2 个单位没有报送进度：\n吴城乡·皇叔洼村（危房改造、易地搬迁）\n吴城乡·东坪村（危房改造）"
     ]
-    assert await say(chat, "#未报", CADRE, VILLAGE) == [
+    assert await say(chat, "#未报", CADRE, room=VILLAGE) == [
         "本周（6月3日起）皇叔洼村还没有报送：危房改造、易地搬迁"
     ]
     await say(chat, "#进度\n危房改造 5\n易地搬迁 1", CADRE)
@@ -409,7 +411,7 @@ async def test_unreported_and_the_weekly_chase(chat, app) -> None:
     await chat.advance(at(6, 10))
     await say(chat, "#进度 危房改造 6", CADRE)
     await say(chat, "#进度 易地搬迁 10", CADRE)
-    await say(chat, "#进度 危房改造 6", CADRE2, VILLAGE2)
+    await say(chat, "#进度 危房改造 6", CADRE2, room=VILLAGE2)
     sent = mine(await chat.advance(at(6, 14, 18)))
     assert [(o.room, o.text) for o in sent] == [
         (CITY, "【未报进度】本周（6月10日起）大同市各单位都已报送进度")
@@ -437,7 +439,7 @@ async def test_deadline_reminders(chat, app, config, clock, db_url) -> None:
                   "滞后 83 个百分点，还差 10 户", at(6, 8)),
     ]
     # 东坪村 has met its target: it gets no reminder.
-    await say(chat, "#进度 危房改造 50", CADRE2, VILLAGE2)
+    await say(chat, "#进度 危房改造 50", CADRE2, room=VILLAGE2)
     sent = await chat.advance(at(7, 10))
     reminders = [(o.room, o.text, o.at) for o in sent if "截止提醒" in o.text]
     assert reminders == [

@@ -6,6 +6,7 @@ SQLite and PostgreSQL; restarts on the same database."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlmodel import select
 
@@ -16,6 +17,7 @@ from bot.drivers.memory import MemoryChat
 from bot.messages import Outgoing
 from bot.models.jobs import Job
 from bot.wiring import build_app
+from tests import helpers
 from tests.conftest import ADMIN, SHANGHAI, START, texts
 from tests.helpers import ROOMS, appoint, build_tree
 
@@ -34,8 +36,8 @@ async def setup(chat: MemoryChat) -> None:
     await appoint(chat, "county", HQ_ID, "赵主任", "指挥部")
 
 
-async def say(chat: MemoryChat, text: str, room: str = VILLAGE, sender: str = CADRE) -> list[str]:
-    return texts(await chat.say(text, sender=sender, name="刘伟", room=room))
+# The one say of tests/helpers.py: in the village group, everyone shown as 刘伟.
+say = partial(helpers.say, room=VILLAGE, default_name="刘伟")
 
 
 def fired(sent: list[Outgoing], prefix: str = "【提醒】") -> list[tuple[datetime, str]]:
@@ -68,7 +70,7 @@ async def test_every_one_off_form_confirms_the_day_and_fires_then(chat: MemoryCh
     expected = []
     for n, (typed, shown) in enumerate(ONE_OFF, start=1):
         content = typed.split()[-1]
-        assert await say(chat, f"#提醒 {typed}") == [f"已设置提醒 {n}：{shown} {content}"], typed
+        assert await say(chat, f"#提醒 {typed}", CADRE) == [f"已设置提醒 {n}：{shown} {content}"], typed
         month, rest = shown.split("月")
         day = int(rest.split("日")[0])
         hh, mm = shown[-5:].split(":")
@@ -94,7 +96,7 @@ async def test_unclear_times_are_refused_and_set_nothing(chat: MemoryChat, app: 
         ("#提醒 每月31日 9:00 开会", "月底请写“每月最后一天”"),
     ]
     for text, start in cases:
-        reply = await say(chat, text)
+        reply = await say(chat, text, CADRE)
         assert len(reply) == 1 and start in reply[0], (text, reply)
         assert "例：#提醒 " in reply[0]
     assert jobs() == before
@@ -111,7 +113,7 @@ async def test_repeating_reminders_fire_every_time(chat: MemoryChat, app: App) -
     ]
     for n, (typed, rule, first) in enumerate(cases, start=1):
         content = typed.split()[-1]
-        assert await say(chat, f"#提醒 {typed}") == [
+        assert await say(chat, f"#提醒 {typed}", CADRE) == [
             f"已设置重复提醒 {n}：{rule} {content}。下次提醒：{first}"
         ], typed
 
@@ -124,7 +126,7 @@ async def test_repeating_reminders_fire_every_time(chat: MemoryChat, app: App) -
     assert [x[0] for x in sent if x[1] == "【提醒】报送周报"] == [t(7, 17), t(14, 17)]
 
     # #提醒列表 shows each rule and its next time.
-    listing = (await say(chat, "#提醒列表"))[0]
+    listing = (await say(chat, "#提醒列表", CADRE))[0]
     for line in [
         "1. 每天 18:00 打卡，下次提醒 6月15日（周六）18:00",
         "2. 每个工作日 08:30 晨会，下次提醒 6月17日（周一）08:30",
@@ -143,16 +145,16 @@ async def test_repeating_reminders_fire_every_time(chat: MemoryChat, app: App) -
         t(28, 16), t(31, 16, month=7), t(30, 16, month=8)
     ]
     # Cancelled, a repeating reminder stops.
-    assert (await say(chat, "#取消提醒 1"))[0].startswith("已取消提醒 1：每天 18:00 打卡")
+    assert (await say(chat, "#取消提醒 1", CADRE))[0].startswith("已取消提醒 1：每天 18:00 打卡")
     sent = fired(await chat.advance(t(4, 0, month=9)))
     assert "【提醒】打卡" not in [x[1] for x in sent]
-    assert await say(chat, "#取消提醒 1") == ["提醒 1 已经取消了"]
+    assert await say(chat, "#取消提醒 1", CADRE) == ["提醒 1 已经取消了"]
 
 
 async def test_workdays_follow_the_national_day_holiday_and_make_up_days(chat: MemoryChat, app: App) -> None:
     await setup(chat)
     await chat.advance(t(26, 12, month=9))
-    reply = await say(chat, "#提醒 每个工作日 9:00 打卡", VILLAGE)
+    reply = await say(chat, "#提醒 每个工作日 9:00 打卡", CADRE, room=VILLAGE)
     assert reply == ["已设置重复提醒 1：每个工作日 09:00 打卡。下次提醒：9月27日（周五）09:00"]
     sent = fired(await chat.advance(t(10, 0, month=10)))
     # Sunday 29 September is a make-up workday; 1–7 October is the holiday.
@@ -163,23 +165,23 @@ async def test_workdays_follow_the_national_day_holiday_and_make_up_days(chat: M
 
 async def test_monthly_meeting(chat: MemoryChat, app: App) -> None:
     await setup(chat)
-    reply = await say(chat, "#例会 每月1日 9:00 党员大会")
+    reply = await say(chat, "#例会 每月1日 9:00 党员大会", CADRE)
     assert reply == [
         "已设置例会提醒 1：每月1日 09:00 党员大会（提前1小时提醒，节假日暂停）。"
         "下次提醒：7月1日（周一）08:00"
     ]
-    reply = await say(chat, "#例会 每月最后一个工作日 下午4点 月度总结会 提前30分钟")
+    reply = await say(chat, "#例会 每月最后一个工作日 下午4点 月度总结会 提前30分钟", CADRE)
     assert reply == [
         "已设置例会提醒 2：每月最后一个工作日 16:00 月度总结会（提前30分钟提醒，节假日暂停）。"
         "下次提醒：6月28日（周五）15:30"
     ]
     # The weekly form keeps working beside them.
-    reply = await say(chat, "#例会 每周一 09:00 指挥部例会 提前1小时")
+    reply = await say(chat, "#例会 每周一 09:00 指挥部例会 提前1小时", CADRE)
     assert reply[0].endswith("下次提醒：6月10日（周一）08:00"), reply
     # The same rule and time again is a change, not a second meeting.
-    reply = await say(chat, "#例会 每月1日 9:00 党员大会 提前1天")
+    reply = await say(chat, "#例会 每月1日 9:00 党员大会 提前1天", CADRE)
     assert reply[0].startswith("已修改例会提醒 1：每月1日 09:00 党员大会（提前1天提醒"), reply
-    assert (await say(chat, "#例会 每月1日 开会"))[0].startswith("没看懂时间“每月1日”：要写几点。例：#例会")
+    assert (await say(chat, "#例会 每月1日 开会", CADRE))[0].startswith("没看懂时间“每月1日”：要写几点。例：#例会")
     sent = fired(await chat.advance(t(2, 0, month=8)), "【例会提醒】")
     assert sorted(x for x in sent if "指挥部例会" not in x[1]) == [
         (t(28, 15, 30), "【例会提醒】今天 16:00 月度总结会，请准时参加。"),
@@ -191,17 +193,17 @@ async def test_monthly_meeting(chat: MemoryChat, app: App) -> None:
 
 async def test_a_scheduled_notice_is_listed_cancellable_and_sent_once(chat: MemoryChat, app: App) -> None:
     await setup(chat)
-    reply = await say(chat, "#通知 浑源县 定时 6月5日 9:00 明天上午召开推进会", COUNTY, HQ_ID)
+    reply = await say(chat, "#通知 浑源县 定时 6月5日 9:00 明天上午召开推进会", HQ_ID, room=COUNTY)
     assert reply == [
         "已设置定时通知 1：6月5日（周三）09:00 发往浑源县 2 个群。"
         "查看发送 #提醒列表，取消发送 #取消提醒 1"
     ]
-    reply = await say(chat, "#通知 浑源县 定时 明天下午3点 此条取消", COUNTY, HQ_ID)
+    reply = await say(chat, "#通知 浑源县 定时 明天下午3点 此条取消", HQ_ID, room=COUNTY)
     assert reply[0].startswith("已设置定时通知 2：6月4日（周二）15:00"), reply
-    listing = (await say(chat, "#提醒列表", COUNTY, HQ_ID))[0]
+    listing = (await say(chat, "#提醒列表", HQ_ID, room=COUNTY))[0]
     assert "2. 6月4日（周二）15:00 定时通知（浑源县）：此条取消" in listing, listing
     assert "1. 6月5日（周三）09:00 定时通知（浑源县）：明天上午召开推进会" in listing, listing
-    assert (await say(chat, "#取消提醒 2", COUNTY, HQ_ID)) == [
+    assert (await say(chat, "#取消提醒 2", HQ_ID, room=COUNTY)) == [
         "已取消定时通知 2：6月4日（周二）15:00 定时通知（浑源县）：此条取消"
     ]
     # Nothing goes out before its time; then once, to each group, and the author is told.
@@ -213,16 +215,16 @@ async def test_a_scheduled_notice_is_listed_cancellable_and_sent_once(chat: Memo
     note = [o.text for o in sent if o.room == COUNTY and o.text.startswith("定时通知 1")]
     assert len(note) == 1 and note[0].startswith("定时通知 1 已发出：通知 1 已发往浑源县 2 个群"), note
     # Done: no longer listed.
-    listing = (await say(chat, "#提醒列表", COUNTY, HQ_ID))[0]
+    listing = (await say(chat, "#提醒列表", HQ_ID, room=COUNTY))[0]
     assert "推进会" not in listing
 
 
 async def test_a_scheduled_notice_rechecks_the_author_when_due(chat: MemoryChat, app: App) -> None:
     await setup(chat)
-    await say(chat, "#通知 浑源县 定时 明天 9:00 召开推进会", COUNTY, HQ_ID)
-    refused = await say(chat, "#通知 大同市 定时 明天 9:00 全市会议", VILLAGE, CADRE)
+    await say(chat, "#通知 浑源县 定时 明天 9:00 召开推进会", HQ_ID, room=COUNTY)
+    refused = await say(chat, "#通知 大同市 定时 明天 9:00 全市会议", CADRE, room=VILLAGE)
     assert refused and "需要指挥部权限" in refused[0], refused
-    refused = await say(chat, "#通知 浑源县 定时 每天 9:00 会议", COUNTY, HQ_ID)
+    refused = await say(chat, "#通知 浑源县 定时 每天 9:00 会议", HQ_ID, room=COUNTY)
     assert refused[0].startswith("定时通知只发一次"), refused
     # The author loses the role before it is due: it is not sent, and the group is told.
     sent = await chat.say("#免职 @赵主任 指挥部", sender=ADMIN, name="管理员", room=COUNTY,
@@ -241,8 +243,8 @@ async def test_repeating_reminders_survive_a_restart_and_catch_up_once(sqlite_ur
 
     app, chat = start(START)
     await setup(chat)
-    assert (await say(chat, "#提醒 每天 18:00 打卡"))[0].startswith("已设置重复提醒 1")
-    assert (await say(chat, "#提醒 明天 17:45 报表"))[0].startswith("已设置提醒 2")
+    assert (await say(chat, "#提醒 每天 18:00 打卡", CADRE))[0].startswith("已设置重复提醒 1")
+    assert (await say(chat, "#提醒 明天 17:45 报表", CADRE))[0].startswith("已设置提醒 2")
     assert fired(await chat.advance(t(3, 18, 1))) == [(t(3, 18), "【提醒】打卡")]
     app.close()
 
