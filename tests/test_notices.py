@@ -189,16 +189,17 @@ async def test_ack_variants(chat, app) -> None:  # type: ignore[no-untyped-def]
     await build_city(chat)
     await notify(chat, "#通知 浑源县 第一条")
     say = chat.say
-    # Bare 收到 acknowledges; a second one, by anyone, is ordinary chat.
+    # The cadre's bare 收到 acknowledges for them (the village's only cadre: the group
+    # is done); a second one, by anyone, is ordinary chat.
     sent = await say("收到", sender=VILLAGE_CADRE, name="刘伟", room="r_hsw")
-    assert texts(sent) == ["已记录：本群确认收到通知 1"]
+    assert texts(sent) == ["已记录：刘伟确认收到通知 1"]
     assert await say("收到！", sender=VILLAGER, name="张三", room="r_hsw") == []
     assert await say("收到 1", sender=VILLAGER, room="r_hsw") == []
     # With '#', a short note instead.
     sent = await say("#收到 1", sender=VILLAGER, room="r_hsw")
     assert texts(sent) == ["本群已于 6月3日 09:00 确认收到通知 1（刘伟）"]
     assert texts(await say("#收到", sender=VILLAGER, room="r_hsw")) == ["本群没有待确认的通知"]
-    # Forgiving forms.
+    # Forgiving forms (吴城乡 has no cadre: anyone's 收到 counts there).
     sent = await say("已收到[抱拳]", sender=VILLAGER, room="r_wc")
     assert texts(sent) == ["已记录：本群确认收到通知 1"]
     # 收到十二 names notice 12, which does not exist: without '#' it stays silent.
@@ -211,11 +212,11 @@ async def test_ack_variants(chat, app) -> None:  # type: ignore[no-untyped-def]
     # The newest waiting notice first; the reply names what is still waiting.
     await notify(chat, "#通知 皇叔洼村 第二条")
     await notify(chat, "#通知 皇叔洼村 第三条")
-    sent = await say("收到", sender=VILLAGER, room="r_hsw")
-    assert texts(sent) == ['已记录：本群确认收到通知 3。本群还有通知 2 未确认，请回复"收到 2"']
-    sent = await say("收到2", sender=VILLAGER, room="r_hsw")
-    assert texts(sent) == ["已记录：本群确认收到通知 2"]
-    assert await say("收到", sender=VILLAGER, room="r_hsw") == []
+    sent = await say("收到", sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ['已记录：刘伟确认收到通知 3。本群还有通知 2 未确认，请回复"收到 2"']
+    sent = await say("收到2", sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ["已记录：刘伟确认收到通知 2"]
+    assert await say("收到", sender=VILLAGE_CADRE, room="r_hsw") == []
     r = app.db.run_sync(lambda s: receipts(s, 1))
     assert [(g.room_id, g.acked_by) for g in r.acked] == [("r_hsw", VILLAGE_CADRE),
                                                          ("r_wc", VILLAGER)]  # fmt: skip
@@ -256,6 +257,8 @@ async def test_receipts(chat, app) -> None:  # type: ignore[no-untyped-def]
     assert texts(sent) == [
         "通知 1（6月3日 09:00 发往全体）：9 个群，已确认 2 个（22%）\n"
         "已确认：\n皇叔洼村 刘伟 6月3日 09:20\n阳高县 李县长 6月3日 10:05\n"
+        "按人：\n浑源县：已确认 无；未确认 王县长\n皇叔洼村：已确认 刘伟\n"
+        "没有干部的群（任何人回复即算确认）：吴城乡、阳高县、王官屯镇、潘寺村、云州区、西坪镇、西册田村\n"
         "未确认（7）：浑源县、吴城乡、王官屯镇、潘寺村、云州区、西坪镇、西册田村"
     ]
     # HQ anywhere may read it; the author may read their own; nobody else.
@@ -273,9 +276,9 @@ async def test_receipts(chat, app) -> None:  # type: ignore[no-untyped-def]
     # The author may also ask in a direct message.
     sent = await chat.say("#回执 2", sender=HY_CADRE, room=None)
     assert sent[0].to == HY_CADRE and sent[0].text.startswith("通知 2")
-    # Everyone acknowledged.
-    for room in ["r_wc", "r_hsw"]:
-        await chat.say("收到", sender=VILLAGER, room=room)
+    # Everyone acknowledged (皇叔洼村: its cadre).
+    await chat.say("收到", sender=VILLAGER, room="r_wc")
+    await chat.say("收到", sender=VILLAGE_CADRE, room="r_hsw")
     assert (await chat.say("#回执 2", sender=HY_CADRE, room="r_hy"))[0].text.endswith("全部已确认")
 
 
@@ -283,8 +286,9 @@ async def test_open_notices_for_the_dashboard(chat, app) -> None:  # type: ignor
     await build_city(chat)
     await notify(chat, "#通知 浑源县 一")
     await notify(chat, "#通知 阳高县 二")
-    for room in ["r_yg", "r_wgt", "r_ps", "r_hy"]:
+    for room in ["r_yg", "r_wgt", "r_ps"]:
         await chat.say("收到", sender=VILLAGER, room=room)
+    await chat.say("收到", sender=HY_CADRE, room="r_hy")  # 浑源县's cadre
     got = app.db.run_sync(lambda s: open_notices(s, app.clock.now()))
     assert [(n.id, n.total, n.acked, n.missing, n.percent) for n in got] == [(1, 3, 1, 2, 33)]
     assert got[0].author_name == "贾健刚" and got[0].next_chase_at == at(0, 13)
@@ -298,16 +302,19 @@ async def test_open_notices_for_the_dashboard(chat, app) -> None:  # type: ignor
 async def test_chases_then_the_list_to_the_author(chat, app) -> None:  # type: ignore[no-untyped-def]
     await build_city(chat)
     await notify(chat, "#通知 浑源县 周五前报送材料")
-    await chat.say("收到", sender=VILLAGER, room="r_hsw")
+    await chat.say("收到", sender=VILLAGE_CADRE, room="r_hsw")
     sent = await chat.advance(at(1, 9))
-    got = [(o.at.astimezone(SHANGHAI).strftime("%d %H:%M"), o.room, o.text) for o in sent]
-    chase = '【通知 1】第{}次提醒：本群还没有确认收到。内容：周五前报送材料 — 请回复"收到"'
+    got = [(o.at.astimezone(SHANGHAI).strftime("%d %H:%M"), o.room, o.text, o.mentions)
+           for o in sent]
+    # 浑源县's cadre is named and @-ed; 吴城乡 has no cadre: the whole group is reminded.
+    chase = '【通知 1】第{}次提醒：{}还没有确认收到。内容：周五前报送材料 — 请回复"收到"'
     assert got == [
-        ("03 13:00", "r_hy", chase.format(1)),
-        ("03 13:00", "r_wc", chase.format(1)),
-        ("03 17:00", "r_hy", chase.format(2)),
-        ("03 17:00", "r_wc", chase.format(2)),
-        ("03 21:00", "r_city", '通知 1 已提醒2次，仍有 2/3 个群未回复"收到"：浑源县、吴城乡'),
+        ("03 13:00", "r_hy", chase.format(1, "王县长"), (HY_CADRE,)),
+        ("03 13:00", "r_wc", chase.format(1, "本群"), ()),
+        ("03 17:00", "r_hy", chase.format(2, "王县长"), (HY_CADRE,)),
+        ("03 17:00", "r_wc", chase.format(2, "本群"), ()),
+        ("03 21:00", "r_city",
+         '通知 1 已提醒2次，仍有 2/3 个群未回复"收到"：浑源县（王县长）、吴城乡', ()),
     ]
     assert await chat.advance(at(3, 9)) == []
 
@@ -329,7 +336,7 @@ async def test_chase_missed_while_down(chat, app) -> None:  # type: ignore[no-un
     app.clock.set(at(0, 13, 30))
     await run_due(app, app.clock.now())
     sent = await chat.flush()
-    assert texts(sent) == ['【通知 1】第1次提醒：本群还没有确认收到。内容：内容 — 请回复"收到"（补发）']
+    assert texts(sent) == ['【通知 1】第1次提醒：刘伟还没有确认收到。内容：内容 — 请回复"收到"（补发）']
     await run_due(app, app.clock.now())
     assert await chat.flush() == []
     # Down past the grace: that chase is skipped; the next one comes on time.
@@ -338,7 +345,7 @@ async def test_chase_missed_while_down(chat, app) -> None:  # type: ignore[no-un
     assert await chat.flush() == []
     sent = await chat.advance(at(1, 9))
     assert [(o.at.astimezone(SHANGHAI).strftime("%H:%M"), o.room, o.text) for o in sent] == [
-        ("21:00", "r_city", '通知 1 已提醒1次，仍有 1/1 个群未回复"收到"：皇叔洼村')
+        ("21:00", "r_city", '通知 1 已提醒1次，仍有 1/1 个群未回复"收到"：皇叔洼村（刘伟）')
     ]
 
 
@@ -347,8 +354,9 @@ async def test_no_chase_once_everyone_has_acknowledged(chat, app) -> None:  # ty
     await notify(chat, "#通知 浑源县 内容")
     sent = await chat.advance(at(0, 13, 30))
     assert rooms(sent) == Counter(HUNYUAN)
-    for room in HUNYUAN:
-        await chat.say("收到", sender=VILLAGER, room=room)
+    await chat.say("收到", sender=HY_CADRE, room="r_hy")
+    await chat.say("收到", sender=VILLAGER, room="r_wc")
+    await chat.say("收到", sender=VILLAGE_CADRE, room="r_hsw")
     assert await chat.advance(at(2, 9)) == []
     job = app.db.run_sync(lambda s: s.exec(select(Job).where(Job.key == "notice:1")).one())
     assert not job.active
@@ -360,7 +368,7 @@ async def test_chase_names_the_notice_when_a_newer_one_waits(chat, app) -> None:
     chat.app.clock.set(at(0, 10))
     await notify(chat, "#通知 皇叔洼村 新的")
     sent = await chat.advance(at(0, 13, 30))
-    assert texts(sent) == ['【通知 1】第1次提醒：本群还没有确认收到。内容：旧的 — 请回复"收到 1"']
+    assert texts(sent) == ['【通知 1】第1次提醒：刘伟还没有确认收到。内容：旧的 — 请回复"收到 1"']
 
 
 # -- long notices ------------------------------------------------------------------

@@ -107,6 +107,9 @@ def _ack_person(session: Session, target: NoticeTarget, person_id: str, now: dat
                                    NoticeReader.person_id == person_id)
     ).first()
     if reader is None:
+        if target.acked_at is not None:  # the group is done: say so, as for any group
+            return Ack("already", nid, target.acked_at, target.acked_by,
+                       acked_by_name=_name(session, target.acked_by))
         return Ack("not_audience", nid)
     won = session.execute(
         update(NoticeReader)

@@ -217,12 +217,12 @@ def receipt_text(r: Receipt, zone: ZoneInfo) -> str:
             lines.append(f"{label} {g.acked_by_name} {when(g.acked_at, zone)}")
         if len(r.acked) > MAX_ACKED_LINES:
             lines.append(f"……等{len(r.acked)}个")
+    lines.extend(_people_lines(r))
     if r.missing:
         names = join_capped(group_labels(r.missing), MAX_MISSING_CHARS)
         lines.append(f"未确认（{len(r.missing)}）：{names}")
     else:
         lines.append("全部已确认")
-    lines.extend(_people_lines(r))
     return "\n".join(lines)
 
 
