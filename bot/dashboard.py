@@ -274,19 +274,32 @@ def points_section(session: Session, config: Config, now: datetime) -> Section:
 
 
 def notices_section(session: Session, config: Config, now: datetime) -> Section:
-    """Notices still waiting for acknowledgements, with the groups that have not."""
+    """Notices still waiting for acknowledgements, with the groups that have not, and
+    per group (`groups`, for the receipts panel) the names acknowledged and missing."""
     from bot import notices as N
 
     rows = []
     for n in N.open_notices(session, now):
         receipt = N.receipts(session, n.id)
         missing = N.group_labels(receipt.missing) if receipt else []
+        # Per group: who of its audience acknowledged and who has not (by name); where
+        # anyone may answer, just whether the group has.
+        groups = []
+        if receipt:
+            for g, label in zip(receipt.groups, N.group_labels(receipt.groups), strict=True):
+                groups.append({
+                    "group": label, "done": g.acked_at is not None, "anyone": g.anyone,
+                    "acked": list(g.acked_names) if g.readers else
+                    ([g.acked_by_name] if g.acked_at else []),
+                    "missing": list(g.missing_names),
+                })  # fmt: skip
         rows.append({
             "no": n.id, "at": n.created_at.isoformat(), "author": n.author_name,
             "scope": n.scope, "text": n.excerpt, "acked": f"{n.acked}/{n.total}",
             "percent": n.acked / n.total if n.total else 0,
             "missing": "、".join(missing) or "—",
             "chase": n.next_chase_at.isoformat() if n.next_chase_at else None,
+            "groups": groups,
         })  # fmt: skip
     columns = [
         col_("no", "编号", "num"), col_("at", "发出", "time"), col_("author", "发布人"),
