@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from bot.models.core import Person
 from bot.models.notices import Notice, NoticeReader, NoticeTarget
 from bot.notices.chases import stop_chases
-from bot.notices.receipts import is_waiting, waiting_for
+from bot.notices.receipts import waiting_for
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,13 @@ def acknowledge(
             .limit(1)
         ).first()
         if target is None:
-            return Ack("not_audience" if is_waiting(session, room_id) else "none")
+            # Something waits here, for others: say so (to '#收到'); else nothing waits.
+            others = session.exec(
+                select(NoticeTarget.id)
+                .where(NoticeTarget.room_id == room_id, waiting_for(None), posted)
+                .limit(1)
+            ).first()
+            return Ack("none" if others is None else "not_audience")
     else:
         target = session.exec(
             select(NoticeTarget).where(
