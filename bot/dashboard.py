@@ -77,7 +77,7 @@ def _fig(fig: Any) -> dict[str, Any]:
     return {"done": fig.done, "target": fig.target,
             "completion": pct(fig.exact_completion) / 100,
             "schedule": pct(fig.exact_schedule) / 100, "lead": fig.lead_pct / 100,
-            "reported": _md(fig.reported_on) if fig.reported_on else None}  # fmt: skip
+            "reported": _md(fig.reported_on) if fig.reported_on else None}
 
 
 def progress_section(session: Session, config: Config, now: datetime) -> Section:
@@ -127,14 +127,14 @@ def progress_section(session: Session, config: Config, now: datetime) -> Section
             assert u.id is not None
             figs = figures[u.id]
             row: dict[str, Any] = {"unit": u.name, "_depth": u.path.count("/") - base,
-                                   "level": u.level}  # fmt: skip
+                                   "level": u.level}
             for task, f in figs.items():
                 row[task] = _fig(f)
             days = [f.reported_on for f in figs.values() if f.reported_on]
             row["reported"] = _md(max(days)) if days else "未报"
             rows.append(row)
         tables.append({"title": f"{root.name} · 截至 {_md(today)}", "columns": columns,
-                       "rows": rows})  # fmt: skip
+                       "rows": rows})
     note = "" if tables else "还没有设定任何任务目标。"
     if tables:
         note = "每格：完成/目标、完成率；条形为完成率，竖线为序时进度；±为超前/滞后百分点。"
@@ -164,7 +164,7 @@ def rankings_section(session: Session, config: Config, now: datetime) -> Section
         col_("completion", "完成率", "pct"), col_("schedule", "序时", "pct"),
         col_("lead", "超前/滞后", "lead"), col_("tags", "", "tags"),
         col_("forecast", "预计", "wrap"),
-    ]  # fmt: skip
+    ]
 
     def row(r: Any, streak: int = 0, fc: Any = None) -> dict[str, Any]:
         e = r.entry
@@ -181,7 +181,7 @@ def rankings_section(session: Session, config: Config, now: datetime) -> Section
             "completion": e.completion_pct / 100, "schedule": e.schedule_pct / 100,
             "lead": e.lead_pct / 100, "tags": tags,
             "forecast": R.forecast_text(fc, today, e.lead_pct >= 0) if fc is not None else "",
-        }  # fmt: skip
+        }
 
     tables: list[Table] = []
     for root in roots(session):
@@ -190,11 +190,11 @@ def rankings_section(session: Session, config: Config, now: datetime) -> Section
             ranked = R.composite_ranking(session, root, tasks, today)
             if ranked:
                 tables.append({"title": f"{R.COMPOSITE}（{'、'.join(tasks)}平均） · {root.name}",
-                               "columns": columns[:-1], "rows": [row(r) for r in ranked]})  # fmt: skip
+                               "columns": columns[:-1], "rows": [row(r) for r in ranked]})
         b = R.build_bulletin(session, config, root, WEEK, monday, today, now, store=False)
         for sec in b.sections if b else []:
             rows = [row(r, sec.streaks.get(r.unit.id or 0, 0), sec.forecasts.get(r.unit.id or 0))
-                    for r in sec.ranked]  # fmt: skip
+                    for r in sec.ranked]
             cols = columns if any(r["forecast"] for r in rows) else columns[:-1]
             tables.append({"title": f"{sec.task} · {root.name}", "columns": cols, "rows": rows})
     return {"note": "" if tables else "还没有可排名的任务。", "tables": tables}
@@ -228,7 +228,7 @@ def points_section(session: Session, config: Config, now: datetime) -> Section:
             .where(PointEntry.kind == REDEEM, col(PointEntry.status).in_(COUNTED),
                    col(PointEntry.created_at) >= since, col(PointEntry.unit_id).in_(ids))
             .group_by(col(PointEntry.unit_id))
-        ).all())  # fmt: skip
+        ).all())
         rows = []
         for a in activity:
             top = PT.top_households(session, a.village, 3)
@@ -238,15 +238,15 @@ def points_section(session: Session, config: Config, now: datetime) -> Section:
                 "per": round(a.per_household, 1),
                 "redeemed": -int(redeemed.get(a.village.id or 0, 0) or 0),
                 "top": "、".join(f"{r.household.name} {r.points}" for r in top) or "—",
-            })  # fmt: skip
+            })
         columns = [
             col_("village", "村"), col_("households", "户数", "num"),
             col_("awarded", "加分", "signed"), col_("deducted", "扣分", "signed"),
             col_("per", "户均加分", "num"), col_("redeemed", "兑换（分）", "num"),
             col_("top", "积分前三户（累计）"),
-        ]  # fmt: skip
+        ]
         tables.append({"title": f"{root.name}各村 · 近{POINTS_DAYS}天", "columns": columns,
-                       "rows": rows})  # fmt: skip
+                       "rows": rows})
         entries = session.exec(
             select(PointEntry, Household.name, OrgUnit.name, Person.name)
             .join(Household, col(Household.id) == col(PointEntry.household_id))
@@ -255,20 +255,20 @@ def points_section(session: Session, config: Config, now: datetime) -> Section:
             .where(col(OrgUnit.path).startswith(root.path), col(PointEntry.created_at) <= now)
             .order_by(col(PointEntry.id).desc())
             .limit(RECENT_ENTRIES)
-        ).all()  # fmt: skip
+        ).all()
         recent = [{
             "no": f"#{e.id}", "at": e.created_at.isoformat(), "village": village,
             "household": household, "delta": e.delta, "what": PT.what(e),
             "status": [x for x in [PT.status_label(e, now, expiry)] if x],
             "actor": actor or e.actor_id,
-        } for e, household, village, actor in entries]  # fmt: skip
+        } for e, household, village, actor in entries]
         tables.append({
             "title": "最新积分记录", "empty": "还没有积分记录",
             "columns": [col_("no", "编号"), col_("at", "时间", "time"), col_("village", "村"),
                         col_("household", "户"), col_("delta", "分", "signed"),
                         col_("what", "事由"), col_("actor", "经办"), col_("status", "", "tags")],
             "rows": recent,
-        })  # fmt: skip
+        })
     return {"note": "" if tables else "还没有登记农户。", "tables": tables}
 
 
@@ -276,28 +276,41 @@ def points_section(session: Session, config: Config, now: datetime) -> Section:
 
 
 def notices_section(session: Session, config: Config, now: datetime) -> Section:
-    """Notices still waiting for acknowledgements, with the groups that have not."""
+    """Notices still waiting for acknowledgements, with the groups that have not, and
+    per group (`groups`, for the receipts panel) the names acknowledged and missing."""
     from bot import notices as N
 
     rows = []
     for n in N.open_notices(session, now):
         receipt = N.receipts(session, n.id)
         missing = N.group_labels(receipt.missing) if receipt else []
+        # Per group: who of its audience acknowledged and who has not (by name); where
+        # anyone may answer, just whether the group has.
+        groups = []
+        if receipt:
+            for g, label in zip(receipt.groups, N.group_labels(receipt.groups), strict=True):
+                groups.append({
+                    "group": label, "done": g.acked_at is not None, "anyone": g.anyone,
+                    "acked": list(g.acked_names) if g.readers else
+                    ([g.acked_by_name] if g.acked_at else []),
+                    "missing": list(g.missing_names),
+                })
         rows.append({
             "no": n.id, "at": n.created_at.isoformat(), "author": n.author_name,
             "scope": n.scope, "text": n.excerpt, "acked": f"{n.acked}/{n.total}",
             "percent": n.acked / n.total if n.total else 0,
             "missing": "、".join(missing) or "—",
             "chase": n.next_chase_at.isoformat() if n.next_chase_at else None,
-        })  # fmt: skip
+            "groups": groups,
+        })
     columns = [
         col_("no", "编号", "num"), col_("at", "发出", "time"), col_("author", "发布人"),
         col_("scope", "范围"), col_("text", "内容"), col_("acked", "已确认", "num"),
         col_("percent", "确认率", "pct"), col_("missing", "未确认的群", "wrap"),
         col_("chase", "下次催办", "time"),
-    ]  # fmt: skip
+    ]
     table = {"title": "", "columns": columns, "rows": rows,
-             "empty": "近30天的通知都已确认收到。"}  # fmt: skip
+             "empty": "近30天的通知都已确认收到。"}
     return {"note": "", "tables": [table]}
 
 

@@ -60,7 +60,7 @@ async def build_city(chat: MemoryChat) -> None:
         ("r_hsw", VILLAGE_CADRE, "刘伟", "干部"),
     ]:
         sent = await chat.say(f"#任命 @{name} {role}", sender=ADMIN, room=room,
-                              mentions=((person, name),))  # fmt: skip
+                              mentions=((person, name),))
         assert "已任命" in sent[0].text, sent
 
 
@@ -73,14 +73,14 @@ def count(app: App, model: type) -> int:
 
 
 async def notify(chat: MemoryChat, text: str, sender: str = HQ, room: str = "r_city",
-                 msg_id: str | None = None) -> list[Outgoing]:  # fmt: skip
+                 msg_id: str | None = None) -> list[Outgoing]:
     return await chat.say(text, sender=sender, name="贾健刚", room=room, msg_id=msg_id)
 
 
 # -- broadcasting ------------------------------------------------------------------
 
 
-async def test_notice_to_a_county_posts_once_per_group(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_notice_to_a_county_posts_once_per_group(chat, app) -> None:
     await build_city(chat)
     sent = await notify(chat, "#通知 浑源县 明天上午9点召开脱贫攻坚推进会，请各乡村书记参加。")
     assert sent[0].room == "r_city" and sent[0].reply_to is not None
@@ -93,7 +93,7 @@ async def test_notice_to_a_county_posts_once_per_group(chat, app) -> None:  # ty
     assert all(o.kind == "notice" for o in posts)
 
 
-async def test_scopes(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_scopes(chat, app) -> None:
     await build_city(chat)
     # 全体: every bound group but the author's own.
     sent = await notify(chat, "#通知 全体 周五前报送月度考核材料")
@@ -116,7 +116,7 @@ async def test_scopes(chat, app) -> None:  # type: ignore[no-untyped-def]
     assert rooms(sent[1:]) == Counter({"r_hsw"})
 
 
-async def test_text_is_kept_as_typed(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_text_is_kept_as_typed(chat, app) -> None:
     await build_city(chat)
     sent = await notify(chat, "#通知 渾源縣 請於六月十日前完成四十二處危房改造（ＡＢ）。")
     assert sent[1].text == '【通知 1】請於六月十日前完成四十二處危房改造（ＡＢ）。 — 请回复"收到"'
@@ -128,7 +128,7 @@ async def test_text_is_kept_as_typed(chat, app) -> None:  # type: ignore[no-unty
     assert sent[1].text == f'【通知 3】{multi}\n— 请回复"收到"'
 
 
-async def test_bad_scopes_change_nothing(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_scopes_change_nothing(chat, app) -> None:
     await build_city(chat)
     cases = [
         ("#通知 浑源县", "请在范围后面写通知内容。例：#通知 浑源县"),
@@ -151,7 +151,7 @@ async def test_bad_scopes_change_nothing(chat, app) -> None:  # type: ignore[no-
 # -- permissions -------------------------------------------------------------------
 
 
-async def test_permissions(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_permissions(chat, app) -> None:
     await build_city(chat)
     # A county cadre: within the own county, from the county group or a group below it.
     sent = await notify(chat, "#通知 浑源县 内容", sender=HY_CADRE, room="r_hy")
@@ -185,20 +185,21 @@ async def test_permissions(chat, app) -> None:  # type: ignore[no-untyped-def]
 # -- acknowledging -----------------------------------------------------------------
 
 
-async def test_ack_variants(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_ack_variants(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 浑源县 第一条")
     say = chat.say
-    # Bare 收到 acknowledges; a second one, by anyone, is ordinary chat.
+    # The cadre's bare 收到 acknowledges for them (the village's only cadre: the group
+    # is done); a second one, by anyone, is ordinary chat.
     sent = await say("收到", sender=VILLAGE_CADRE, name="刘伟", room="r_hsw")
-    assert texts(sent) == ["已记录：本群确认收到通知 1"]
+    assert texts(sent) == ["已记录：刘伟确认收到通知 1"]
     assert await say("收到！", sender=VILLAGER, name="张三", room="r_hsw") == []
     assert await say("收到 1", sender=VILLAGER, room="r_hsw") == []
     # With '#', a short note instead.
     sent = await say("#收到 1", sender=VILLAGER, room="r_hsw")
     assert texts(sent) == ["本群已于 6月3日 09:00 确认收到通知 1（刘伟）"]
     assert texts(await say("#收到", sender=VILLAGER, room="r_hsw")) == ["本群没有待确认的通知"]
-    # Forgiving forms.
+    # Forgiving forms (吴城乡 has no cadre: anyone's 收到 counts there).
     sent = await say("已收到[抱拳]", sender=VILLAGER, room="r_wc")
     assert texts(sent) == ["已记录：本群确认收到通知 1"]
     # 收到十二 names notice 12, which does not exist: without '#' it stays silent.
@@ -211,17 +212,17 @@ async def test_ack_variants(chat, app) -> None:  # type: ignore[no-untyped-def]
     # The newest waiting notice first; the reply names what is still waiting.
     await notify(chat, "#通知 皇叔洼村 第二条")
     await notify(chat, "#通知 皇叔洼村 第三条")
-    sent = await say("收到", sender=VILLAGER, room="r_hsw")
-    assert texts(sent) == ['已记录：本群确认收到通知 3。本群还有通知 2 未确认，请回复"收到 2"']
-    sent = await say("收到2", sender=VILLAGER, room="r_hsw")
-    assert texts(sent) == ["已记录：本群确认收到通知 2"]
-    assert await say("收到", sender=VILLAGER, room="r_hsw") == []
+    sent = await say("收到", sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ['已记录：刘伟确认收到通知 3。本群还有通知 2 未确认，请回复"收到 2"']
+    sent = await say("收到2", sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ["已记录：刘伟确认收到通知 2"]
+    assert await say("收到", sender=VILLAGE_CADRE, room="r_hsw") == []
     r = app.db.run_sync(lambda s: receipts(s, 1))
     assert [(g.room_id, g.acked_by) for g in r.acked] == [("r_hsw", VILLAGE_CADRE),
-                                                         ("r_wc", VILLAGER)]  # fmt: skip
+                                                         ("r_wc", VILLAGER)]
 
 
-async def test_bare_ack_is_ordinary_chat_when_nothing_waits(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_bare_ack_is_ordinary_chat_when_nothing_waits(chat, app) -> None:
     await build_city(chat)
     journaled = count(app, InboundMessage)
     for text in ["收到", "收到了", "收到收到", "收到 3", "好的，收到"]:
@@ -245,7 +246,7 @@ async def test_bare_ack_is_ordinary_chat_when_nothing_waits(chat, app) -> None: 
 # -- receipts ----------------------------------------------------------------------
 
 
-async def test_receipts(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_receipts(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 全体 周五前报送材料")
     chat.app.clock.set(at(0, 9, 20))
@@ -256,6 +257,8 @@ async def test_receipts(chat, app) -> None:  # type: ignore[no-untyped-def]
     assert texts(sent) == [
         "通知 1（6月3日 09:00 发往全体）：9 个群，已确认 2 个（22%）\n"
         "已确认：\n皇叔洼村 刘伟 6月3日 09:20\n阳高县 李县长 6月3日 10:05\n"
+        "按人：\n浑源县：已确认 无；未确认 王县长\n皇叔洼村：已确认 刘伟\n"
+        "没有干部的群（任何人回复即算确认）：吴城乡、阳高县、王官屯镇、潘寺村、云州区、西坪镇、西册田村\n"
         "未确认（7）：浑源县、吴城乡、王官屯镇、潘寺村、云州区、西坪镇、西册田村"
     ]
     # HQ anywhere may read it; the author may read their own; nobody else.
@@ -273,18 +276,19 @@ async def test_receipts(chat, app) -> None:  # type: ignore[no-untyped-def]
     # The author may also ask in a direct message.
     sent = await chat.say("#回执 2", sender=HY_CADRE, room=None)
     assert sent[0].to == HY_CADRE and sent[0].text.startswith("通知 2")
-    # Everyone acknowledged.
-    for room in ["r_wc", "r_hsw"]:
-        await chat.say("收到", sender=VILLAGER, room=room)
+    # Everyone acknowledged (皇叔洼村: its cadre).
+    await chat.say("收到", sender=VILLAGER, room="r_wc")
+    await chat.say("收到", sender=VILLAGE_CADRE, room="r_hsw")
     assert (await chat.say("#回执 2", sender=HY_CADRE, room="r_hy"))[0].text.endswith("全部已确认")
 
 
-async def test_open_notices_for_the_dashboard(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_open_notices_for_the_dashboard(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 浑源县 一")
     await notify(chat, "#通知 阳高县 二")
-    for room in ["r_yg", "r_wgt", "r_ps", "r_hy"]:
+    for room in ["r_yg", "r_wgt", "r_ps"]:
         await chat.say("收到", sender=VILLAGER, room=room)
+    await chat.say("收到", sender=HY_CADRE, room="r_hy")  # 浑源县's cadre
     got = app.db.run_sync(lambda s: open_notices(s, app.clock.now()))
     assert [(n.id, n.total, n.acked, n.missing, n.percent) for n in got] == [(1, 3, 1, 2, 33)]
     assert got[0].author_name == "贾健刚" and got[0].next_chase_at == at(0, 13)
@@ -295,24 +299,27 @@ async def test_open_notices_for_the_dashboard(chat, app) -> None:  # type: ignor
 # -- chases ------------------------------------------------------------------------
 
 
-async def test_chases_then_the_list_to_the_author(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_chases_then_the_list_to_the_author(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 浑源县 周五前报送材料")
-    await chat.say("收到", sender=VILLAGER, room="r_hsw")
+    await chat.say("收到", sender=VILLAGE_CADRE, room="r_hsw")
     sent = await chat.advance(at(1, 9))
-    got = [(o.at.astimezone(SHANGHAI).strftime("%d %H:%M"), o.room, o.text) for o in sent]
-    chase = '【通知 1】第{}次提醒：本群还没有确认收到。内容：周五前报送材料 — 请回复"收到"'
+    got = [(o.at.astimezone(SHANGHAI).strftime("%d %H:%M"), o.room, o.text, o.mentions)
+           for o in sent]
+    # 浑源县's cadre is named and @-ed; 吴城乡 has no cadre: the whole group is reminded.
+    chase = '【通知 1】第{}次提醒：{}还没有确认收到。内容：周五前报送材料 — 请回复"收到"'
     assert got == [
-        ("03 13:00", "r_hy", chase.format(1)),
-        ("03 13:00", "r_wc", chase.format(1)),
-        ("03 17:00", "r_hy", chase.format(2)),
-        ("03 17:00", "r_wc", chase.format(2)),
-        ("03 21:00", "r_city", '通知 1 已提醒2次，仍有 2/3 个群未回复"收到"：浑源县、吴城乡'),
+        ("03 13:00", "r_hy", chase.format(1, "王县长"), (HY_CADRE,)),
+        ("03 13:00", "r_wc", chase.format(1, "本群"), ()),
+        ("03 17:00", "r_hy", chase.format(2, "王县长"), (HY_CADRE,)),
+        ("03 17:00", "r_wc", chase.format(2, "本群"), ()),
+        ("03 21:00", "r_city",
+         '通知 1 已提醒2次，仍有 2/3 个群未回复"收到"：浑源县（王县长）、吴城乡', ()),
     ]
     assert await chat.advance(at(3, 9)) == []
 
 
-async def test_chases_wait_for_the_end_of_quiet_hours(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_chases_wait_for_the_end_of_quiet_hours(chat, app) -> None:
     await build_city(chat)
     chat.app.clock.set(at(0, 19, 30))
     await notify(chat, "#通知 皇叔洼村 晚上的通知")
@@ -322,14 +329,14 @@ async def test_chases_wait_for_the_end_of_quiet_hours(chat, app) -> None:  # typ
     assert when == [("04 07:00", "r_hsw"), ("04 11:00", "r_hsw"), ("04 15:00", "r_city")]
 
 
-async def test_chase_missed_while_down(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_chase_missed_while_down(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 皇叔洼村 内容")
     # Down from before 13:00 until 13:30: the chase is sent once, marked 补发.
     app.clock.set(at(0, 13, 30))
     await run_due(app, app.clock.now())
     sent = await chat.flush()
-    assert texts(sent) == ['【通知 1】第1次提醒：本群还没有确认收到。内容：内容 — 请回复"收到"（补发）']
+    assert texts(sent) == ['【通知 1】第1次提醒：刘伟还没有确认收到。内容：内容 — 请回复"收到"（补发）']
     await run_due(app, app.clock.now())
     assert await chat.flush() == []
     # Down past the grace: that chase is skipped; the next one comes on time.
@@ -338,29 +345,30 @@ async def test_chase_missed_while_down(chat, app) -> None:  # type: ignore[no-un
     assert await chat.flush() == []
     sent = await chat.advance(at(1, 9))
     assert [(o.at.astimezone(SHANGHAI).strftime("%H:%M"), o.room, o.text) for o in sent] == [
-        ("21:00", "r_city", '通知 1 已提醒1次，仍有 1/1 个群未回复"收到"：皇叔洼村')
+        ("21:00", "r_city", '通知 1 已提醒1次，仍有 1/1 个群未回复"收到"：皇叔洼村（刘伟）')
     ]
 
 
-async def test_no_chase_once_everyone_has_acknowledged(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_no_chase_once_everyone_has_acknowledged(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 浑源县 内容")
     sent = await chat.advance(at(0, 13, 30))
     assert rooms(sent) == Counter(HUNYUAN)
-    for room in HUNYUAN:
-        await chat.say("收到", sender=VILLAGER, room=room)
+    await chat.say("收到", sender=HY_CADRE, room="r_hy")
+    await chat.say("收到", sender=VILLAGER, room="r_wc")
+    await chat.say("收到", sender=VILLAGE_CADRE, room="r_hsw")
     assert await chat.advance(at(2, 9)) == []
     job = app.db.run_sync(lambda s: s.exec(select(Job).where(Job.key == "notice:1")).one())
     assert not job.active
 
 
-async def test_chase_names_the_notice_when_a_newer_one_waits(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_chase_names_the_notice_when_a_newer_one_waits(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 皇叔洼村 旧的")
     chat.app.clock.set(at(0, 10))
     await notify(chat, "#通知 皇叔洼村 新的")
     sent = await chat.advance(at(0, 13, 30))
-    assert texts(sent) == ['【通知 1】第1次提醒：本群还没有确认收到。内容：旧的 — 请回复"收到 1"']
+    assert texts(sent) == ['【通知 1】第1次提醒：刘伟还没有确认收到。内容：旧的 — 请回复"收到 1"']
 
 
 # -- long notices ------------------------------------------------------------------
@@ -371,7 +379,7 @@ def short_config() -> Config:
     return load_config().with_overrides(notices={"max_chars": 100})
 
 
-async def test_long_notice_is_split_and_numbered(short_config, db_url) -> None:  # type: ignore[no-untyped-def]
+async def test_long_notice_is_split_and_numbered(short_config, db_url) -> None:
     app = build_app(short_config, clock=VirtualClock(START), db_url=db_url, admins=[ADMIN])
     try:
         chat = MemoryChat(app)
@@ -401,7 +409,7 @@ async def test_long_notice_is_split_and_numbered(short_config, db_url) -> None: 
 # -- no group gets a notice twice --------------------------------------------------
 
 
-async def test_duplicate_delivery_of_the_command(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_duplicate_delivery_of_the_command(chat, app) -> None:
     await build_city(chat)
     first = await notify(chat, "#通知 浑源县 内容", msg_id="wx-123")
     again = await notify(chat, "#通知 浑源县 内容", msg_id="wx-123")
@@ -409,7 +417,7 @@ async def test_duplicate_delivery_of_the_command(chat, app) -> None:  # type: ig
     assert count(app, Notice) == 1 and count(app, NoticeTarget) == 3
 
 
-async def test_the_same_notice_pasted_twice_is_sent_once(chat, app) -> None:  # type: ignore[no-untyped-def]
+async def test_the_same_notice_pasted_twice_is_sent_once(chat, app) -> None:
     await build_city(chat)
     await notify(chat, "#通知 浑源县 明天上午9点开会", msg_id="wx-1")
     again = await notify(chat, "#通知 浑源县  明天上午9点开会 ", msg_id="wx-2")
@@ -429,7 +437,7 @@ def _post_counts(app: App) -> Counter[str | None]:
     return Counter(r.room_id for r in rows)
 
 
-async def test_restart_between_commit_and_delivery(config, db_url) -> None:  # type: ignore[no-untyped-def]
+async def test_restart_between_commit_and_delivery(config, db_url) -> None:
     clock = VirtualClock(START)
     app = build_app(config, clock=clock, db_url=db_url, admins=[ADMIN])
     chat = MemoryChat(app)
@@ -438,7 +446,7 @@ async def test_restart_between_commit_and_delivery(config, db_url) -> None:  # t
     from bot.messages import Inbound
 
     app.handle_sync(Inbound(transport="memory", id="n1", sender=HQ, sender_name="贾健刚",
-                            text="#通知 全体 内容", at=clock.now(), room="r_city"))  # fmt: skip
+                            text="#通知 全体 内容", at=clock.now(), room="r_city"))
     app.close()
     # A new process on the same database delivers each post once.
     app2 = build_app(config, clock=clock, db_url=db_url, admins=[ADMIN])
@@ -468,7 +476,7 @@ class _Crashing(MemoryTransport):
         await super().send(out)
 
 
-async def test_restart_in_the_middle_of_delivery(config, db_url) -> None:  # type: ignore[no-untyped-def]
+async def test_restart_in_the_middle_of_delivery(config, db_url) -> None:
     clock = VirtualClock(START)
     app = build_app(config, clock=clock, db_url=db_url, admins=[ADMIN])
     chat = MemoryChat(app)
@@ -493,7 +501,7 @@ async def test_restart_in_the_middle_of_delivery(config, db_url) -> None:  # typ
 # -- export ------------------------------------------------------------------------
 
 
-async def test_export_notices_xlsx(chat, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_export_notices_xlsx(chat, app, tmp_path) -> None:
     from openpyxl import load_workbook
 
     from bot.notices import export_notices
@@ -513,10 +521,10 @@ async def test_export_notices_xlsx(chat, app, tmp_path) -> None:  # type: ignore
     assert [(r[2], r[6], r[7]) for r in detail[1:]] == [
         ("浑源县", None, None), ("吴城乡", None, None),
         ("皇叔洼村", datetime(2019, 6, 3, 9, 30), "刘伟"),
-    ]  # fmt: skip
+    ]
 
 
-def test_export_command_line(sqlite_url, config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_command_line(sqlite_url, config, tmp_path) -> None:
     import asyncio
     import subprocess
     import sys
@@ -533,6 +541,6 @@ def test_export_command_line(sqlite_url, config, tmp_path) -> None:  # type: ign
     asyncio.run(setup())
     out = tmp_path / "out.xlsx"
     p = subprocess.run([sys.executable, "-m", "bot", "export", "notices", str(out), "--db",
-                        sqlite_url], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                        sqlite_url], capture_output=True, text=True, timeout=120, check=False)
     assert p.returncode == 0, p.stderr
     assert "已导出 1 条通知、9 行回执" in p.stdout and out.stat().st_size > 0

@@ -13,7 +13,7 @@ from bot.models.core import InboundMessage
 from bot.models.progress import Report
 from bot.notices import receipts
 from tests.conftest import texts
-from tests.test_notices import VILLAGE_CADRE, VILLAGER, build_city, count, notify
+from tests.test_notices import HY_CADRE, VILLAGE_CADRE, VILLAGER, build_city, count, notify
 
 SEP = "- " * 14 + "-"
 
@@ -34,25 +34,26 @@ async def test_quote_reply_acknowledges_the_quoted_notice(chat: MemoryChat, app:
     await notify(chat, "#通知 皇叔洼村 明天开会")
     posted = [o.text for o in first if o.room == "r_hsw"][0]
     assert posted.startswith("【通知 1】")
+    # (皇叔洼村 has a cadre: his acknowledgement is the one that counts.)
     # Two wait; the quoted one (the older) is acknowledged, not the newest.
-    sent = await chat.say(quoting(posted, "收到"), sender=VILLAGER, room="r_hsw")
-    assert texts(sent) == ['已记录：本群确认收到通知 1。本群还有通知 2 未确认，请回复"收到 2"']
+    sent = await chat.say(quoting(posted, "收到"), sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ['已记录：刘伟确认收到通知 1。本群还有通知 2 未确认，请回复"收到 2"']
     # Quoting it again: it is acknowledged already, so this is chat (newest stays waiting).
-    assert await chat.say(quoting(posted, "好的"), sender=VILLAGER, room="r_hsw") == []
+    assert await chat.say(quoting(posted, "好的"), sender=VILLAGE_CADRE, room="r_hsw") == []
     assert acked_rooms(app, 2) == []
     # Any agreeing reply to a quoted notice counts; a reply to a person is no 收到.
-    assert await chat.say(quoting("明天几点开会", "收到", "张三"), sender=VILLAGER,
-                          room="r_hsw") == []  # fmt: skip
+    assert await chat.say(quoting("明天几点开会", "收到", "张三"), sender=VILLAGE_CADRE,
+                          room="r_hsw") == []
     assert acked_rooms(app, 2) == []
     sent = await chat.say(quoting('【通知 2】明天开会 — 请回复"收到"', "好的[抱拳]"),
-                          sender=VILLAGER, room="r_hsw")  # fmt: skip
-    assert texts(sent) == ["已记录：本群确认收到通知 2"]
+                          sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ["已记录：刘伟确认收到通知 2"]
 
 
 async def test_quote_reply_runs_the_command_in_its_reply(chat: MemoryChat, app: App) -> None:
     await build_city(chat)
     sent = await chat.say(quoting("请大家看看怎么用", "#帮助 收到", "张三"), sender=VILLAGER,
-                          room="r_hsw")  # fmt: skip
+                          room="r_hsw")
     assert texts(sent)[0].startswith("#收到：确认收到本群的通知")
 
 
@@ -60,11 +61,11 @@ async def test_acknowledgement_forms(chat: MemoryChat, app: App) -> None:
     await build_city(chat)
     await notify(chat, "#通知 浑源县 第一条")
     sent = await chat.say("杨家坪村收到", sender=VILLAGE_CADRE, room="r_hsw")
-    assert texts(sent) == ["已记录：本群确认收到通知 1"]
+    assert texts(sent) == ["已记录：刘伟确认收到通知 1"]
     sent = await chat.say("收到，马上落实", sender=VILLAGER, room="r_wc")
     assert texts(sent) == ["已记录：本群确认收到通知 1"]
-    sent = await chat.say("已閱", sender=VILLAGER, room="r_hy")
-    assert texts(sent) == ["已记录：本群确认收到通知 1"]
+    sent = await chat.say("已閱", sender=HY_CADRE, name="王县长", room="r_hy")
+    assert texts(sent) == ["已记录：王县长确认收到通知 1"]
     assert sorted(acked_rooms(app, 1)) == ["r_hsw", "r_hy", "r_wc"]
 
 
@@ -77,8 +78,8 @@ async def test_the_named_notice_is_acknowledged(chat: MemoryChat, app: App) -> N
         await notify(chat, f"#通知 潘寺村 第{n}条")
     await notify(chat, "#通知 皇叔洼村 第39条")
     await notify(chat, "#通知 皇叔洼村 第40条")
-    sent = await chat.say("收到39号通知", sender=VILLAGER, room="r_hsw")
-    assert texts(sent) == ['已记录：本群确认收到通知 39。本群还有通知 40 未确认，请回复"收到 40"']
+    sent = await chat.say("收到39号通知", sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ['已记录：刘伟确认收到通知 39。本群还有通知 40 未确认，请回复"收到 40"']
     assert acked_rooms(app, 40) == []
 
 
@@ -87,7 +88,7 @@ async def test_no_acknowledgement_changes_nothing(chat: MemoryChat, app: App) ->
     await notify(chat, "#通知 皇叔洼村 内容")
     journaled = count(app, InboundMessage)
     for text in ["没收到", "收到了吗？", "收到请回复", "收不到", "收到货了吗",
-                 "收到 99999999999999999999", "收到 2147483648"]:  # fmt: skip
+                 "收到 99999999999999999999", "收到 2147483648"]:
         assert await chat.say(text, sender=VILLAGER, room="r_hsw") == [], text
     assert count(app, InboundMessage) == journaled
     assert acked_rooms(app, 1) == []

@@ -67,7 +67,7 @@ def test_short_notice_is_one_message() -> None:
      ("收到 通知12", 12), ("OK收到", None), ("收到👍", None), ("收到 第3号", 3),
      ("收到，马上落实", None), ("杨家坪村收到", None), ("收到39号通知", 39), ("收悉", None),
      ("已閱", None)],
-)  # fmt: skip
+)
 def test_bare_acknowledgements(text: str, number: int | None) -> None:
     norm = normalize(text)
     assert is_bare_ack(norm, None)
@@ -77,7 +77,7 @@ def test_bare_acknowledgements(text: str, number: int | None) -> None:
 
 @pytest.mark.parametrize("text", ["收到吗", "收到了吗？", "收到12份材料", "没收到", "今天收到的材料",
                                   "收到 12月", "收到请回复", "收不到", "收到货了吗", "好的",
-                                  "收到 99999999999999999999", "收到 2147483648"])  # fmt: skip
+                                  "收到 99999999999999999999", "收到 2147483648"])
 def test_chat_that_is_no_acknowledgement(text: str) -> None:
     assert not is_bare_ack(normalize(text), None)
 
@@ -113,7 +113,7 @@ def test_explicit_ack_arguments() -> None:
      ("浑源县:明天开会", ("浑源县",), "明天开会"),
      ("浑源县 , 阳高县:第一行\n第二行", ("浑源县", "阳高县"), "第一行\n第二行"),
      (":全体 内容", ("全体",), "内容")],
-)  # fmt: skip
+)
 def test_notice_arguments(text: str, scope: tuple[str, ...], body: str) -> None:
     got = parse_notice(Args((), text))
     assert (got.scope, got.body) == (scope, body)
@@ -138,4 +138,4 @@ def test_chase_times_skip_quiet_hours() -> None:
     times = chase_times(datetime(2019, 6, 3, 16, 0, tzinfo=SHANGHAI), config)
     assert [t.astimezone(SHANGHAI).strftime("%d %H:%M") for t in times] == [
         "03 20:00", "04 07:00", "04 11:00",
-    ]  # fmt: skip
+    ]

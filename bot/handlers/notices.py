@@ -1,5 +1,5 @@
-"""Notices: #通知 (broadcast to a scope, now or 定时 later), 收到 / #收到 (acknowledge),
-#回执 (receipts)."""
+"""Notices: #通知 (broadcast to a scope, now or 定时 later; 全员 for everyone in the
+groups), 收到 / #收到 (acknowledge), #回执 (receipts)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,22 @@ class NoticeArgs:
     scope: tuple[str, ...]
     body: str  # normalised; the text as typed is taken from the message in run
     timed: bool = False  # "定时 6月5日 9:00 …": `body` starts with the time phrase
+    everyone: bool = False  # "全员": anyone in a group acknowledges, not only its cadres
+
+
+# "#通知 浑源县 全员 内容" or "#通知 浑源县 内容 全员": everyone in the groups.
+_EVERYONE_HEAD = re.compile(r"^全员(?:[\s,，:：]+|$)")
+_EVERYONE_TAIL = re.compile(r"[\s,，]+全员$")
+
+
+def split_everyone(body: str) -> tuple[bool, str]:
+    """Whether the notice is for everyone (全员 at its start or end), and the text
+    without that word."""
+    if m := _EVERYONE_HEAD.match(body):
+        return True, body[m.end() :]
+    if m := _EVERYONE_TAIL.search(body):
+        return True, body[: m.start()]
+    return False, body
 
 
 # "#通知 浑源县 定时 6月5日 9:00 内容": sent later, at the time after 定时.
@@ -37,13 +53,14 @@ def parse_notice(args: Args) -> NoticeArgs:
     if head is None:
         raise Usage("请写发送范围和通知内容")
     names, body = head
+    everyone, body = split_everyone(body)
     if not body:
         raise Usage("请在范围后面写通知内容")
     if m := _TIMED.match(body):
         if not body[m.end() :].strip():
             raise Usage(f"“定时”后面请写时间和通知内容，如：{EX_TIMED}")
-        return NoticeArgs(tuple(names), body[m.end() :], timed=True)
-    return NoticeArgs(tuple(names), body)
+        return NoticeArgs(tuple(names), body[m.end() :], timed=True, everyone=everyone)
+    return NoticeArgs(tuple(names), body, everyone=everyone)
 
 
 def _typed_body(ctx: Ctx, args: NoticeArgs) -> str:
@@ -61,7 +78,7 @@ def _typed_body(ctx: Ctx, args: NoticeArgs) -> str:
         if simplify(s[: len(name)]) == name:
             head = notices.split_head(s[len(name) :])
             if head and head[1] and len(head[0]) == len(args.scope):
-                return head[1]
+                return split_everyone(head[1])[1] if args.everyone else head[1]
             break
     return args.body
 
@@ -102,7 +119,7 @@ def run_timed(ctx: Ctx, args: NoticeArgs) -> None:
     try:
         done = notices.schedule_notice(ctx.session, key, ctx.person.id, here, ctx.msg.room,
                                        args.scope, text, when.at, ctx.now, ctx.config,
-                                       ctx.msg.id)
+                                       ctx.msg.id, args.everyone)
     except notices.ScopeError as e:
         raise Usage(str(e)) from None
     except notices.NotAllowed as e:
@@ -124,7 +141,8 @@ def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
     here = ctx.require_unit()
     try:
         sent = notices.send_notice(ctx.session, ctx.person.id, here, ctx.msg.room, args.scope,
-                                   _typed_body(ctx, args), ctx.now, ctx.config, ctx.msg.id)
+                                   _typed_body(ctx, args), ctx.now, ctx.config, ctx.msg.id,
+                                   args.everyone)
     except notices.ScopeError as e:
         raise Usage(str(e)) from None
     except notices.NotAllowed as e:
@@ -139,8 +157,10 @@ def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
         raise Refusal(wording.too_long(e.parts, e.max_parts)) from None
     ctx.reply(wording.sent_reply(sent))
     for room_id, parts in sent.deliveries:
-        for part in parts:
-            ctx.send(room_id, part, kind="notice")
+        for i, part in enumerate(parts):
+            # The first part @s the group's audience (its cadres), if it has one.
+            ctx.writer.put(ctx.session, part, room_id=room_id, kind="notice",
+                           mentions=sent.mentions.get(room_id, ()) if i == 0 else ())
     ctx.audit("notice", notice=sent.notice_id, scope=sent.scope, groups=sent.groups,
               parts=sent.parts)
 
@@ -221,8 +241,8 @@ def _quoted_notice(msg: Inbound) -> int | None:
 
 def ack_gate(session: Session, msg: Inbound) -> bool:
     """Before anything is written: a bare 收到 is a command only while the notice it
-    would acknowledge (the named, the quoted, else the newest) waits in the group;
-    otherwise it is ordinary chat."""
+    would acknowledge (the named, the quoted, else the newest) waits in the group for
+    this person (a villager's 收到 to a notice for the cadres is ordinary chat)."""
     reply, quote = split_message(msg)
     text = normalize(reply)
     if text[:1] in "#＃@":
@@ -232,7 +252,7 @@ def ack_gate(session: Session, msg: Inbound) -> bool:
         return True  # not a bare form: the command's parser answers (it was addressed)
     if msg.room is None:
         return False
-    return notices.is_waiting(session, msg.room, ack.notice_id)
+    return notices.is_waiting(session, msg.room, ack.notice_id, msg.sender)
 
 
 def run_ack(ctx: Ctx, args: AckArgs) -> None:
@@ -295,19 +315,23 @@ COMMANDS = (
         parse=parse_notice, run=run_notice, roles=(HQ, CADRE), check=_notice_check,
         detail="范围：全体（全市所有群）、一个单位（浑源县）或几个单位（浑源县、阳高县）。"
                "指挥部可发全体；县级干部只能发本县。本群不另发。"
-               "各群回复“收到”即确认；未确认的群每隔几小时提醒一次（夜间不打扰）。"
+               "各群由本单位的干部（指挥部群还有指挥部）每人回复“收到”确认，通知会@他们；"
+               "范围后写“全员”则群里任何人回复即可（没有干部的群也是这样）。"
+               "未确认的群每隔几小时提醒一次，@还没确认的人（夜间不打扰）。"
                "范围后写“定时 6月5日 9:00”则到时再发（#提醒列表 可查看，#取消提醒 编号 可取消）。",
     ),
     Command(
         name="收到", summary="确认收到本群的通知", usage="收到 [通知编号]", example="收到 12",
         parse=parse_ack, run=run_ack, scope="any", bare=is_bare_ack, gate=ack_gate,
-        detail="不写编号时确认本群最新一条未确认的通知；引用通知回复“收到”（或“好的”）确认所引用的那条。"
+        detail="有干部的群由干部每人确认，其他人的“收到”不算（全员通知除外）。"
+               "不写编号时确认本群最新一条未确认的通知；引用通知回复“收到”（或“好的”）确认所引用的那条。"
                "“收悉”“已阅”“收到12号通知”“杨家坪村收到”“收到，马上落实”也算确认。",
     ),
     Command(
         name="回执", aliases=("通知回执", "回执查询"), summary="查看通知的确认情况",
         usage="#回执 [通知编号]", example="#回执 12", parse=parse_receipt, run=run_receipt,
         roles=(HQ,), check=_receipt_check, scope="any",
-        detail="列出已确认的群（谁、何时）和未确认的群。不写编号时查看自己最近发的通知。",
+        detail="列出已确认的群（谁、何时）、未确认的群，以及各群干部中谁已确认、谁还没有。"
+               "不写编号时查看自己最近发的通知。",
     ),
 )

@@ -1,7 +1,9 @@
 """Notices: HQ broadcasts to every group in a scope, groups acknowledge with 收到.
 
 Functions over a session; they never commit. A notice is one `Notice` row and one
-`NoticeTarget` row per group it went to; a group's first 收到 is its acknowledgement.
+`NoticeTarget` row per group it went to, and a `NoticeReader` row per person of a
+group's audience (`audience`: its unit's role holders), each of whom acknowledges; where
+a group has none, or the notice is 全员, the group's first 收到 is its acknowledgement.
 The chases are a job per notice, keyed `notice:<id>`.
 
 - `scope`: who may notify where, and the groups a scope names;
@@ -15,13 +17,22 @@ The chases are a job per notice, keyed `notice:<id>`.
 """
 
 from bot.notices.acks import Ack, acknowledge
-from bot.notices.chases import CHASE_KIND, DueChase, chase_times, due_chase, job_key
+from bot.notices.audience import audience
+from bot.notices.chases import (
+    CHASE_KIND,
+    DueChase,
+    chase_times,
+    due_chase,
+    job_key,
+    mark_chased,
+)
 from bot.notices.files import export_notices
 from bot.notices.overview import NoticeSummary, open_notices
 from bot.notices.receipts import (
     GroupReceipt,
     NoNoticeNamed,
     NotYourNotice,
+    Reader,
     Receipt,
     UnknownNotice,
     is_author,
@@ -30,6 +41,7 @@ from bot.notices.receipts import (
     percent,
     receipt_for,
     receipts,
+    waiting_for,
 )
 from bot.notices.scope import (
     LOCAL,
@@ -67,7 +79,7 @@ from bot.notices.wording import (
 )
 
 __all__ = [
-    "CHASE_KIND", "LOCAL", "MAX_PARTS", "PROMPT", "RESEND_WINDOW", "WHOLE", "Ack",
+    "CHASE_KIND", "Reader", "audience", "mark_chased", "waiting_for", "LOCAL", "MAX_PARTS", "PROMPT", "RESEND_WINDOW", "WHOLE", "Ack",
     "AlreadySent", "DueChase", "GroupReceipt", "NoNoticeNamed", "NoTargets", "NotAllowed",
     "NotYourNotice", "NoticeError", "NoticeSummary", "Receipt", "Scheduled", "Scope", "ScopeError", "Sent",
     "TooLong", "UnknownNotice", "acknowledge", "authority", "chase_times", "create_notice",

@@ -1,17 +1,25 @@
 """Chasing a notice: one job per notice (`notice:<id>`, kind `notice_chase`, run by
 `bot/schedules/notices.py`), scheduled when the notice is sent and cancelled once every
-group has acknowledged. It runs `ack_chase_max` times, then reports to the author."""
+group has acknowledged. It runs `ack_chase_max` times, then reports to the author.
+
+A chase @s the people of a group's audience who have not acknowledged (where anyone
+may answer, nobody in particular). A group is never chased twice for one notice within
+`ack_chase_hours` (`NoticeTarget.chased_at`): runs caught up after an outage, or a
+chase re-run, would otherwise reach it several times in a few minutes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from bot.calendar import after_quiet_hours
 from bot.config import Config
 from bot.jobs import cancel, schedule
+from bot.models.notices import NoticeTarget
 from bot.notices.receipts import Receipt, newest_waiting, receipts
 
 # The job kind that chases a notice (bot/schedules/notices.py).
@@ -58,6 +66,10 @@ class ChaseGroup:
     room_id: str
     # A plain 收到 there acknowledges this notice (it is the newest one waiting).
     bare: bool
+    # The audience still missing there: names, and the contact ids the chase @s (none
+    # where anyone may answer).
+    names: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,15 +84,41 @@ class DueChase:
 
 
 def due_chase(session: Session, notice_id: int, since: datetime, due_at: datetime,
-              config: Config) -> DueChase | None:
-    """The chase due at `due_at`; None when there is nothing to do (no such notice, or
-    every group has acknowledged)."""
+              config: Config, now: datetime | None = None) -> DueChase | None:
+    """The chase due at `due_at` (run at `now`); None when there is nothing to do (no
+    such notice, or every group has acknowledged). Groups chased less than
+    `ack_chase_hours` before `now` are left out this time."""
     r = receipts(session, notice_id)
     if r is None or not r.missing:
         return None
     step = sum(1 for t in chase_times(since, config) if t <= due_at)
     if step > config.notices.ack_chase_max:
         return DueChase(r, step, True, ())
-    groups = tuple(ChaseGroup(g.room_id, newest_waiting(session, g.room_id) == notice_id)
-                   for g in r.missing)
+    spacing = timedelta(hours=config.notices.ack_chase_hours)
+    recent = _chased_since(session, notice_id, (now or due_at) - spacing)
+    groups = tuple(
+        ChaseGroup(g.room_id, newest_waiting(session, g.room_id) == notice_id,
+                   g.missing_names, g.missing_ids)
+        for g in r.missing if g.room_id not in recent
+    )
     return DueChase(r, step, False, groups)
+
+
+def _chased_since(session: Session, notice_id: int, since: datetime) -> set[str]:
+    rows = session.exec(
+        select(NoticeTarget.room_id).where(NoticeTarget.notice_id == notice_id,
+                                           col(NoticeTarget.chased_at) > since)
+    ).all()
+    return set(rows)
+
+
+def mark_chased(session: Session, notice_id: int, room_ids: Sequence[str],
+                now: datetime) -> None:
+    """These groups were chased now (the next chase waits `ack_chase_hours`)."""
+    if room_ids:
+        session.execute(
+            update(NoticeTarget)
+            .where(col(NoticeTarget.notice_id) == notice_id,
+                   col(NoticeTarget.room_id).in_(list(room_ids)))
+            .values(chased_at=now)
+        )

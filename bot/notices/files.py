@@ -33,7 +33,7 @@ def _local(t: datetime | None, zone: ZoneInfo) -> datetime | None:
 
 
 def export_notices(session: Session, path: str | Path, zone: ZoneInfo,
-                   until: datetime | None = None) -> tuple[int, int]:  # fmt: skip
+                   until: datetime | None = None) -> tuple[int, int]:
     """Write the workbook (.xlsx or .csv); returns (notices, receipt rows). With
     `until`: the notices sent up to then, and the acknowledgements made up to then."""
     author = aliased(Person)
@@ -84,5 +84,5 @@ def export_notices(session: Session, path: str | Path, zone: ZoneInfo,
     n_notices, n_rows = tabular.write_book(Path(path), stamp, [
         Sheet("通知", "通知与回执汇总", NOTICE_HEADER, summary, formats),
         Sheet("回执", "各群回执明细", RECEIPT_HEADER, detail(), formats),
-    ])  # fmt: skip
+    ])
     return n_notices, n_rows

@@ -11,7 +11,7 @@ authority is checked again then."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.jobs import schedule
 from bot.models.core import OrgUnit, Room
-from bot.models.notices import Notice, NoticeTarget
+from bot.models.notices import Notice, NoticeReader, NoticeTarget
+from bot.notices.audience import audience
 from bot.notices.chases import schedule_chases
 from bot.notices.scope import (
     NoticeError,
@@ -77,6 +78,9 @@ class Sent:
     parts: int
     # The messages to queue: per group, in tree order, its parts.
     deliveries: tuple[tuple[str, tuple[str, ...]], ...]
+    # Per group, the contact ids its first part @s (the group's audience; none when
+    # anyone may answer).
+    mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def send_notice(
@@ -89,9 +93,12 @@ def send_notice(
     now: datetime,
     config: Config,
     msg_id: str | None = None,
+    everyone: bool = False,
 ) -> Sent:
     """#通知 from a group of `here`: `words` name the scope, `text` (as typed) may start
-    with more unit names. Raises `ScopeError`, `NotAllowed`, `NoTargets`, `AlreadySent`
+    with more unit names. Each group's audience (`bot.notices.audience`) must
+    acknowledge; with `everyone` (全员) anyone in the group may. Raises `ScopeError`,
+    `NotAllowed`, `NoTargets`, `AlreadySent`
     or `TooLong` (after writing: the caller's savepoint undoes it)."""
     allowed = authority(session, author_id, here)
     scope = resolve_scope(session, words, here, allowed)
@@ -108,7 +115,8 @@ def send_notice(
         raise AlreadySent(same)
     # Send-only groups get the notice too, but cannot answer: only the others are waited for.
     waited = [(room, unit) for room, unit in targets if not room.send_only]
-    notice = create_notice(session, author_id, room_id, scope, text, waited, now, msg_id)
+    notice = create_notice(session, author_id, room_id, scope, text, waited, now, msg_id,
+                           everyone)
     assert notice.id is not None
     max_chars = config.notices.max_chars
     parts = format_parts(notice.id, text, max_chars)
@@ -120,7 +128,18 @@ def send_notice(
     deliveries = tuple(
         (room.id, tuple(plain if room.send_only else parts)) for room, _unit in targets
     )
-    return Sent(notice.id, scope.label, len(targets), len(parts), deliveries)
+    return Sent(notice.id, scope.label, len(targets), len(parts), deliveries,
+                _mentions(session, notice.id))
+
+
+def _mentions(session: Session, notice_id: int) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for r in session.exec(
+        select(NoticeReader).where(NoticeReader.notice_id == notice_id)
+        .order_by(col(NoticeReader.id))
+    ):
+        out.setdefault(r.room_id, []).append(r.person_id)
+    return {room: tuple(ids) for room, ids in out.items()}
 
 
 def create_notice(
@@ -132,8 +151,10 @@ def create_notice(
     targets: Sequence[tuple[Room, OrgUnit]],
     now: datetime,
     msg_id: str | None = None,
+    everyone: bool = False,
 ) -> Notice:
-    """The notice and a target row per group (the caller queues the posts)."""
+    """The notice, a target row per group and a reader row per person of each group's
+    audience (the caller queues the posts)."""
     notice = Notice(
         author_id=author_id,
         author_room_id=author_room_id,
@@ -141,12 +162,17 @@ def create_notice(
         text=text,
         msg_id=msg_id,
         created_at=now,
+        everyone=everyone,
     )
     session.add(notice)
     session.flush()
     assert notice.id is not None
     for room, unit in targets:
-        session.add(NoticeTarget(notice_id=notice.id, room_id=room.id, unit_id=unit.id))
+        readers = [] if everyone else audience(session, unit)
+        session.add(NoticeTarget(notice_id=notice.id, room_id=room.id, unit_id=unit.id,
+                                 anyone=not readers))
+        for person in readers:
+            session.add(NoticeReader(notice_id=notice.id, room_id=room.id, person_id=person.id))
     session.flush()
     return notice
 
@@ -192,6 +218,7 @@ def schedule_notice(
     now: datetime,
     config: Config,
     msg_id: str | None = None,
+    everyone: bool = False,
 ) -> Scheduled:
     """#通知 … 定时: check what `send_notice` would check now (raising the same errors,
     before writing anything) and schedule the notice for `at` in the author's group."""
@@ -213,7 +240,7 @@ def schedule_notice(
     title = f"通知（{scope.label}）：{excerpt(body)}"
     # The scope's words and the text as given: `send_notice` reads them again when due.
     payload = {"no": no, "title": title, "author": author_id, "words": list(words),
-               "text": text, "msg": msg_id}
+               "text": text, "msg": msg_id, "everyone": everyone}
     job = schedule(session, key, NOTICE, at, now, room_id=room_id, unit_id=here.id,
                    payload=payload, created_by=author_id)
     assert job.id is not None

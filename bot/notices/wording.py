@@ -134,7 +134,12 @@ def too_long(parts: int, max_parts: int) -> str:
 
 
 def acked_reply(ack: Ack) -> str:
-    text = f"已记录：本群确认收到通知 {ack.notice_id}"
+    if ack.personal:
+        text = f"已记录：{ack.acked_by_name}确认收到通知 {ack.notice_id}"
+        if ack.still_missing:
+            text += f"（本群还有 {'、'.join(ack.still_missing[:5])} 未确认）"
+    else:
+        text = f"已记录：本群确认收到通知 {ack.notice_id}"
     if ack.waiting:
         more = "、".join(str(i) for i in ack.waiting[:5])
         text += f'。本群还有通知 {more} 未确认，请回复"收到 {ack.waiting[0]}"'
@@ -145,8 +150,14 @@ def ack_refusal(ack: Ack, zone: ZoneInfo) -> str:
     """Why nothing was acknowledged (an `Ack` whose status is not "acked")."""
     if ack.status == "none":
         return "本群没有待确认的通知"
+    if ack.status == "not_audience":
+        if ack.notice_id is None:
+            return "本群待确认的通知由本群干部确认，您不用回复"
+        return f"通知 {ack.notice_id} 由本群干部确认，您不用回复"
     if ack.status == "already":
         assert ack.acked_at is not None
+        if ack.personal:
+            return f"您已于 {when(ack.acked_at, zone)} 确认收到通知 {ack.notice_id}"
         return (
             f"本群已于 {when(ack.acked_at, zone)} 确认收到通知 {ack.notice_id}"
             f"（{ack.acked_by_name}）"
@@ -189,12 +200,15 @@ def join_capped(names: Sequence[str], limit: int) -> str:
 
 
 def receipt_text(r: Receipt, zone: ZoneInfo) -> str:
-    """#回执: the counts, who acknowledged when, and the groups still missing."""
+    """#回执: the counts, who acknowledged when, the groups still missing, and per
+    group with an audience who has and has not acknowledged (by name)."""
     n = r.notice
     lines = [
         f"通知 {n.id}（{when(n.created_at, zone)} 发往{n.scope}）："
         f"{r.total} 个群，已确认 {len(r.acked)} 个（{r.percent}%）"
     ]
+    if n.everyone:
+        lines.append("全员通知：群里任何人回复“收到”即算本群确认")
     if r.acked:
         lines.append("已确认：")
         labels = group_labels(r.acked)
@@ -203,12 +217,40 @@ def receipt_text(r: Receipt, zone: ZoneInfo) -> str:
             lines.append(f"{label} {g.acked_by_name} {when(g.acked_at, zone)}")
         if len(r.acked) > MAX_ACKED_LINES:
             lines.append(f"……等{len(r.acked)}个")
+    lines.extend(_people_lines(r))
     if r.missing:
         names = join_capped(group_labels(r.missing), MAX_MISSING_CHARS)
         lines.append(f"未确认（{len(r.missing)}）：{names}")
     else:
         lines.append("全部已确认")
     return "\n".join(lines)
+
+
+def _people_lines(r: Receipt) -> list[str]:
+    """Per group (tree order): its audience by name, or that anyone may answer there
+    because the unit has no role holders (not said for 全员: the header says it)."""
+    groups = r.groups
+    labels = dict(zip((g.room_id for g in groups), group_labels(groups), strict=True))
+    people: list[str] = []
+    anyone: list[str] = []
+    for g in groups:
+        if g.readers:
+            done = "、".join(g.acked_names) or "无"
+            line = f"{labels[g.room_id]}：已确认 {done}"
+            if g.missing_names:
+                line += f"；未确认 {'、'.join(g.missing_names)}"
+            people.append(line)
+        elif not r.notice.everyone:
+            anyone.append(labels[g.room_id])
+    out: list[str] = []
+    if people:
+        out.append("按人：")
+        out.extend(people[:MAX_ACKED_LINES])
+        if len(people) > MAX_ACKED_LINES:
+            out.append(f"……等{len(people)}个群")
+    if anyone:
+        out.append(f"没有干部的群（任何人回复即算确认）：{join_capped(anyone, MAX_MISSING_CHARS)}")
+    return out
 
 
 def receipt_refusal(e: UnknownNotice) -> str:
@@ -220,15 +262,20 @@ def receipt_refusal(e: UnknownNotice) -> str:
 # -- chases ------------------------------------------------------------------------
 
 
-def chase_text(notice_id: int, step: int, text: str, bare: bool) -> str:
+def chase_text(notice_id: int, step: int, text: str, bare: bool,
+               names: Sequence[str] = ()) -> str:
     """The chase to a group that has not acknowledged; `bare`: a plain 收到 would do (it
-    is the newest notice waiting there)."""
+    is the newest notice waiting there); `names`: the audience still missing there."""
     say = "收到" if bare else f"收到 {notice_id}"
-    return f'【通知 {notice_id}】第{step}次提醒：本群还没有确认收到。内容：{excerpt(text)} — 请回复"{say}"'
+    who = f"{'、'.join(names)}还没有确认收到" if names else "本群还没有确认收到"
+    return f'【通知 {notice_id}】第{step}次提醒：{who}。内容：{excerpt(text)} — 请回复"{say}"'
 
 
 def report_text(r: Receipt, chases_sent: int) -> str:
-    """To the author's group after the last chase: the groups still missing."""
-    names = join_capped(group_labels(r.missing), MAX_REPORT_CHARS)
+    """To the author's group after the last chase: the groups still missing (with the
+    people still missing where a group has an audience)."""
+    labels = [f"{label}（{'、'.join(g.missing_names)}）" if g.missing_names else label
+              for g, label in zip(r.missing, group_labels(r.missing), strict=True)]
+    names = join_capped(labels, MAX_REPORT_CHARS)
     said = f"已提醒{chases_sent}次，" if chases_sent else ""
     return f'通知 {r.notice.id} {said}仍有 {len(r.missing)}/{r.total} 个群未回复"收到"：{names}'

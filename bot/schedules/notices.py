@@ -7,9 +7,11 @@ author's id, so the author's authority and the scope are checked again at that t
 what stops it is told to the author's group.
 
 It runs `ack_chase_max` times, `ack_chase_hours` apart (never in the quiet hours: a run
-due in them waits for their end), each time reminding the groups that have not said 收到;
-one interval after the last chase it tells the author's group which groups are still
-missing. Once every group has acknowledged, the job stops.
+due in them waits for their end), each time reminding the groups that have not said 收到
+and @-ing there the people of the audience who have not (a group chased less than
+`ack_chase_hours` ago is left for the next run); one interval after the last chase it
+tells the author's group which groups (and people) are still missing. Once every group
+has acknowledged, the job stops.
 """
 
 from __future__ import annotations
@@ -39,14 +41,17 @@ def next_after(job: Job, after: datetime, config: Config) -> datetime | None:
 
 def run(ctx: JobCtx) -> None:
     due = notices.due_chase(ctx.session, ctx.payload["notice"], _since(ctx.job), ctx.due_at,
-                            ctx.config)
+                            ctx.config, ctx.now)
     if due is None:
         return
     notice = due.receipt.notice
     assert notice.id is not None
     if not due.report:
         for g in due.groups:
-            ctx.send(g.room_id, wording.chase_text(notice.id, due.step, notice.text, g.bare))
+            text = wording.chase_text(notice.id, due.step, notice.text, g.bare, g.names)
+            ctx.writer.put(ctx.session, ctx.mark(text), room_id=g.room_id, kind="reminder",
+                           mentions=g.mentions)
+        notices.mark_chased(ctx.session, notice.id, [g.room_id for g in due.groups], ctx.now)
     elif notice.author_room_id is not None:
         ctx.send(notice.author_room_id, wording.report_text(due.receipt, _chases_sent(ctx)))
 
@@ -91,14 +96,17 @@ def run_scheduled(ctx: JobCtx) -> None:
     try:
         with ctx.session.begin_nested():  # a refusal leaves nothing half-written
             sent = notices.send_notice(ctx.session, p["author"], here, room_id, p["words"],
-                                       p["text"], ctx.now, ctx.config, p.get("msg"))
+                                       p["text"], ctx.now, ctx.config, p.get("msg"),
+                                       bool(p.get("everyone")))
     except notices.NoticeError as e:
         ctx.send(room_id, reminder_wording.notice_failed_note(p["no"], _why(e, ctx)))
         return
     ctx.send(room_id, reminder_wording.notice_sent_note(p["no"], wording.sent_reply(sent)))
     for target, parts in sent.deliveries:
-        for part in parts:
-            ctx.send(target, part, kind="notice")
+        for i, part in enumerate(parts):
+            # The first part @s the group's audience.
+            ctx.writer.put(ctx.session, ctx.mark(part), room_id=target, kind="notice",
+                           mentions=sent.mentions.get(target, ()) if i == 0 else ())
 
 
 KINDS = (JobKind(notices.CHASE_KIND, run, next_after), JobKind(NOTICE, run_scheduled))

@@ -189,13 +189,24 @@
       : `<p class="note ok">本周都已报送。</p>`;
   }
 
+  // Per group: who acknowledged and who has not (a group without cadres: anyone's 收到).
+  function receiptPeople(groups) {
+    const lines = groups.filter((g) => !g.anyone || !g.done).map((g) => {
+      const who = g.anyone
+        ? "任何人回复即可"
+        : `已确认 ${VB.esc(g.acked.join("、") || "无")}${g.missing.length ? `；<span class="warn">未确认 ${VB.esc(g.missing.join("、"))}</span>` : ""}`;
+      return `<li><span class="who">${VB.esc(g.group)}</span> ${who}</li>`;
+    });
+    return lines.length ? `<ul class="people">${lines.join("")}</ul>` : "";
+  }
+
   function renderReceipts(rows) {
     const el = document.querySelector("#receipts .body");
     el.innerHTML = rows.length
       ? `<ul class="list receipts">${rows.map((n) => `<li><div class="line"><span class="who">#${VB.esc(n.no)} ${VB.esc(n.text)}</span>
           <span class="num">${VB.esc(n.acked)}</span></div>
           <span class="bar wide"><span class="fill ${n.percent < 1 ? "behind" : ""}" style="width:${Math.round(n.percent * 100)}%"></span></span>
-          <div class="missing">未确认：${VB.esc(n.missing)}</div></li>`).join("")}</ul>`
+          <div class="missing">未确认：${VB.esc(n.missing)}</div>${receiptPeople(n.groups || [])}</li>`).join("")}</ul>`
       : `<p class="note ok">近30天的通知都已确认收到。</p>`;
   }
 
