@@ -390,6 +390,18 @@ def resolve_person(
             person.name = simplify(mention.name)
         return person
     name = simplify(mention.name)
+    found = people_named(session, name, room_id, unit)
+    if not found:
+        raise OrgError(f"本群找不到“{name}”，请用@指定")
+    if len(found) > 1:
+        raise OrgError(ambiguous_text(name, len(found)))
+    return found[0]
+
+
+def people_named(session: Session, name: str, room_id: str | None, unit: OrgUnit | None
+                 ) -> list[Person]:
+    """The people a bare name may mean: the group's members and the people of its
+    unit's households with that (simplified) name."""
     candidates: dict[str, Person] = {}
     if room_id is not None:
         q = (
@@ -406,12 +418,11 @@ def resolve_person(
             .where(Person.name == name, col(OrgUnit.path).startswith(unit.path))
         )
         candidates.update({p.id: p for p in session.exec(q2).all()})
-    if not candidates:
-        raise OrgError(f"本群找不到“{name}”，请用@指定")
-    if len(candidates) > 1:
-        count = "两" if len(candidates) == 2 else str(len(candidates))
-        raise OrgError(f"有{count}位{name}，请用@指定")
-    return next(iter(candidates.values()))
+    return list(candidates.values())
+
+
+def ambiguous_text(name: str, count: int) -> str:
+    return f"有{'两' if count == 2 else count}位{name}，请用@指定"
 
 
 def household_of(session: Session, person: Person) -> Household | None:

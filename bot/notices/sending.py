@@ -83,6 +83,25 @@ class Sent:
     mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+def _checked_scope(session: Session, author_id: str, here: OrgUnit,
+                   words: Sequence[str], text: str, room_id: str | None
+                   ) -> tuple[Scope, str, list[tuple[Room, OrgUnit]]]:
+    """The scope a #通知 names (and the text left after it), checked against the
+    author's authority, and the groups it reaches. Raises ScopeError, NotAllowed or
+    NoTargets."""
+    allowed = authority(session, author_id, here)
+    scope = resolve_scope(session, words, here, allowed)
+    scope, text = extend_scope(session, scope, text, here, allowed)
+    outside = may_notify(scope.units, allowed)
+    if outside:
+        what = scope.label if scope.whole else "、".join(u.name for u in outside)
+        raise NotAllowed(what, [u.name for u in allowed])
+    targets = target_rooms(session, scope.units, room_id)
+    if not targets:
+        raise NoTargets(scope.label)
+    return scope, text, targets
+
+
 def send_notice(
     session: Session,
     author_id: str,
@@ -100,16 +119,7 @@ def send_notice(
     acknowledge; with `everyone` (全员) anyone in the group may. Raises `ScopeError`,
     `NotAllowed`, `NoTargets`, `AlreadySent`
     or `TooLong` (after writing: the caller's savepoint undoes it)."""
-    allowed = authority(session, author_id, here)
-    scope = resolve_scope(session, words, here, allowed)
-    scope, text = extend_scope(session, scope, text, here, allowed)
-    outside = may_notify(scope.units, allowed)
-    if outside:
-        what = scope.label if scope.whole else "、".join(u.name for u in outside)
-        raise NotAllowed(what, [u.name for u in allowed])
-    targets = target_rooms(session, scope.units, room_id)
-    if not targets:
-        raise NoTargets(scope.label)
+    scope, text, targets = _checked_scope(session, author_id, here, words, text, room_id)
     same = recent_same(session, author_id, scope, text, now)
     if same is not None:
         raise AlreadySent(same)
@@ -222,16 +232,7 @@ def schedule_notice(
 ) -> Scheduled:
     """#通知 … 定时: check what `send_notice` would check now (raising the same errors,
     before writing anything) and schedule the notice for `at` in the author's group."""
-    allowed = authority(session, author_id, here)
-    scope = resolve_scope(session, words, here, allowed)
-    scope, body = extend_scope(session, scope, text, here, allowed)
-    outside = may_notify(scope.units, allowed)
-    if outside:
-        what = scope.label if scope.whole else "、".join(u.name for u in outside)
-        raise NotAllowed(what, [u.name for u in allowed])
-    targets = target_rooms(session, scope.units, room_id)
-    if not targets:
-        raise NoTargets(scope.label)
+    scope, body, targets = _checked_scope(session, author_id, here, words, text, room_id)
     # The number is not known yet: word it with a long one to count the parts.
     parts = len(format_parts(999_999, body, config.notices.max_chars))
     if parts > MAX_PARTS:

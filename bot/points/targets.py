@@ -9,8 +9,16 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from bot.messages import Mention
-from bot.models.core import Household, OrgUnit, Person, RoomMember
-from bot.org import OrgError, find_household, find_unit, household_of, resolve_person
+from bot.models.core import Household, OrgUnit, Person
+from bot.org import (
+    OrgError,
+    ambiguous_text,
+    find_household,
+    find_unit,
+    household_of,
+    people_named,
+    resolve_person,
+)
 from bot.points.errors import PointsError
 from bot.text import simplify
 
@@ -62,26 +70,10 @@ def person_named(session: Session, name: str, room_id: str | None, unit: OrgUnit
     """The one person of this name among the group's members and the people of its
     unit's households (as `bot.org.resolve_person` looks up a bare name); None if there
     is none, AmbiguousName if several."""
-    candidates: dict[str, Person] = {}
-    if room_id is not None:
-        q = (
-            select(Person)
-            .join(RoomMember, col(RoomMember.person_id) == col(Person.id))
-            .where(RoomMember.room_id == room_id, Person.name == name)
-        )
-        candidates.update({p.id: p for p in session.exec(q).all()})
-    if unit is not None:
-        q2 = (
-            select(Person)
-            .join(Household, col(Household.id) == col(Person.household_id))
-            .join(OrgUnit, col(OrgUnit.id) == col(Household.unit_id))
-            .where(Person.name == name, col(OrgUnit.path).startswith(unit.path))
-        )
-        candidates.update({p.id: p for p in session.exec(q2).all()})
-    if len(candidates) > 1:
-        count = "两" if len(candidates) == 2 else str(len(candidates))
-        raise AmbiguousName(f"有{count}位{name}，请用@指定")
-    return next(iter(candidates.values()), None)
+    found = people_named(session, name, room_id, unit)
+    if len(found) > 1:
+        raise AmbiguousName(ambiguous_text(name, len(found)))
+    return found[0] if found else None
 
 
 def household_for(session: Session, target: Target, village: OrgUnit, *, room_id: str | None,
