@@ -4,11 +4,14 @@ and sessions) and `bot.models` (the tables)."""
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 import bot.models  # noqa: F401  (registers every table)
@@ -30,11 +33,42 @@ def create_schema(engine: Engine) -> None:
     head revision (fast, and the same schema: a test checks that the migrations and
     the models agree); an existing one is upgraded by Alembic.
     """
-    if inspect(engine).get_table_names():
-        upgrade_head(engine)
-    else:
-        SQLModel.metadata.create_all(engine)
-        stamp_head(engine)
+    with _schema_lock(engine):
+        if inspect(engine).get_table_names():
+            upgrade_head(engine)
+        else:
+            SQLModel.metadata.create_all(engine)
+            stamp_head(engine)
+
+
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises schema work.
+_SCHEMA_LOCK_KEY = 7_261_804_113
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time creates or upgrades the schema: two starting at once on an
+    empty database would both try to create the same tables. PostgreSQL: a session
+    advisory lock; an SQLite file: an exclusive lock on a file beside it."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+                conn.commit()
+        return
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    with open(f"{path}.schema-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def upgrade_head(engine: Engine) -> None:

@@ -26,3 +26,33 @@ def test_create_schema_twice_is_a_no_op(db_url: str) -> None:
         assert differences(db.engine) == []
     finally:
         db.close()
+
+
+_CREATE = """
+import sys, time
+from bot.db import make_engine
+from bot.migrate import create_schema
+engine = make_engine(sys.argv[1])
+while time.time() < float(sys.argv[2]):
+    time.sleep(0.001)
+create_schema(engine)
+"""
+
+
+def test_two_processes_create_the_schema_at_once(db_url: str) -> None:
+    """Two processes starting on one empty database at the same moment: both start,
+    and the schema is created once (issue: they raced to create the same tables)."""
+    import subprocess
+    import sys
+    import time
+
+    start = time.time() + 1.5  # both processes are up and waiting by then
+    procs = [subprocess.Popen([sys.executable, "-c", _CREATE, db_url, str(start)],
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+    assert differences(engine) == []
