@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from bot.messages import Inbound, Mention
-from bot.text import numerals_to_digits
+from bot.text import bounded_int, numerals_to_digits  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,36 +190,7 @@ def clip_reply(text: str, max_chars: int) -> str:
 
 # -- numbers ------------------------------------------------------------------------------
 
-_INT = re.compile(r"[+-]?[0-9]+")
-# Longer than any numeral for a value up to 10^10: "九十九亿九千九百九十九万九千九百九十九"
-# is 19 characters; a word longer than this is not a number we would accept.
-_MAX_NUMBER_WORD = 32
-_MAX_DIGITS = 10
-
-
-def bounded_int(word: str, lo: int = 0, hi: int = 10**9) -> int | None:
-    """'42', '四十二', '＋5', '０７' → an int within [lo, hi]; anything else → None.
-
-    Like `bot.text.parse_int`, but the digits are counted before converting (a
-    5,000-digit argument costs nothing and never reaches int(), which refuses more
-    than 4300 digits), and values outside [lo, hi] are refused. Never raises.
-    """
-    if not isinstance(word, str) or lo > hi:
-        return None
-    w = word.strip()
-    if not w or len(w) > _MAX_NUMBER_WORD:
-        return None
-    try:
-        w = numerals_to_digits(unicodedata.normalize("NFKC", w))
-    except Exception:  # cn2an on odd input: not a number, whatever it raised
-        return None
-    if not _INT.fullmatch(w):
-        return None
-    digits = w.lstrip("+-").lstrip("0")
-    if len(digits) > _MAX_DIGITS:
-        return None
-    value = int(w)
-    return value if lo <= value <= hi else None
+# `bounded_int` lives with the other parsers in `bot.text` (this module builds on it).
 
 
 # -- the inbound message ------------------------------------------------------------------

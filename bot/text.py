@@ -151,13 +151,42 @@ def tokenize(text: str, mentions: tuple[Mention, ...]) -> tuple[str | Mention, .
     return tuple(out)
 
 
+_INT = re.compile(r"[+-]?[0-9]+")
+# Longer than any numeral for a value up to 10^10: "九十九亿九千九百九十九万九千九百九十九"
+# is 19 characters; a word longer than this is not a number we would accept.
+_MAX_NUMBER_WORD = 32
+_MAX_DIGITS = 10
+
+
+def bounded_int(word: str, lo: int = 0, hi: int = 10**9) -> int | None:
+    """'42', '四十二', '＋5', '０７' → an int within [lo, hi]; anything else → None.
+
+    The digits are counted before converting (a
+    5,000-digit argument costs nothing and never reaches int(), which refuses more
+    than 4300 digits), and values outside [lo, hi] are refused. Never raises.
+    """
+    if not isinstance(word, str) or lo > hi:
+        return None
+    w = word.strip()
+    if not w or len(w) > _MAX_NUMBER_WORD:
+        return None
+    try:
+        w = numerals_to_digits(unicodedata.normalize("NFKC", w))
+    except Exception:  # cn2an on odd input: not a number, whatever it raised
+        return None
+    if not _INT.fullmatch(w):
+        return None
+    digits = w.lstrip("+-").lstrip("0")
+    if len(digits) > _MAX_DIGITS:
+        return None
+    value = int(w)
+    return value if lo <= value <= hi else None
+
+
+
 def parse_int(word: str, lo: int = 0, hi: int = 10**9) -> int | None:
-    """'42', '四十二', '＋5' → an int within [lo, hi]; anything else → None.
-
-    Bounded, so that no command's number overflows a database column or costs a
-    5,000-digit conversion (see `bot.limits.bounded_int`, which this is)."""
-    from bot.limits import bounded_int  # bot.limits builds on this module
-
+    """'42', '四十二', '＋5' → an int within [lo, hi]; anything else → None. Bounded, so
+    that no command's number overflows a database column or costs a long conversion."""
     return bounded_int(word, lo, hi)
 
 
