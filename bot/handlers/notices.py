@@ -98,6 +98,22 @@ def _typed_content(typed: str, content: str) -> str:
     return content
 
 
+# What sending and scheduling a notice both check, and the answer to each.
+_CHECKS = (notices.ScopeError, notices.NotAllowed, notices.NoTargets, notices.TooLong)
+
+
+def _answer(e: Exception) -> Exception:
+    """The reply to a failed notice check: the scope misread is a usage error (with the
+    example), the others are refusals."""
+    if isinstance(e, notices.NotAllowed):
+        return Refusal(wording.not_allowed(e.what, e.allowed))
+    if isinstance(e, notices.NoTargets):
+        return Refusal(wording.no_targets(e.scope))
+    if isinstance(e, notices.TooLong):
+        return Refusal(wording.too_long(e.parts, e.max_parts))
+    return Usage(str(e))
+
+
 def run_timed(ctx: Ctx, args: NoticeArgs) -> None:
     """#通知 … 定时 …: checked now, sent when due (`bot/schedules/notices.py`)."""
     here = ctx.require_unit()
@@ -120,14 +136,8 @@ def run_timed(ctx: Ctx, args: NoticeArgs) -> None:
         done = notices.schedule_notice(ctx.session, key, ctx.person.id, here, ctx.msg.room,
                                        args.scope, text, when.at, ctx.now, ctx.config,
                                        ctx.msg.id, args.everyone)
-    except notices.ScopeError as e:
-        raise Usage(str(e)) from None
-    except notices.NotAllowed as e:
-        raise Refusal(wording.not_allowed(e.what, e.allowed)) from None
-    except notices.NoTargets as e:
-        raise Refusal(wording.no_targets(e.scope)) from None
-    except notices.TooLong as e:
-        raise Refusal(wording.too_long(e.parts, e.max_parts)) from None
+    except _CHECKS as e:
+        raise _answer(e) from None
     ctx.audit("notice_scheduled", job=done.job_id, no=done.no, scope=done.scope,
               at=when.at.isoformat(), groups=done.groups)
     ctx.reply(reminder_wording.notice_scheduled_reply(done.no, when.at, done.scope, done.groups,
@@ -143,18 +153,12 @@ def run_notice(ctx: Ctx, args: NoticeArgs) -> None:
         sent = notices.send_notice(ctx.session, ctx.person.id, here, ctx.msg.room, args.scope,
                                    _typed_body(ctx, args), ctx.now, ctx.config, ctx.msg.id,
                                    args.everyone)
-    except notices.ScopeError as e:
-        raise Usage(str(e)) from None
-    except notices.NotAllowed as e:
-        raise Refusal(wording.not_allowed(e.what, e.allowed)) from None
-    except notices.NoTargets as e:
-        raise Refusal(wording.no_targets(e.scope)) from None
+    except _CHECKS as e:
+        raise _answer(e) from None
     except notices.AlreadySent as e:
         n = e.notice
         assert n.id is not None
         raise Refusal(wording.already_sent(n.id, n.scope, n.created_at, ctx.zone)) from None
-    except notices.TooLong as e:
-        raise Refusal(wording.too_long(e.parts, e.max_parts)) from None
     ctx.reply(wording.sent_reply(sent))
     for room_id, parts in sent.deliveries:
         for i, part in enumerate(parts):
