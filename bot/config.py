@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.limits import Limits
 
@@ -216,10 +216,41 @@ class OutboxSection(_Section):
     max_attempts: int = Field(8, ge=1)
 
 
-class WechatySection(_Section):
-    enabled: bool = False
+class WechatyAccount(_Section):
+    """One WeChat account: its own puppet service (endpoint and token)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     endpoint: str = ""
     token: str = ""
+
+
+class WechatySection(_Section):
+    enabled: bool = False
+    # One account: `endpoint` and `token` (named "main"). Several: `[[transports.wechaty.
+    # accounts]]`, each run by `villagebot run --account NAME` or all by one process.
+    endpoint: str = ""
+    token: str = ""
+    accounts: tuple[WechatyAccount, ...] = ()
+    # Each account's process writes a sign of life this often; an account silent for
+    # heartbeat_timeout_seconds (a hung connection, a dead process) counts as down and
+    # its groups are served by the other accounts in them.
+    heartbeat_seconds: float = Field(20, gt=0)
+    heartbeat_timeout_seconds: float = Field(90, gt=0)
+
+    @model_validator(mode="after")
+    def _accounts(self) -> WechatySection:
+        names = [a.name for a in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("account names must differ")
+        if self.accounts and (self.endpoint or self.token):
+            raise ValueError("give endpoint/token per account when accounts are listed")
+        return self
+
+    def account_list(self) -> tuple[WechatyAccount, ...]:
+        """The accounts, the single-account form included (as "main")."""
+        if self.accounts:
+            return self.accounts
+        return (WechatyAccount(name="main", endpoint=self.endpoint, token=self.token),)
 
 
 class WecomSection(_Section):

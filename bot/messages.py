@@ -38,6 +38,8 @@ class Inbound:
     # (then `text` is the reply alone). Text-based puppets put both in `text`; the
     # router reads them from there (`bot.router.split_message`).
     quote: Quote | None = None
+    # The bot account that received it, where several serve one transport (WeChat).
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +57,4 @@ class Outgoing:
     reply_to: str | None = None
     kind: str = "reply"
     extra: dict[str, str] = field(default_factory=dict)
+    account: str | None = None  # the bot account to send it (None: any in the group)

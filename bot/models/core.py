@@ -149,6 +149,10 @@ class OutboxMessage(SQLModel, table=True):
     merged_into: int | None = None
     # The id the transport gave the sent message (WeChat through Wechaty), when it gives one.
     transport_msg_id: str | None = Field(default=None, max_length=128)
+    # The bot account (several WeChat accounts may serve one city) that is to send it: a
+    # reply, the account that received the command; set when an account claims the row
+    # and kept as the one that sent it. None: any live account that is in the group.
+    account: str | None = Field(default=None, max_length=64)
 
 
 class AuditEntry(SQLModel, table=True):
