@@ -1,0 +1,48 @@
+"""The account area: heartbeats, down accounts, group membership (both databases)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot import accounts
+from bot.app import App
+from tests.conftest import START
+
+TIMEOUT = timedelta(seconds=90)
+
+
+def test_heartbeat_down_and_timeout(app: App) -> None:
+    now = START
+    run = app.db.run_sync
+    assert run(lambda s: accounts.heartbeat(s, "a1", now, "wxid_a1")) is True
+    assert run(lambda s: accounts.heartbeat(s, "a1", now + timedelta(seconds=20))) is False
+    run(lambda s: accounts.heartbeat(s, "a2", now))
+    assert run(lambda s: accounts.live_accounts(s, now + timedelta(seconds=30), TIMEOUT)) == {
+        "a1", "a2"}
+    # a2 hangs: silent past the timeout, it is down although it never said so
+    later = now + timedelta(seconds=100)
+    assert run(lambda s: accounts.live_accounts(s, later, TIMEOUT)) == {"a1"}
+    assert run(lambda s: accounts.mark_down(s, "a1", later, "logged out")) is True
+    assert run(lambda s: accounts.mark_down(s, "a1", later, "again")) is False
+    assert run(lambda s: accounts.live_accounts(s, later, TIMEOUT)) == set()
+    states = run(lambda s: accounts.states(s, later, TIMEOUT))
+    assert [(st.name, st.up, st.detail) for st in states] == [
+        ("a1", False, "logged out"), ("a2", False, "")]
+    assert run(lambda s: accounts.heartbeat(s, "a1", later)) is True  # back
+
+
+def test_membership_from_room_lists_and_messages(app: App) -> None:
+    now = START
+    run = app.db.run_sync
+    assert run(lambda s: accounts.note_rooms(s, "a1", ["r1@c", "r2@c", "r3@c"], now)) == 3
+    run(lambda s: accounts.note_rooms(s, "a2", ["r3@c", "r4@c"], now))
+    run(lambda s: accounts.note_member(s, "a2", "r2@c", now))
+    run(lambda s: accounts.note_member(s, "a2", "r2@c", now + timedelta(seconds=1)))
+    got = run(lambda s: accounts.members(s, ["r1@c", "r2@c", "r3@c", "r4@c", "r5@c"]))
+    assert got == {"r1@c": {"a1"}, "r2@c": {"a1", "a2"}, "r3@c": {"a1", "a2"}, "r4@c": {"a2"}}
+    # a1 left r1: its next room list forgets it
+    run(lambda s: accounts.note_rooms(s, "a1", ["r2@c", "r3@c"], now))
+    got = run(lambda s: accounts.members(s, ["r1@c"]))
+    assert got == {}
+    assert run(lambda s: accounts.unreachable(s, {"a1"})) == ["r4@c"]
+    assert run(lambda s: accounts.unreachable(s, {"a1", "a2"})) == []
