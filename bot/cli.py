@@ -127,10 +127,16 @@ def console(config: ConfigOpt = None, db: DbOpt = None, admin: AdminOpt = []) ->
 def demo(
     config: ConfigOpt = None,
     db: Annotated[str, typer.Option("--db", help="rebuilt fresh at each start")] = "sqlite:///demo.db",
-    host: Annotated[str | None, typer.Option(help="default: transports.simulator.host")] = None,
-    port: Annotated[int | None, typer.Option(help="default: transports.simulator.port")] = None,
+    host: Annotated[str | None, typer.Option(
+        envvar="VILLAGEBOT_DEMO_HOST", help="default: transports.simulator.host")] = None,
+    port: Annotated[int | None, typer.Option(
+        envvar="VILLAGEBOT_DEMO_PORT", help="0: any free port; default: transports.simulator.port",
+    )] = None,
 ) -> None:
-    """The demo city (大同市) in the web chat simulator, with a read-only dashboard."""
+    """The demo city (大同市) in the web chat simulator, with a read-only dashboard.
+
+    `VILLAGEBOT_DEMO_PORT` / `VILLAGEBOT_DEMO_HOST` stand for --port / --host, so that
+    `VILLAGEBOT_DEMO_PORT=0 make demo` serves on a free port (the URL printed says which)."""
     from bot.demo import run_demo
 
     cfg = _config(config)
