@@ -186,8 +186,8 @@ async def test_simulator_on_a_phone(fresh_demo: tuple[Path, str], phone_browser)
     plus_hour = page.locator("#clock-controls button[data-minutes='60']")
     box = await plus_hour.bounding_box()
     assert box is not None
-    assert 0 <= box["x"] and box["x"] + box["width"] <= PHONE[0]
-    assert 0 <= box["y"] and box["y"] + box["height"] <= PHONE[1]
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE[0]
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE[1]
     assert "2019-06-03 周一 08:00" in await page.inner_text("#clock")
     await plus_hour.click()
     await page.wait_for_function("document.querySelector('#clock').textContent.includes('09:00')")
