@@ -175,12 +175,15 @@ async def test_simulator_on_a_phone(fresh_demo: tuple[Path, str], phone_browser)
     await reply.first.wait_for()
     assert "序时进度" in await reply.first.inner_text()
     # As in WeChat: one's own message on the right, the bot's on the left.
-    mine = page.locator(".msg.mine .bubble", has_text="#进度 危房改造 46").last
-    theirs = page.locator(".msg.bot .bubble", has_text="危房改造 46/50").last
-    mine_box, bot_box = await mine.bounding_box(), await theirs.bounding_box()
-    assert mine_box is not None and bot_box is not None
-    assert mine_box["x"] + mine_box["width"] > PHONE[0] - 80 and bot_box["x"] < 80
-    assert mine_box["x"] > bot_box["x"]
+    # (Measured in one go: the list is re-rendered as messages come.)
+    mine, theirs = await page.evaluate("""() => {
+        const last = (sel, text) => [...document.querySelectorAll(sel)]
+            .filter(e => e.textContent.includes(text)).pop();
+        const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; };
+        return [box(last('.msg.mine .bubble', '#进度 危房改造 46')),
+                box(last('.msg.bot .bubble', '危房改造 46/50'))]; }""")
+    assert mine[1] > PHONE[0] - 80 and theirs[0] < 80
+    assert mine[0] > theirs[0]
     assert await page.evaluate("document.scrollingElement.scrollWidth") <= PHONE[0]
     # The clock controls are on the screen in the chat too, and move time on.
     plus_hour = page.locator("#clock-controls button[data-minutes='60']")
