@@ -43,6 +43,16 @@ def test_header_below_title_rows_with_synonyms(tmp_path: Path) -> None:
                           "deadline": "2019-09-30"}
 
 
+@pytest.mark.parametrize("header", ["目标任务数", "任务目标", "计划任务数（户）", "年度目标"])
+def test_the_usual_names_of_a_target_column(tmp_path: Path, header: str) -> None:
+    from bot.progress.files import read_table
+
+    path = write_csv(tmp_path / "t.csv", ["吴城乡目标任务表,,,", f"村名,任务名称,{header},完成时限",
+                                          "皇叔洼村,危房改造,六十,7月31日"])
+    assert read_table(path) == [(3, {"unit": "皇叔洼村", "task": "危房改造", "amount": "六十",
+                                     "deadline": "7月31日"})]
+
+
 def test_refusals_speak_chinese(tmp_path: Path) -> None:
     from bot.points.files import read_table as households
 
