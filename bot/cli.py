@@ -165,10 +165,11 @@ def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
     from bot.migrate import create_schema
 
     cfg = _config(config)
-    engine = make_engine(db or cfg.database.url)
+    url = _said_db(cfg, config, db)
+    engine = make_engine(url)
     create_schema(engine)
     engine.dispose()
-    typer.echo("schema up to date")
+    typer.echo("数据库结构已是最新")
 
 
 @cli.command()
@@ -203,6 +204,7 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
     sim = cfg.transports.simulator
     if sim.dashboard_in_run:
         _check_port(sim.host, sim.port, "transports.simulator.port")
+    logging.getLogger("bot.cli").info("%s", _db_line(cfg, config, db))
     try:
         asyncio.run(run_bot(cfg, db_url=db))
     except ConfigError as e:
@@ -249,6 +251,22 @@ def _file_db(cfg: Config, config: Path | None, db: str | None) -> str:
     else:
         typer.echo(f"数据库：{_shown(url)}", err=True)
     return url
+
+
+def _said_db(cfg: Config, config: Path | None, db: str | None) -> str:
+    """The database URL a command that writes uses, said on standard error (it may
+    create a database where it runs)."""
+    typer.echo(_db_line(cfg, config, db), err=True)
+    return db or cfg.database.url
+
+
+def _db_line(cfg: Config, config: Path | None, db: str | None) -> str:
+    note = ""
+    if db is None and os.environ.get("VILLAGEBOT_DATABASE_URL"):
+        note = "（来自 VILLAGEBOT_DATABASE_URL）"
+    elif db is None and config is None:
+        note = "（默认；可用 --db 或 --config 指定）"
+    return f"数据库：{_shown(db or cfg.database.url)}{note}"
 
 
 def _shown(url: str) -> str:

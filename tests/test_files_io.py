@@ -148,6 +148,25 @@ def test_console_names_its_database(tmp_path: Path) -> None:
     assert "数据库：" in p.stderr and "（默认；可用 --db 指定）" in p.stderr
 
 
+def test_migrate_names_its_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VILLAGEBOT_")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def migrate(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot", "migrate", *args], capture_output=True,
+                              text=True, timeout=120, check=False, cwd=tmp_path,
+                              env={**env, **extra})
+
+    p = migrate()
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip() == "数据库：sqlite:///villagebot.db（默认；可用 --db 或 --config 指定）"
+    assert p.stdout.strip() == "数据库结构已是最新" and (tmp_path / "villagebot.db").exists()
+    p = migrate(VILLAGEBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'env.db'}")
+    assert p.stderr.strip() == f"数据库：sqlite:///{tmp_path / 'env.db'}（来自 VILLAGEBOT_DATABASE_URL）"
+    p = migrate("--db", f"sqlite:///{tmp_path / 'x.db'}")
+    assert p.stderr.strip() == f"数据库：sqlite:///{tmp_path / 'x.db'}"
+
+
 async def test_a_past_deadline_is_shown_with_its_year(chat, app, tmp_path: Path) -> None:
     await tree(chat)
     path = write_csv(tmp_path / "t.csv", ["单位,任务,目标,截止", "皇叔洼村,危房改造,5,2018-09-30"])
