@@ -14,7 +14,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP) echarts
+# The demo needs only what the bot runs on (not the test and lint tools).
+RUN_STAMP := $(VENV)/.installed-run
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+demo: $(RUN_STAMP) echarts
 	$(BIN)/villagebot demo
 
 # Browser tests and screenshots drive Debian's Chromium; CJK fonts so Chinese renders.

@@ -127,10 +127,16 @@ def console(config: ConfigOpt = None, db: DbOpt = None, admin: AdminOpt = []) ->
 def demo(
     config: ConfigOpt = None,
     db: Annotated[str, typer.Option("--db", help="rebuilt fresh at each start")] = "sqlite:///demo.db",
-    host: Annotated[str | None, typer.Option(help="default: transports.simulator.host")] = None,
-    port: Annotated[int | None, typer.Option(help="default: transports.simulator.port")] = None,
+    host: Annotated[str | None, typer.Option(
+        envvar="VILLAGEBOT_DEMO_HOST", help="default: transports.simulator.host")] = None,
+    port: Annotated[int | None, typer.Option(
+        envvar="VILLAGEBOT_DEMO_PORT", help="0: any free port; default: transports.simulator.port",
+    )] = None,
 ) -> None:
-    """The demo city (大同市) in the web chat simulator, with a read-only dashboard."""
+    """The demo city (大同市) in the web chat simulator, with a read-only dashboard.
+
+    `VILLAGEBOT_DEMO_PORT` / `VILLAGEBOT_DEMO_HOST` stand for --port / --host, so that
+    `VILLAGEBOT_DEMO_PORT=0 make demo` serves on a free port (the URL printed says which)."""
     from bot.demo import run_demo
 
     cfg = _config(config)
@@ -159,10 +165,11 @@ def migrate(config: ConfigOpt = None, db: DbOpt = None) -> None:
     from bot.migrate import create_schema
 
     cfg = _config(config)
-    engine = make_engine(db or cfg.database.url)
+    url = _said_db(cfg, config, db)
+    engine = make_engine(url)
     create_schema(engine)
     engine.dispose()
-    typer.echo("schema up to date")
+    typer.echo("数据库结构已是最新")
 
 
 @cli.command()
@@ -197,6 +204,7 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
     sim = cfg.transports.simulator
     if sim.dashboard_in_run:
         _check_port(sim.host, sim.port, "transports.simulator.port")
+    logging.getLogger("bot.cli").info("%s", _db_line(cfg, config, db))
     try:
         asyncio.run(run_bot(cfg, db_url=db))
     except ConfigError as e:
@@ -243,6 +251,22 @@ def _file_db(cfg: Config, config: Path | None, db: str | None) -> str:
     else:
         typer.echo(f"数据库：{_shown(url)}", err=True)
     return url
+
+
+def _said_db(cfg: Config, config: Path | None, db: str | None) -> str:
+    """The database URL a command that writes uses, said on standard error (it may
+    create a database where it runs)."""
+    typer.echo(_db_line(cfg, config, db), err=True)
+    return db or cfg.database.url
+
+
+def _db_line(cfg: Config, config: Path | None, db: str | None) -> str:
+    note = ""
+    if db is None and os.environ.get("VILLAGEBOT_DATABASE_URL"):
+        note = "（来自 VILLAGEBOT_DATABASE_URL）"
+    elif db is None and config is None:
+        note = "（默认；可用 --db 或 --config 指定）"
+    return f"数据库：{_shown(db or cfg.database.url)}{note}"
 
 
 def _shown(url: str) -> str:

@@ -43,6 +43,16 @@ def test_header_below_title_rows_with_synonyms(tmp_path: Path) -> None:
                           "deadline": "2019-09-30"}
 
 
+@pytest.mark.parametrize("header", ["目标任务数", "任务目标", "计划任务数（户）", "年度目标"])
+def test_the_usual_names_of_a_target_column(tmp_path: Path, header: str) -> None:
+    from bot.progress.files import read_table
+
+    path = write_csv(tmp_path / "t.csv", ["吴城乡目标任务表,,,", f"村名,任务名称,{header},完成时限",
+                                          "皇叔洼村,危房改造,六十,7月31日"])
+    assert read_table(path) == [(3, {"unit": "皇叔洼村", "task": "危房改造", "amount": "六十",
+                                     "deadline": "7月31日"})]
+
+
 def test_refusals_speak_chinese(tmp_path: Path) -> None:
     from bot.points.files import read_table as households
 
@@ -136,6 +146,25 @@ def test_console_names_its_database(tmp_path: Path) -> None:
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert p.returncode == 0, p.stderr
     assert "数据库：" in p.stderr and "（默认；可用 --db 指定）" in p.stderr
+
+
+def test_migrate_names_its_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VILLAGEBOT_")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def migrate(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot", "migrate", *args], capture_output=True,
+                              text=True, timeout=120, check=False, cwd=tmp_path,
+                              env={**env, **extra})
+
+    p = migrate()
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip() == "数据库：sqlite:///villagebot.db（默认；可用 --db 或 --config 指定）"
+    assert p.stdout.strip() == "数据库结构已是最新" and (tmp_path / "villagebot.db").exists()
+    p = migrate(VILLAGEBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'env.db'}")
+    assert p.stderr.strip() == f"数据库：sqlite:///{tmp_path / 'env.db'}（来自 VILLAGEBOT_DATABASE_URL）"
+    p = migrate("--db", f"sqlite:///{tmp_path / 'x.db'}")
+    assert p.stderr.strip() == f"数据库：sqlite:///{tmp_path / 'x.db'}"
 
 
 async def test_a_past_deadline_is_shown_with_its_year(chat, app, tmp_path: Path) -> None:

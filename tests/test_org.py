@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 from sqlmodel import func, select
 
 from bot.messages import Inbound
@@ -36,13 +42,22 @@ async def test_bind_refusals_change_nothing(chat, app) -> None:
     cases = [
         ("#绑定 村 东坪村", "新建村“东坪村”要写明上级乡"),
         ("#绑定 村 东坪村 上级 浑源县", "村的上级应是乡，浑源县是县"),
-        ("#绑定 村 东坪村 上级 没有乡", "找不到上级单位“没有乡”"),
+        ("#绑定 村 东坪村 上级 没有乡",
+         "找不到上级单位“没有乡”：请先绑定上级，在没有乡的群里发送 #绑定 乡 没有乡 上级 XX县"),
         ("#绑定", "请写一个单位名称"),
     ]
     for text, expected in cases:
         sent = await chat.say(text, sender=ADMIN, room="r_new")
         assert expected in sent[0].text, (text, sent)
         assert "例：#绑定 村 皇叔洼村 上级 吴城乡" in sent[0].text or "找不到" in sent[0].text
+    # On a fresh database, bound bottom up: each step says to bind the level above first.
+    for text, example in [("#绑定 村 西册田村 上级 西册田乡", "#绑定 乡 西册田乡 上级 XX县"),
+                          ("#绑定 乡 西册田乡 上级 云州区", "#绑定 县 云州区 上级 XX市"),
+                          ("#绑定 县 云州区 上级 忻州市", "#绑定 市 忻州市"),
+                          ("#绑定 村 东坪村 上级 千佛岭", "#绑定 乡 千佛岭 上级 XX县")]:
+        sent = await chat.say(text, sender=ADMIN, room="r_new")
+        assert texts(sent) == [f"找不到上级单位“{text.split()[-1]}”：请先绑定上级，"
+                               f"在{text.split()[-1]}的群里发送 {example}"]
     # Not an admin: refused with the role it needs.
     sent = await chat.say("#绑定 村 东坪村 上级 吴城乡", sender="wxid_x", room="r_new")
     assert texts(sent) == ["#绑定 需要管理员权限"]
@@ -249,3 +264,27 @@ async def test_rebinding_needs_admin_of_the_current_unit(chat, app) -> None:
     assert texts(sent) == ["本群已绑定 官儿乡，改绑需要它的管理员权限"]
     unit = app.db.run_sync(lambda s: s.get(OrgUnit, s.get(Room, "r_town2").unit_id).name)
     assert unit == "官儿乡"
+
+
+def test_the_readme_setup_works_in_the_console(tmp_path: Path) -> None:
+    """The README's "Setting up the groups" block, typed into `villagebot console` on a
+    fresh database, as the README says (without the notes in brackets)."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Setting up the groups", 1)[1].split("```")[1]
+    lines = [re.sub(r"\s+\(.*$", "", line).strip() for line in block.splitlines() if line.strip()]
+    assert lines[0] == "#绑定 市 大同市" and len(lines) == 6
+    p = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--db", f"sqlite:///{tmp_path / 'try.db'}"],
+        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=120,
+        check=False, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)})
+    assert p.returncode == 0, p.stderr
+    replies = [line.split("] ", 1)[1] for line in p.stdout.splitlines()]
+    assert replies == [
+        "已新建并绑定：本群 → 大同市（市）",
+        "本群已从 大同市 改绑到 浑源县（县，上级 大同市）",
+        "本群已从 浑源县 改绑到 吴城乡（乡，上级 浑源县）",
+        "本群已从 吴城乡 改绑到 皇叔洼村（村，上级 吴城乡）",
+        "已任命 刘伟 为 皇叔洼村干部",
+        "已登记 张三家（皇叔洼村），成员：张三",
+    ]

@@ -80,11 +80,28 @@ def _bind_check(ctx: Ctx) -> str | None:
     return None if held is not None else needs(ctx.command)
 
 
+def _bind_parent_first(args: BindArgs) -> str:
+    """Units are bound top down: a parent that does not exist yet is bound first, in its
+    own group (the one example says how)."""
+    assert args.parent is not None
+    name = simplify(args.parent)
+    level = next((lv for suffix, lv in _SUFFIX_LEVEL if name.endswith(suffix)), None)
+    if level is None and args.level in LEVELS[1:]:
+        level = LEVELS[level_index(args.level) - 1]
+    example = f"#绑定 {level or '级别'} {name}"
+    if level != LEVELS[0]:
+        above = LEVELS[level_index(level) - 1] if level else "乡"
+        example += f" 上级 XX{above}"
+    return f"找不到上级单位“{name}”：请先绑定上级，在{name}的群里发送 {example}"
+
+
 def run_bind(ctx: Ctx, args: BindArgs) -> None:
     room = ctx.room
     assert room is not None
     parent: OrgUnit | None = None
     if args.parent is not None:
+        if not find_units(ctx.session, args.parent):
+            raise Refusal(_bind_parent_first(args))
         parent = find_unit(ctx.session, args.parent, what="上级")  # OrgError: the reply
     candidates = find_units(ctx.session, args.name, args.level)
     if parent is not None:
