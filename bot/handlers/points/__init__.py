@@ -34,6 +34,7 @@ from bot.handlers.points.common import parse_ids, parse_none
 from bot.handlers.points.review import parse_object, parse_review, run_object, run_review
 from bot.handlers.points.shop import parse_redeem, parse_stock, run_goods, run_redeem, run_stock
 from bot.org import ADMIN, CADRE, EVALUATOR, KEEPER
+from bot.points.claim import TRIES_PER_DAY
 from bot.router import Command
 
 __all__ = ["COMMANDS", "parse_award", "parse_claim", "parse_ids", "parse_redeem", "parse_review",
@@ -96,7 +97,7 @@ COMMANDS = (
          summary="用本户登记的手机号绑定自己的户", usage="#认领 手机号", example="#认领 13812345678",
          parse=parse_claim, run=run_claim, levels=("村",),
          detail="村里导入农户名单时登记了手机号的，家人在本村群里发送这个手机号即可绑定本户，"
-                "之后 #查分 就是查自己家；也可写 #绑定 手机号。输错每天最多3次。"),
+                f"之后 #查分 就是查自己家；也可写 #绑定 手机号。输错每天最多{TRIES_PER_DAY}次。"),
     _cmd(name="未认领", aliases=("未绑定", "未关联"), summary="本村还没有成员绑定的农户",
          usage="#未认领", example="#未认领", parse=parse_none, run=run_unlinked,
          roles=(ADMIN, CADRE, EVALUATOR), levels=("村",),
