@@ -198,3 +198,24 @@ async def test_claim_only_in_a_village_group(chat, app, tmp_path: Path) -> None:
     assert out == "#认领 只能在村级的群里使用"
     village_id = app.db.run_sync(lambda s: s.exec(select(OrgUnit.id).where(OrgUnit.name == "皇叔洼村")).one())
     assert village_id and _households(app)[0][3] == []
+
+
+def test_cli_import_says_how_many_households_can_claim(tmp_path: Path) -> None:
+    from bot.db import Database
+    from tests.test_points_files import _cli, _tree
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    d = Database(url)
+    d.create_schema()
+    d.run_sync(_tree)
+    d.close()
+    f = tmp_path / "roster.csv"
+    f.write_text(ROSTER, encoding="utf-8")
+    p = _cli("import", "households", str(f), "--db", url)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == ("导入 3 户（新登记 3 户），关联成员 0 位；2 户登记了手机号，其中 2 户还没有成员绑定"
+                                "（户里的人在本村群发送 #认领 手机号 即可）")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("村,户主,手机\n皇叔洼村,赵六,1234\n", encoding="utf-8")
+    p = _cli("import", "households", str(bad), "--db", url)
+    assert p.returncode == 1 and "第2行：联系电话“1234”不是11位手机号" in p.stderr
