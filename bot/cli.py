@@ -384,11 +384,12 @@ def export_progress_cmd(
 
 @import_cli.command("households")
 def import_households_cmd(
-    path: Annotated[Path, typer.Argument(help=".xlsx、.xls 或 .csv 文件，列：村、户名[、上级、成员id、成员姓名]")],
+    path: Annotated[Path, typer.Argument(
+        help=".xlsx、.xls 或 .csv 文件，列：村、户名或户主[、上级、户主、联系电话、成员id、成员姓名]")],
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """登记农户，按联系人id关联成员；任何一行有错，就什么都不改。"""
+    """登记农户（户主、联系电话），按联系人id关联成员；任何一行有错，就什么都不改。"""
     from bot.points import files
 
     cfg = _config(config)
@@ -396,7 +397,12 @@ def import_households_cmd(
                      files.import_households, "农户")
     how = f"（其中按本村群里的姓名 {r.by_name} 位）" if r.by_name else ""
     note = f"，{r.names_only} 位成员没有联系人id、未关联" if r.names_only else ""
-    typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{how}{note}")
+    phones = ""
+    if r.phones:
+        phones = f"；{r.phones} 户登记了手机号"
+        if r.unclaimed:
+            phones += f"，其中 {r.unclaimed} 户还没有成员绑定（户里的人在本村群发送 #认领 手机号 即可）"
+    typer.echo(f"导入 {r.households} 户（新登记 {r.created} 户），关联成员 {r.linked} 位{how}{note}{phones}")
 
 
 @export_cli.command("ledger")

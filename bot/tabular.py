@@ -76,13 +76,17 @@ def _header_name(h: Any) -> str:
     return re.sub(r"[（(][^）)]*[）)]$", "", name)
 
 
+Required = Sequence[str | tuple[str, ...]]  # a tuple: any one of these columns
+
+
 def read_table(
-    path: Path, columns: Mapping[str, Sequence[str]], required: Sequence[str]
+    path: Path, columns: Mapping[str, Sequence[str]], required: Required
 ) -> list[Row]:
     """The data rows of a CSV, XLSX or XLS file, keyed by column; blank rows are skipped.
 
     `columns` maps each key to the headers that name it; the first Chinese one is shown
-    when a required column is missing."""
+    when a required column is missing. A tuple in `required` asks for one of its
+    columns (户名 or 户主)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         import openpyxl
@@ -135,7 +139,7 @@ def _chinese(names: Sequence[str]) -> str:
 
 
 def _rows(table: Iterable[Iterable[Any]], columns: Mapping[str, Sequence[str]],
-          required: Sequence[str]) -> list[Row]:
+          required: Required) -> list[Row]:
     it = iter(table)
     top = [list(r) for r in islice(it, HEADER_SCAN)]
     if not any(cell_text(v) for r in top for v in r):
@@ -152,14 +156,14 @@ def _rows(table: Iterable[Iterable[Any]], columns: Mapping[str, Sequence[str]],
     for h in top[at]:  # two columns with one meaning: the first counts
         k = key(h)
         keys.append(k if k not in keys else None)
-    missing = [k for k in required if k not in keys]
+    needs = [(k,) if isinstance(k, str) else k for k in required]
+    missing = [alts for alts in needs if not any(k in keys for k in alts)]
     if missing:
-        example = "（表头例如：" + "、".join(_chinese(columns[k]) for k in required) + "）"
+        example = "（表头例如：" + "、".join(_chinese(columns[alts[0]]) for alts in needs) + "）"
         if not best:
             raise ImportFailed([f"找不到表头：前{len(top)}行里没有认得的列名{example}"])
-        raise ImportFailed(
-            [f"第{at + 1}行（表头）缺少列：" + "、".join(_chinese(columns[k]) for k in missing) + example]
-        )
+        raise ImportFailed([f"第{at + 1}行（表头）缺少列：" + "、".join(
+            "或".join(_chinese(columns[k]) for k in alts) for alts in missing) + example])
     out: list[Row] = []
     for n, cells in enumerate(chain(top[at + 1:], it), start=at + 2):
         row = {k: v for k, v in zip(keys, cells, strict=False) if k is not None}

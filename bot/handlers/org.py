@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import col, select
 
+from bot.handlers.points.claim import ClaimArgs, parse_claim, run_claim
 from bot.messages import Mention
 from bot.models.core import LEVELS, OrgUnit, Person, RoleGrant
 from bot.org import (
@@ -37,7 +38,12 @@ class BindArgs:
     parent: str | None
 
 
-def parse_bind(args: Args) -> BindArgs:
+def parse_bind(args: Args) -> BindArgs | ClaimArgs:
+    """A unit to bind the group to; or a phone: `#绑定 13812345678` is `#认领` (no unit
+    is named by 11 digits)."""
+    claim = _as_claim(args)
+    if claim is not None:
+        return claim
     words = args.words()
     level = level_name(words[0]) if words else None
     if level and len(words) > 1:
@@ -69,10 +75,21 @@ def _bind_allowed(ctx: Ctx, unit: OrgUnit | None) -> bool:
     return unit is not None and roles_at(ctx.session, ctx.person.id, unit, ()).has(ADMIN)
 
 
+def _as_claim(args: Args) -> ClaimArgs | None:
+    try:
+        return parse_claim(args)
+    except Usage:
+        return None
+
+
 def _bind_check(ctx: Ctx) -> str | None:
     """Only admins get as far as the arguments; which unit they may bind is checked
-    against the target in `run_bind`."""
+    against the target in `run_bind`. `#绑定 手机号` (a claim) is for everyone."""
     if ctx.roles.bootstrap_admin:
+        return None
+    router = ctx.services.get("router")
+    parsed = router.parse(ctx.msg) if router is not None else None
+    if parsed is not None and parsed.command is ctx.command and _as_claim(parsed.args):
         return None
     held = ctx.session.exec(
         select(RoleGrant.id).where(RoleGrant.person_id == ctx.person.id, RoleGrant.role == ADMIN)
@@ -95,7 +112,10 @@ def _bind_parent_first(args: BindArgs) -> str:
     return f"找不到上级单位“{name}”：请先绑定上级，在{name}的群里发送 {example}"
 
 
-def run_bind(ctx: Ctx, args: BindArgs) -> None:
+def run_bind(ctx: Ctx, args: BindArgs | ClaimArgs) -> None:
+    if isinstance(args, ClaimArgs):
+        run_claim(ctx, args)
+        return
     room = ctx.room
     assert room is not None
     parent: OrgUnit | None = None
@@ -274,7 +294,8 @@ COMMANDS = (
         name="绑定", summary="把本群绑定到一个单位（需要时新建）", scope="room",
         usage="#绑定 级别 单位名 [上级 上级单位名]", example="#绑定 村 皇叔洼村 上级 吴城乡",
         parse=parse_bind, run=run_bind, roles=(ADMIN,), check=_bind_check,
-        detail="级别：市、县（区）、乡（镇）、村。已有的单位可只写名称：#绑定 皇叔洼村",
+        detail="级别：市、县（区）、乡（镇）、村。已有的单位可只写名称：#绑定 皇叔洼村。"
+               "村民绑定自己的户请用 #认领 手机号（#绑定 手机号 也可以）。",
     ),
     Command(
         name="任命", aliases=("授权",), summary="在本群的单位任命职务",

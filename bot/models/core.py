@@ -64,13 +64,20 @@ class Room(SQLModel, table=True):
 
 
 class Household(SQLModel, table=True):
+    """A household of a village. `head_name` and `phone` come from the household file
+    (`villagebot import households`); a villager who gives that phone (`#认领`) is
+    linked to it. The phone is stored normalised (11 digits) and shown masked."""
+
     __tablename__ = "household"
-    __table_args__ = (UniqueConstraint("unit_id", "name"),)
+    __table_args__ = (UniqueConstraint("unit_id", "name"),
+                      Index("ix_household_phone", "unit_id", "phone"))
 
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(foreign_key="org_unit.id", index=True)
     name: str = Field(max_length=64)
     created_at: datetime = utc_field()
+    head_name: str = Field(default="", max_length=64)
+    phone: str | None = Field(default=None, max_length=16)
 
 
 class Person(SQLModel, table=True):

@@ -119,6 +119,21 @@ class HouseholdLink(SQLModel, table=True):
     by: str = Field(default="", max_length=128)
 
 
+class ClaimAttempt(SQLModel, table=True):
+    """A `#认领` that linked no one (a phone not on file, or a household already
+    linked): the journal that limits wrong guesses per person and day, so that phones
+    cannot be tried one after another."""
+
+    __tablename__ = "claim_attempt"
+    __table_args__ = (Index("ix_claim_attempt_person", "person_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(max_length=128)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    at: datetime = utc_field()
+    msg_id: str | None = Field(default=None, max_length=128)
+
+
 class Good(SQLModel, table=True):
     """A good in one village's love supermarket. Stock is counted in items (粽子: 个),
     and redeemed in whole packs of `pack_size` items for `price` points a pack."""

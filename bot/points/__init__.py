@@ -6,7 +6,9 @@
 - `shop`: goods and redemption;
 - `targets`: which household an @mention or a name means;
 - `wording`: every reply and post, from result objects;
-- `files`: households from a file, the ledger to a file;
+- `files`: households from a file (with heads and phones), the ledger to a file;
+- `claim`: a villager linked to their household by the phone on file (#认领), the
+  households nobody has claimed (#未认领); `phones`: reading and masking phones;
 - `errors`: what the area refuses, as exception classes.
 
 What other areas (rankings, dashboard, bulletins, bench, tests) use is re-exported here.

@@ -38,6 +38,7 @@ from bot.org import EVALUATOR, KEEPER, Roles, household_of, rooms_of
 from bot.points.errors import NotAllowed, PointsError
 from bot.points.policy import period_start
 from bot.points.targets import Target, household_below, household_for
+from bot.points.wording import claim_hint
 
 RECENT = 5  # entries shown by #查分 and #代查
 DETAIL_MAX = 50  # entries shown by #明细
@@ -239,6 +240,15 @@ def whose(session: Session, target: Target | None, person: Person, roles: Roles,
     if target is None:
         if own is None:
             n = person.name or person.id
+            # Someone named as the head of an unclaimed household: how to claim it
+            # (never linked by name: the phone on file is the proof). Imported here:
+            # bot.points.claim reads balances from this module.
+            from bot.points.claim import claimable_head
+
+            head = (claimable_head(session, person, unit)
+                    if unit is not None and unit.level == "村" else None)
+            if head is not None:
+                raise PointsError(f"您还没有绑定到户。{claim_hint(head)}")
             raise PointsError(f"您还没有登记到户。请村干部帮您登记，例：#登记 @{n} 户 {n}家")
         return own
     if room_id is None or unit is None or unit.level != "村":

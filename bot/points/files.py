@@ -3,19 +3,26 @@ and `villagebot export ledger` (the entries, then each village's hash-chain head
 
 A household file is CSV (UTF-8, or GBK as Excel writes it in China), XLSX or XLS (the
 first sheet) with a header row (title rows above it are fine, see `bot.tabular`) naming
-the columns 村, 户名 and optionally 上级, 成员id, 成员姓名 (or common synonyms such as
-村名, 户主, 户主姓名, 姓名; or in English village, household, parent, member_id,
-member_name). A row with a
-member id links that person (by contact id) to the household. A name without an id is
-linked only when exactly one person of that exact name has spoken in that village's
-own group and belongs to no household yet; otherwise it is only counted as unlinked
-(names are not stored: import the file again after they have spoken, or give the id). Every row is checked first; a file with any bad row
-changes nothing, and each bad row is reported with its row number (the header is row 1).
+the columns 村 and 户名 or 户主, and optionally 上级, 户主, 联系电话, 成员id, 成员姓名
+(or common synonyms such as 村名, 户主姓名, 姓名, 手机号, 电话; or in English village,
+household, head, phone, parent, member_id, member_name).
+
+The household is named by 户名, else by 户主. Its head (户主) and phone (联系电话, a
+mainland mobile: spaces, dashes and +86 are fine) are stored on it; a villager who
+later sends that phone in the village's group (`#认领`, `bot.points.claim`) is linked
+to it. A row with a member id links that person (by contact id) to the household. A
+name without an id is linked only when exactly one person of that exact name has
+spoken in that village's own group and belongs to no household yet; otherwise it is
+only counted as unlinked (import the file again after they have spoken, give the id,
+or give the phone and let them claim). Every row is checked first; a file with any bad
+row changes nothing, and each bad row is reported with its row number (the header is
+row 1).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,10 +33,12 @@ from sqlmodel import Session, col, select
 
 from bot import tabular
 from bot.config import Config
+from bot.limits import excerpt
 from bot.models.core import AuditEntry, Household, OrgUnit, Person, Room, RoomMember
 from bot.models.points import AWARD, DEDUCT, REDEEM, PointEntry
 from bot.org import find_units, link_person, parent_name, register_household
 from bot.points import chain
+from bot.points.phones import mask_phone, normalize_phone
 from bot.points.wording import status_label, what
 from bot.tabular import POINTS, TIME, ImportFailed, Sheet, cell_text
 from bot.text import simplify
@@ -37,11 +46,14 @@ from bot.text import simplify
 COLUMNS = {
     "village": ("village", "村", "村名", "村庄", "行政村", "所在村", "村委会"),
     "parent": ("parent", "上级", "乡", "乡镇", "镇"),
-    "household": ("household", "户名", "户", "农户", "户主", "户主姓名", "户主名", "家庭"),
+    "household": ("household", "户名", "户", "农户", "家庭"),
+    "head": ("head", "head_name", "户主", "户主姓名", "户主名"),
     "member_id": ("member_id", "contact_id", "wxid", "成员id", "联系人id", "微信id"),
     "member_name": ("member_name", "name", "成员", "姓名", "成员姓名", "家庭成员"),
+    "phone": ("phone", "mobile", "联系电话", "手机号", "手机号码", "手机", "电话", "电话号码",
+              "联系方式"),
 }
-REQUIRED = ("village", "household")
+REQUIRED = ("village", ("household", "head"))
 
 
 Row = tuple[int, dict[str, str]]
@@ -60,6 +72,8 @@ class HouseholdImport:
     linked: int  # people linked to a household (new links)
     names_only: int  # member names given without a contact id: not linked
     by_name: int = 0  # of `linked`: found by their name in the village's group
+    phones: int = 0  # households of the file with a phone on file
+    unclaimed: int = 0  # of `phones`: nobody linked yet (they can #认领)
 
 
 def _village(session: Session, name: str, parent: str, cache: dict[tuple[str, str], Any]) -> OrgUnit:
@@ -82,17 +96,41 @@ def _village(session: Session, name: str, parent: str, cache: dict[tuple[str, st
     return value  # type: ignore[no-any-return]
 
 
+HouseholdKey = tuple[int, str]  # (village id, household name)
+
+
+@dataclass
+class _Facts:
+    """What the file says of one household across its rows: its head and phone, each
+    with the row that gave it."""
+
+    head: tuple[int, str] | None = None
+    first_member: str = ""
+    phone: tuple[int, str] | None = None
+
+
 def import_households(session: Session, rows: list[Row], now: datetime,
                       actor: str = "cli") -> HouseholdImport:
-    """Register the file's households and link their members, in the caller's
-    transaction; ImportFailed (nothing written) if any row is bad."""
+    """Register the file's households, store their heads and phones, and link their
+    members, in the caller's transaction; ImportFailed (nothing written) if any row is
+    bad.
+
+    The household is named by 户名, else by 户主 (as files without a 户名 column always
+    were). Its head is 户主, else (a file without that column) its first 姓名. Its
+    phone, a mainland mobile, is stored as 11 digits; one phone per household, and one
+    household per phone in a village. A cell left empty keeps what is on file."""
     errors: list[str] = []
     plan: list[tuple[OrgUnit, str, str, str]] = []
     cache: dict[tuple[str, str], Any] = {}
     member_at: dict[str, tuple[int, int | None, str]] = {}  # id → (row, village, household)
+    facts: dict[HouseholdKey, _Facts] = {}
+    villages: dict[int, OrgUnit] = {}
+    head_column = any("head" in row for _, row in rows)
     for n, row in rows:
-        village_name, household = simplify(row.get("village", "")), simplify(row.get("household", ""))
+        village_name, head = simplify(row.get("village", "")), simplify(row.get("head", ""))
+        household = simplify(row.get("household", "")) or head
         member_id, member_name = row.get("member_id", ""), simplify(row.get("member_name", ""))
+        raw_phone = row.get("phone", "")
         if not village_name:
             errors.append(f"第{n}行：缺少村名")
             continue
@@ -102,6 +140,13 @@ def import_households(session: Session, rows: list[Row], now: datetime,
         if len(household) > 32:
             errors.append(f"第{n}行：户名太长（最多32个字）")
             continue
+        if len(head) > 32:
+            errors.append(f"第{n}行：户主姓名太长（最多32个字）")
+            continue
+        phone = normalize_phone(raw_phone) if raw_phone else None
+        if raw_phone and phone is None:
+            errors.append(f"第{n}行：联系电话“{excerpt(raw_phone, 20)}”不是11位手机号（例：13812345678）")
+            continue
         if len(member_id) > 128 or (member_id and any(c.isspace() for c in member_id)):
             errors.append(f"第{n}行：成员id“{member_id}”不是有效的联系人id")
             continue
@@ -110,23 +155,46 @@ def import_households(session: Session, rows: list[Row], now: datetime,
         except ValueError as e:
             errors.append(f"第{n}行：{e}")
             continue
+        assert village.id is not None
+        villages[village.id] = village
         if member_id:
             seen = member_at.get(member_id)
             if seen is not None and (seen[1], seen[2]) != (village.id, household):
                 errors.append(f"第{n}行：成员id {member_id} 在第{seen[0]}行已属于 {seen[2]}")
                 continue
             member_at[member_id] = (n, village.id, household)
+        f = facts.setdefault((village.id, household), _Facts())
+        if head:
+            if f.head is not None and f.head[1] != head:
+                errors.append(f"第{n}行：{household} 的户主在第{f.head[0]}行是 {f.head[1]}，一户一位户主")
+                continue
+            f.head = f.head or (n, head)
+        if phone:
+            if f.phone is not None and f.phone[1] != phone:
+                errors.append(f"第{n}行：{household} 在第{f.phone[0]}行已填手机号 "
+                              f"{mask_phone(f.phone[1])}，一户只登记一个手机号")
+                continue
+            f.phone = f.phone or (n, phone)
+        f.first_member = f.first_member or member_name
         plan.append((village, household, member_id, member_name))
+    errors += _phone_clashes(session, facts, villages)
     if errors:
-        raise ImportFailed(errors)
+        raise ImportFailed(sorted(errors, key=_row_number))
     created = linked = names_only = by_name = 0
-    households: set[int] = set()
+    households: dict[HouseholdKey, Household] = {}
     taken: set[str] = set()  # linked by name in this file: one household each
     for village, name, member_id, member_name in plan:
         reg = register_household(session, village, name, now)
         hh, new = reg.household, reg.created
-        assert hh.id is not None
-        households.add(hh.id)
+        assert hh.id is not None and village.id is not None
+        if (village.id, name) not in households:
+            households[(village.id, name)] = hh
+            f = facts[(village.id, name)]
+            head = f.head[1] if f.head else "" if head_column else f.first_member
+            if head:
+                hh.head_name = head
+            if f.phone:
+                hh.phone = f.phone[1]
         created += new
         if member_id:
             person = session.get(Person, member_id)
@@ -147,10 +215,55 @@ def import_households(session: Session, rows: list[Row], now: datetime,
                 by_name += 1
             else:
                 names_only += 1
+    session.flush()
+    with_phone = [hh.id for hh in households.values() if hh.phone and hh.id is not None]
+    claimed = set(session.exec(
+        select(Person.household_id).where(col(Person.household_id).in_(with_phone))
+    ).all()) if with_phone else set()
+    unclaimed = len(set(with_phone) - claimed)
     session.add(AuditEntry(at=now, actor_id=actor, action="import_households", detail=json.dumps(
-        {"rows": len(rows), "households": len(households), "created": created, "linked": linked},
+        {"rows": len(rows), "households": len(households), "created": created, "linked": linked,
+         "phones": len(with_phone)},
     )))
-    return HouseholdImport(len(households), created, linked, names_only, by_name)
+    return HouseholdImport(len(households), created, linked, names_only, by_name,
+                           len(with_phone), unclaimed)
+
+
+def _row_number(error: str) -> int:
+    m = re.match(r"第(\d+)行", error)
+    return int(m.group(1)) if m else 0
+
+
+def _phone_clashes(session: Session, facts: dict[HouseholdKey, _Facts],
+                   villages: dict[int, OrgUnit]) -> list[str]:
+    """One household per phone in a village (#认领 must find exactly one): the rows
+    that give a phone another household of the village has, in the file or on file
+    (unless the file gives that household another phone)."""
+    given = {key: f.phone for key, f in facts.items() if f.phone}
+    if not given:
+        return []
+    final: dict[HouseholdKey, tuple[int, str]] = {}  # row 0: as on file
+    units = {unit_id for unit_id, _ in given}
+    for unit_id, name, phone in session.exec(
+        select(Household.unit_id, Household.name, Household.phone).where(
+            col(Household.unit_id).in_(units), col(Household.phone).is_not(None))
+    ).all():
+        if phone:
+            final[(unit_id, name)] = (0, phone)
+    final.update(given)
+    owner: dict[tuple[int, str], tuple[int, str]] = {}  # (village, phone) → (row, household)
+    errors = []
+    for (unit_id, name), (n, phone) in sorted(final.items(), key=lambda kv: kv[1][0]):
+        seen = owner.get((unit_id, phone))
+        if seen is None:
+            owner[(unit_id, phone)] = (n, name)
+        elif seen[0]:
+            errors.append(f"第{n}行：手机号 {mask_phone(phone)} 在第{seen[0]}行已登记给 {seen[1]}，"
+                          "同村一个手机号只登记一户")
+        else:
+            errors.append(f"第{n}行：手机号 {mask_phone(phone)} 已登记给{villages[unit_id].name}的 "
+                          f"{seen[1]}，同村一个手机号只登记一户")
+    return errors
 
 
 def _by_name(session: Session, village: OrgUnit, name: str) -> Person | None:

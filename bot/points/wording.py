@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.models.core import Household
 from bot.models.points import AWARD, CANCELLED, EXPIRED, FROZEN, PENDING, REDEEM, Good, PointEntry
+from bot.points.phones import mask_phone
 
 if TYPE_CHECKING:
     from bot.points.balance import Balance, Board, Card, Detail, VillageWeek
+    from bot.points.claim import Claimed, Missed, Unlinked
     from bot.points.errors import NotWholePacks
     from bot.points.ledger import (
         Awarded,
@@ -382,3 +385,54 @@ def _parts(head: str, lines: list[str], foot: str) -> list[str]:
         h = head if n == 1 else f"{head}（{i}/{n}）"
         out.append("\n".join([h, *body, *([foot] if i == n else [])]))
     return out
+
+
+# -- claiming a household by its phone (#认领, #未认领) ------------------------------------
+
+CLAIM_EXAMPLE = "#认领 13812345678"
+
+
+def claimed_text(c: Claimed) -> str:
+    """#认领 that linked the sender."""
+    return (f"已绑定：您是 {c.household.name}（{c.village.name}）的成员，本户积分余额 {c.balance} 分。"
+            "发送 #查分 查看最近记录")
+
+
+def missed_text(m: Missed) -> str:
+    """#认领 that linked no one."""
+    if m.why == "linked":
+        text = "这个手机号登记的农户已有家人绑定。同户的家人请村干部帮您登记（#登记 @您 户 户名）"
+    elif m.why == "several":
+        text = "这个手机号在本村登记了不止一户，请村干部帮您登记（#登记 @您 户 户名）"
+    else:
+        text = f"本村没有登记这个手机号的农户。请核对后再发，例：{CLAIM_EXAMPLE}"
+    left = f"今天还可以再试 {m.left} 次" if m.left else "今天的次数已用完，请明天再试"
+    return f"{text}（{left}）"
+
+
+def claim_hint(hh: Household) -> str:
+    """For someone unlinked whose name is an unclaimed household's head's."""
+    return f"本村户主“{hh.head_name}”的农户登记了手机号：发送 #认领 手机号 即可绑定本户"
+
+
+def household_label(hh: Household) -> str:
+    """A household with its head and masked phone: 张三家（户主 张三，138****5678）."""
+    parts = [f"户主 {hh.head_name}"] if hh.head_name and hh.head_name != hh.name else []
+    parts.append(mask_phone(hh.phone) if hh.phone else "没有手机号")
+    return f"{hh.name}（{'，'.join(parts)}）"
+
+
+def unlinked_text(u: Unlinked) -> str:
+    """#未认领."""
+    name = u.village.name
+    if not u.total:
+        return f"{name}还没有登记农户。例：#登记 @张三 户 张三家"
+    if not u.count:
+        return f"{name}共 {u.total} 户，都已有成员绑定"
+    lines = [f"{name}共 {u.total} 户，还有 {u.count} 户没有成员绑定：",
+             *(household_label(h) for h in u.households)]
+    if u.count > len(u.households):
+        lines.append(f"……另有 {u.count - len(u.households)} 户未列出")
+    lines.append("有手机号的户，家人在本群发送 #认领 手机号 即可绑定；"
+                 "没有手机号的，请用 #登记 @成员 户 户名")
+    return "\n".join(lines)

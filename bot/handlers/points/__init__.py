@@ -1,6 +1,6 @@
 """Commands of the points family (爱心积分), by sub-family: `awards` (#加分 #扣分 #确认
-#撤销), `review` (#异议 #复核), `balance` (#查分 #明细 #积分榜 #规则 #代查) and `shop`
-(#商品 #上架 #兑换).
+#撤销), `review` (#异议 #复核), `balance` (#查分 #明细 #积分榜 #规则 #代查), `shop`
+(#商品 #上架 #兑换) and `claim` (#认领 #未认领).
 
 Each handler parses its words, calls one function of `bot.points` and puts the result
 into words with `bot.points.wording`.
@@ -29,14 +29,16 @@ from bot.handlers.points.balance import (
     run_rules,
     run_slip,
 )
+from bot.handlers.points.claim import parse_claim, run_claim, run_unlinked
 from bot.handlers.points.common import parse_ids, parse_none
 from bot.handlers.points.review import parse_object, parse_review, run_object, run_review
 from bot.handlers.points.shop import parse_redeem, parse_stock, run_goods, run_redeem, run_stock
 from bot.org import ADMIN, CADRE, EVALUATOR, KEEPER
+from bot.points.claim import TRIES_PER_DAY
 from bot.router import Command
 
-__all__ = ["COMMANDS", "parse_award", "parse_ids", "parse_redeem", "parse_review", "parse_slip",
-           "parse_stock"]
+__all__ = ["COMMANDS", "parse_award", "parse_claim", "parse_ids", "parse_redeem", "parse_review",
+           "parse_slip", "parse_stock"]
 
 
 def _cmd(**kw: Any) -> Command:
@@ -91,4 +93,13 @@ COMMANDS = (
     _cmd(name="代查", aliases=("打印积分", "查询单"), summary="为没有手机的农户打印积分查询单",
          usage="#代查 [村名] 户名", example="#代查 张三家", parse=parse_slip, run=run_slip,
          roles=(CADRE, EVALUATOR)),
+    _cmd(name="认领", aliases=("认领本户", "认户", "绑定本户", "绑定手机"),
+         summary="用本户登记的手机号绑定自己的户", usage="#认领 手机号", example="#认领 13812345678",
+         parse=parse_claim, run=run_claim, levels=("村",),
+         detail="村里导入农户名单时登记了手机号的，家人在本村群里发送这个手机号即可绑定本户，"
+                f"之后 #查分 就是查自己家；也可写 #绑定 手机号。输错每天最多{TRIES_PER_DAY}次。"),
+    _cmd(name="未认领", aliases=("未绑定", "未关联"), summary="本村还没有成员绑定的农户",
+         usage="#未认领", example="#未认领", parse=parse_none, run=run_unlinked,
+         roles=(ADMIN, CADRE, EVALUATOR), levels=("村",),
+         detail="列出户名、户主和登记的手机号（只显示前3后4位）。"),
 )
