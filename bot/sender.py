@@ -14,16 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.config import Config
 from bot.db import Database
 from bot.messages import Outgoing
 from bot.outbox import (
@@ -36,6 +31,7 @@ from bot.outbox import (
     sent_since,
     unsent,
 )
+from bot.pacing import Pacer
 from bot.transports import Sender, TransportDown
 
 log = logging.getLogger(__name__)
@@ -43,63 +39,6 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 SENT, UNSENT, TAKEN = "sent", "unsent", "taken"  # what came of one message
 MINUTE = timedelta(minutes=1)
-
-
-@dataclass
-class Pacer:
-    """The pace of one account. Pure bookkeeping on the times it is given."""
-
-    min_gap: float = 3.0
-    per_group_per_minute: int = 6
-    jitter: float = 2.0
-    daily_cap: int = 2000
-    stale_minutes: float = 30
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    rng: random.Random = field(default_factory=random.Random)
-    _next_ok: datetime | None = None
-    _recent: dict[str, deque[datetime]] = field(default_factory=dict)
-    day: date | None = None
-    sent_today: int = 0
-
-    @classmethod
-    def from_config(cls, config: Config, rng: random.Random | None = None) -> Pacer:
-        o = config.outbox
-        return cls(min_gap=o.min_gap_seconds, per_group_per_minute=o.per_group_per_minute,
-                   jitter=o.jitter_seconds, daily_cap=o.daily_cap, stale_minutes=o.stale_minutes,
-                   zone=config.zone, rng=rng or random.Random())
-
-    @property
-    def stale(self) -> timedelta:
-        return timedelta(minutes=self.stale_minutes)
-
-    def wait(self, key: str, now: datetime) -> float:
-        """Seconds before a message to `key` (a group or contact) may go; 0: now."""
-        wait = 0.0
-        if self._next_ok is not None and now < self._next_ok:
-            wait = (self._next_ok - now).total_seconds()
-        recent = self._recent.get(key)
-        if recent:
-            while recent and recent[0] <= now - MINUTE:
-                recent.popleft()
-            if len(recent) >= self.per_group_per_minute:
-                wait = max(wait, (recent[0] + MINUTE - now).total_seconds())
-        return wait
-
-    def sent(self, key: str, now: datetime) -> None:
-        gap = self.min_gap + (self.rng.uniform(0, self.jitter) if self.jitter else 0.0)
-        self._next_ok = now + timedelta(seconds=gap)
-        self._recent.setdefault(key, deque()).append(now)
-        self.sent_today += 1
-
-    def local_day(self, now: datetime) -> date:
-        return now.astimezone(self.zone).date()
-
-    def day_start(self, now: datetime) -> datetime:
-        d = self.local_day(now)
-        return datetime(d.year, d.month, d.day, tzinfo=self.zone).astimezone(UTC)
-
-    def capped(self) -> bool:
-        return self.sent_today >= self.daily_cap
 
 
 def _key(out: Outgoing) -> str:
