@@ -354,7 +354,9 @@ class OutboxSender:
         known to be in) and direct messages without an account; and the rows of its
         groups assigned to an account that is down (failover). A row it takes is
         claimed in the database with its name, so one account, in one process, sends
-        it. Each group's rows go in their order, whichever account sends them.
+        it. Each group's rows go in their order, whichever account sends them, except
+        that a row assigned to another live account (a reply it received the command
+        for) holds back none of the others: it goes at that account's pace.
 
         Spread: groups only this account reaches come first, then groups in order of
         how many live accounts reach them (fewest first): the accounts empty their own
@@ -534,8 +536,10 @@ def _pick_route(ordered: list[Route], name: str, live: set[str], pacer: Pacer, n
     for r in ordered:
         if r.key in blocked:
             continue
-        if not _takes(r, name, live) or (r.next_try_at is not None and r.next_try_at > now):
+        if r.next_try_at is not None and r.next_try_at > now:  # a retry, or in flight
             blocked.add(r.key)
+            continue
+        if not _takes(r, name, live):  # another live account's (a reply it received)
             continue
         w = pacer.wait(r.key, now)
         if w <= 0:
