@@ -1,0 +1,178 @@
+"""The capacity model (bot/capacity.py) against the real outbox sender on a virtual
+clock, and the `villagebot capacity` report.
+
+The simulated city: 3,000 groups on 6 accounts, a city-wide notice queued at once. Each
+account's messages go through the real `OutboxSender` with the default ban-safe
+`Pacer`; sleeping moves a virtual clock (a discrete-event scheduler over the accounts'
+workers), and recording transports stand at the edge. Nothing waits in real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+from typer.testing import CliRunner
+
+from bot.capacity import Pace, assign, city, estimate, report, spread
+from bot.cli import cli
+from bot.clock import VirtualClock
+from bot.messages import Outgoing
+from bot.models.core import OutboxMessage
+from bot.pacing import Pacer
+from bot.sender import OutboxSender
+from bot.wiring import build_app
+from tests.conftest import SHANGHAI, START
+
+# The model's finish time is an expectation; one seeded run of random gaps and pauses
+# lies within this fraction of it (3,000 groups: the sums of ~500 draws per account).
+TOLERANCE = 0.05
+
+
+class Recorder:
+    """One account's transport at its edge: what it sent, and when."""
+
+    def __init__(self, name: str, clock: VirtualClock) -> None:
+        self.name = name
+        self.clock = clock
+        self.sent: list[tuple[datetime, Outgoing]] = []
+
+    async def send(self, out: Outgoing) -> None:
+        self.sent.append((self.clock.now(), out))
+
+
+class VirtualTime:
+    """A sleep for several concurrent workers on one virtual clock: a sleeping worker
+    parks; when every running worker is parked, the clock jumps to the earliest wake-up
+    and that worker goes on. Workers busy in the database are not parked, so time never
+    moves under them."""
+
+    def __init__(self, clock: VirtualClock, workers: int) -> None:
+        self.clock = clock
+        self.running = workers
+        self.parked: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self.n = 0
+
+    async def sleep(self, seconds: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.n += 1
+        heapq.heappush(self.parked, (self.clock.now() + timedelta(seconds=seconds), self.n, fut))
+        self._go()
+        await fut
+
+    def done(self) -> None:
+        self.running -= 1
+        self._go()
+
+    def _go(self) -> None:
+        if self.parked and len(self.parked) == self.running:
+            when, _, fut = heapq.heappop(self.parked)
+            self.clock.set(max(when, self.clock.now()))
+            fut.set_result(None)
+
+
+def queue_city(app: Any, membership: list[set[str]]) -> None:
+    """One notice row per group, for the account that serves it (batched)."""
+    now = app.clock.now()
+    rows = [{"transport": min(m), "room_id": f"g{i}", "text": f"通知 1 第{i}群", "kind": "notice",
+             "created_at": now, "mentions": "", "attempts": 0, "failed": False}
+            for i, m in enumerate(membership)]
+    with app.db.transaction() as s:
+        for i in range(0, len(rows), 1000):
+            s.execute(insert(OutboxMessage), rows[i:i + 1000])
+
+
+async def test_model_matches_the_real_sender_for_a_city_of_3000_groups(config, tmp_path) -> None:
+    # Stale merging is not part of a round (each group has one message), so it is held
+    # off: its scan of the backlog on every send would only slow the simulation.
+    cfg = config.with_overrides(outbox={"stale_minutes": 24 * 60})
+    clock = VirtualClock(START)
+    app = build_app(cfg, clock=clock, db_url=f"sqlite:///{tmp_path / 'city.db'}")
+    try:
+        membership = spread(3000, 6)
+        queue_city(app, membership)
+        names = sorted({a for m in membership for a in m})
+        edges = {n: Recorder(n, clock) for n in names}
+        vt = VirtualTime(clock, len(names))
+        pacing = {n: Pacer.from_config(cfg, rng=random.Random(i)) for i, n in enumerate(names)}
+        sender = OutboxSender(app.db, edges, clock, pacing=pacing, sleep=vt.sleep)
+
+        async def account(name: str) -> int:
+            try:
+                return await sender.flush_paced(name)
+            finally:
+                vt.done()
+
+        counts = await asyncio.gather(*(account(n) for n in names))
+    finally:
+        app.close()
+    assert counts == [500] * 6
+    # Every group got its one message, from the account it is in.
+    got = {o.room: e.name for e in edges.values() for _, o in e.sent}
+    assert got == {f"g{i}": min(m) for i, m in enumerate(membership)}
+    # The pace held: gaps of 8–20 s, and a quiet pause after each 20 in a row.
+    times = [t for t, _ in edges["wx1"].sent]
+    gaps = sorted((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False))
+    assert 8 <= gaps[0] and gaps[-25] <= 20 and 120 <= gaps[-24] and gaps[-1] <= 300
+    simulated = max(t for e in edges.values() for t, _ in e.sent) - START
+    model = estimate(Pace.from_config(cfg), [(1, m) for m in membership], START, SHANGHAI)
+    assert model.loads == {n: 500 for n in names}
+    assert abs(simulated.total_seconds() - model.seconds) <= TOLERANCE * model.seconds, (
+        simulated, timedelta(seconds=model.seconds))
+
+
+def test_the_pace_model() -> None:
+    pace = Pace(gap_min=8, gap_max=20, burst_size=20, pause_min=120, pause_max=300,
+                daily_cap=800)
+    assert pace.run_seconds(1) == 0
+    assert pace.run_seconds(20) == 19 * 14
+    assert pace.run_seconds(21) == 19 * 14 + 210  # the pause after the 20th
+    # Past the daily cap the rest goes from the next local midnight.
+    morning = datetime(2019, 6, 3, 9, 0, tzinfo=SHANGHAI)
+    assert pace.finish_seconds(800, morning, SHANGHAI) == pace.run_seconds(800)
+    assert pace.finish_seconds(801, morning, SHANGHAI) == 15 * 3600
+    assert pace.finish_seconds(10, morning, SHANGHAI, sent_today=795) == 15 * 3600 + 4 * 14
+
+
+def test_shared_groups_go_to_the_least_loaded_account() -> None:
+    items = [(1, {"a"})] * 10 + [(1, {"a", "b"})] * 10
+    assert assign(items) == {"a": 10, "b": 10}
+    assert assign(items, {"b": 4}) == {"a": 12, "b": 12}
+    assert assign([(1, set())]) == {}  # no live account: it waits
+
+
+def test_membership_of_a_spread_city() -> None:
+    m = spread(10, 3, shared=0.2)
+    assert [sorted(x) for x in m[:3]] == [["wx1", "wx2"], ["wx2", "wx3"], ["wx1", "wx3"]]
+    assert all(len(x) == 1 for x in m[2:])
+    assert sum(1 for x in m if "wx1" in x) == 5
+
+
+def test_city_report(config) -> None:
+    c = city(3010, 6, config, shared=0.2)
+    assert sorted(c.notice.loads.values()) == [501, 501, 502, 502, 502, 502]
+    # One account down: its groups without a second account wait; the rest are spread.
+    assert c.one_down.waiting == 502 - 101 and c.one_down.groups == 3010 - 401
+    assert c.busiest_load == 3010 and c.headroom == 800 * 6 - 3010
+    text = report(c)
+    assert "3,010 个群，6 个微信账号，20% 的群有两个账号" in text
+    assert "全市通知（每群一条）：约 3 小时 19 分钟 发完" in text
+    assert "进度催报（周五 17:00）" in text and "积分公示（周日 18:00）" in text
+    assert "每天余量：1,790 条" in text
+
+
+def test_villagebot_capacity_command(tmp_path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[outbox]\ngap_min_seconds = 15\ngap_max_seconds = 35\ndaily_cap = 400\n",
+                   encoding="utf-8")
+    out = CliRunner().invoke(cli, ["capacity", "--groups", "3010", "--accounts", "6",
+                                   "--config", str(cfg)])
+    assert out.exit_code == 0, out.output
+    assert "间隔 15–35 秒随机" in out.output and "400 条 × 6 个账号 = 2,400 条" in out.output
+    assert "每天余量：不足 610 条" in out.output
+    bad = CliRunner().invoke(cli, ["capacity", "--groups", "3010", "--accounts", "0"])
+    assert bad.exit_code != 0
