@@ -192,3 +192,61 @@ def test_villagebot_capacity_command(tmp_path) -> None:
     assert "每天余量：不足 610 条" in out.output
     bad = CliRunner().invoke(cli, ["capacity", "--groups", "3010", "--accounts", "0"])
     assert bad.exit_code != 0
+
+
+# -- what the author is told ---------------------------------------------------------
+
+
+async def test_a_notice_through_paced_accounts_says_when_it_reaches_every_group(
+        config, tmp_path) -> None:
+    """The groups served by WeChat accounts are paced: the confirmation estimates when
+    the last one is reached (from the queue, the live accounts and their groups), and
+    #回执 counts the groups still waiting. The chat here is the in-memory one, so the
+    groups are marked as WeChat's and the rows stay queued (nothing sends them)."""
+    from sqlalchemy import update
+
+    from bot.drivers.memory import MemoryChat
+    from bot.models.core import Room
+    from tests.test_notices import ADMIN, ALL_BUT_CITY, HQ, build_city, notify
+
+    cfg = config.with_overrides(transports={"wechaty": {"enabled": True, "accounts": [
+        {"name": "wx1"}, {"name": "wx2"}]}})
+    app = build_app(cfg, clock=VirtualClock(START), db_url=f"sqlite:///{tmp_path / 'n.db'}",
+                    admins=[ADMIN])
+    try:
+        chat = MemoryChat(app)
+        await build_city(chat)
+        before = await notify(chat, "#通知 全体 周五前报送月度考核材料")
+        assert "预计" not in before[0].text  # unpaced groups: nothing new
+        paced = sorted(ALL_BUT_CITY)
+        with app.db.transaction() as s:
+            s.execute(update(Room).where(Room.id.in_(paced)).values(transport="wechaty"))
+            note_rooms(s, "wx1", paced[:5], START)
+            note_rooms(s, "wx2", paced[4:], START)
+        # No account has reported yet: the configured ones are counted. Nine groups, one
+        # message each, on two accounts: five and four, at 8–20 s apart.
+        sent = await notify(chat, "#通知 全体 周一上午九点开会")
+        assert sent[0].text == ("通知 2 已发往全体 9 个群。预计 5 分钟内送达全部 9 个群。"
+                                "发送 #回执 2 查看确认情况")
+        assert [o.room for o in sent[1:]] == []  # queued for the accounts
+        reply = await chat.say("#回执 2", sender=HQ, name="贾健刚", room="r_city")
+        assert "9 个群，已确认 0 个（0%），未发出 9 个群" in reply[0].text
+        reply = await chat.say("#回执 1", sender=HQ, name="贾健刚", room="r_city")
+        assert "未发出" not in reply[0].text
+    finally:
+        app.close()
+
+
+def test_the_estimate_counts_the_queue_and_waits_for_missing_accounts() -> None:
+    from bot.capacity import Estimate
+    from bot.notices.wording import eta_text
+
+    pace = Pace()
+    items = [(1, {"a"})] * 30 + [(1, set())] * 2
+    e = estimate(pace, items, START, SHANGHAI, queued={"a": 70})
+    assert e.loads == {"a": 100} and e.groups == 30 and e.waiting == 2
+    assert e.seconds == pace.run_seconds(100)
+    assert eta_text(e, 32) == ("预计 40 分钟内送达 30 个群；另 2 个群暂无在线的微信账号，"
+                               "账号恢复后发出")
+    assert eta_text(Estimate(3010, 0, 40 * 60 - 30), 3010) == "预计 40 分钟内送达全部 3,010 个群"
+    assert eta_text(Estimate(0, 5, 0), 5) == "5 个群暂无在线的微信账号，账号恢复后发出"
