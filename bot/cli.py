@@ -479,6 +479,20 @@ def export_bulletin_cmd(
 
 
 @cli.command()
+def capacity(
+    groups: Annotated[int, typer.Option("--groups", min=1, help="群的个数，如 3010")],
+    accounts: Annotated[int, typer.Option("--accounts", min=1, help="微信账号个数，如 6")],
+    shared: Annotated[float, typer.Option(
+        "--shared", min=0.0, max=1.0, help="有两个账号的群所占比例，如 0.2")] = 0.0,
+    config: ConfigOpt = None,
+) -> None:
+    """全市能多快发到每个群：全市通知、每周各轮、每天余量（按配置里的节奏 [outbox]）。"""
+    from bot.capacity import city, report
+
+    typer.echo(report(city(groups, accounts, _config(config), shared)))
+
+
+@cli.command()
 def commands() -> None:
     """Print the command reference (docs/commands.md) as Markdown."""
     typer.echo(reference_text(), nl=False)

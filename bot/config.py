@@ -208,12 +208,42 @@ class NoticesSection(_Section):
 
 
 class OutboxSection(_Section):
-    min_gap_seconds: float = Field(3, ge=0)
-    per_group_per_minute: int = Field(6, ge=1)
-    jitter_seconds: float = Field(2, ge=0)
-    daily_cap: int = Field(2000, ge=1)
+    """The pace of each WeChat account (`bot.pacing`); the reasons and sources of the
+    defaults are in config.example.toml and docs/pacing.md."""
+
+    gap_min_seconds: float = Field(8, ge=0)
+    gap_max_seconds: float = Field(20, ge=0)
+    per_group_per_minute: int = Field(3, ge=1)
+    burst_size: int = Field(20, ge=0)
+    burst_pause_min_seconds: float = Field(120, ge=0)
+    burst_pause_max_seconds: float = Field(300, ge=0)
+    daily_cap: int = Field(800, ge=1)
     stale_minutes: int = Field(30, ge=1)
     max_attempts: int = Field(8, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        """The keys of before (min_gap_seconds, jitter_seconds) still work: the gap is
+        min_gap_seconds plus up to jitter_seconds (a missing one takes its old default,
+        3 and 2). Given, they replace gap_min_seconds and gap_max_seconds."""
+        if not isinstance(data, dict) or not {"min_gap_seconds", "jitter_seconds"} & set(data):
+            return data
+        data = dict(data)
+        gap, jitter = data.pop("min_gap_seconds", 3), data.pop("jitter_seconds", 2)
+        if not isinstance(gap, int | float) or not isinstance(jitter, int | float):
+            raise ValueError("min_gap_seconds and jitter_seconds must be numbers of seconds "
+                             "(new names: gap_min_seconds, gap_max_seconds)")
+        data["gap_min_seconds"], data["gap_max_seconds"] = gap, gap + jitter
+        return data
+
+    @model_validator(mode="after")
+    def _ranges(self) -> OutboxSection:
+        if self.gap_max_seconds < self.gap_min_seconds:
+            raise ValueError("gap_max_seconds must be at least gap_min_seconds")
+        if self.burst_pause_max_seconds < self.burst_pause_min_seconds:
+            raise ValueError("burst_pause_max_seconds must be at least burst_pause_min_seconds")
+        return self
 
 
 class WechatyAccount(_Section):

@@ -252,7 +252,7 @@ async def test_bot_answers_in_wechat_and_survives_gateway_restarts(
                 "wecom": {"enabled": True, "webhooks": {"admins": wecom.url("k-admins")},
                           "alerts": "admins", "timeout_seconds": 5},
             },
-            outbox={"min_gap_seconds": 0, "jitter_seconds": 0},
+            outbox={"min_gap_seconds": 0, "jitter_seconds": 0, "per_group_per_minute": 100},
         )
         runner = Runner(cfg, db_url=db_url, alert_after=3600, retry_seconds=0.1)
         app = await runner.start()

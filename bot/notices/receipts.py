@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from bot.models.core import OrgUnit, Person, Room
 from bot.models.notices import Notice, NoticeReader, NoticeTarget
 from bot.notices.scope import NoticeError, path_key
+from bot.outbox import queued
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Receipt:
     missing: tuple[GroupReceipt, ...]
     # Every group, in tree order.
     groups: tuple[GroupReceipt, ...] = ()
+    # Groups it has not been sent to yet (still in the outbox: paced, or waiting for an
+    # account to come back).
+    queued: int = 0
 
     @property
     def total(self) -> int:
@@ -122,7 +126,8 @@ def receipts(session: Session, notice_id: int) -> Receipt | None:
     acked.sort(key=lambda g: (g.acked_at, g.room_id))
     author = session.get(Person, notice.author_id)
     author_name = (author.name if author else "") or notice.author_id
-    return Receipt(notice, author_name, tuple(acked), tuple(missing), tuple(groups))
+    return Receipt(notice, author_name, tuple(acked), tuple(missing), tuple(groups),
+                   queued(session, notice=notice_id, rooms=True))
 
 
 # -- #回执 ---------------------------------------------------------------------------

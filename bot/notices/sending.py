@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from bot.capacity import Estimate, delivery_estimate
 from bot.config import Config
 from bot.jobs import schedule
 from bot.models.core import OrgUnit, Room
@@ -81,6 +82,9 @@ class Sent:
     # Per group, the contact ids its first part @s (the group's audience; none when
     # anyone may answer).
     mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # When the paced WeChat accounts will have sent it to every group (None: no group
+    # is served by one, e.g. replay and tests).
+    eta: Estimate | None = None
 
 
 def _checked_scope(session: Session, author_id: str, here: OrgUnit,
@@ -138,8 +142,9 @@ def send_notice(
     deliveries = tuple(
         (room.id, tuple(plain if room.send_only else parts)) for room, _unit in targets
     )
+    eta = delivery_estimate(session, config, now, [(r, len(p)) for r, p in deliveries])
     return Sent(notice.id, scope.label, len(targets), len(parts), deliveries,
-                _mentions(session, notice.id))
+                _mentions(session, notice.id), eta)
 
 
 def _mentions(session: Session, notice_id: int) -> dict[str, tuple[str, ...]]:

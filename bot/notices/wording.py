@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.notices.receipts import GroupReceipt, NotYourNotice, Receipt, UnknownNotice
 
 if TYPE_CHECKING:  # only types: sending imports this module
+    from bot.capacity import Estimate
     from bot.notices.acks import Ack
     from bot.notices.sending import Sent
 
@@ -105,10 +106,23 @@ def excerpt(text: str, limit: int = 40) -> str:
 
 def sent_reply(sent: Sent) -> str:
     split = f"，每群{sent.parts}条" if sent.parts > 1 else ""
+    eta = f"{eta_text(sent.eta, sent.groups)}。" if sent.eta is not None else ""
     return (
-        f"通知 {sent.notice_id} 已发往{sent.scope} {sent.groups} 个群{split}。"
+        f"通知 {sent.notice_id} 已发往{sent.scope} {sent.groups} 个群{split}。{eta}"
         f"发送 #回执 {sent.notice_id} 查看确认情况"
     )
+
+
+def eta_text(eta: Estimate, groups: int) -> str:
+    """When the paced WeChat accounts will have reached every group (`bot.capacity`)."""
+    m = eta.minutes
+    span = f"{m} 分钟" if m < 60 else f"{m // 60} 小时" + (f" {m % 60} 分钟" if m % 60 else "")
+    if not eta.waiting:
+        return f"预计 {span}内送达全部 {groups:,} 个群"
+    down = f"{eta.waiting:,} 个群暂无在线的微信账号，账号恢复后发出"
+    if not eta.groups:
+        return down
+    return f"预计 {span}内送达 {groups - eta.waiting:,} 个群；另 {down}"
 
 
 def not_allowed(what: str, mine: Sequence[str]) -> str:
@@ -206,6 +220,7 @@ def receipt_text(r: Receipt, zone: ZoneInfo) -> str:
     lines = [
         f"通知 {n.id}（{when(n.created_at, zone)} 发往{n.scope}）："
         f"{r.total} 个群，已确认 {len(r.acked)} 个（{r.percent}%）"
+        + (f"，未发出 {r.queued} 个群" if r.queued else "")
     ]
     if n.everyone:
         lines.append("全员通知：群里任何人回复“收到”即算本群确认")
