@@ -147,6 +147,13 @@ def members(session: Session, room_ids: Sequence[str]) -> dict[str, set[str]]:
     return out
 
 
+def rooms_of(session: Session, account: str) -> list[str]:
+    """The groups the account is in."""
+    return list(session.execute(
+        select(col(AccountRoom.room_id)).where(col(AccountRoom.account) == account)
+        .order_by(col(AccountRoom.room_id))).scalars())
+
+
 def unreachable(session: Session, live: set[str]) -> list[str]:
     """Groups some account is in but no live account is: nothing reaches them now."""
     rows = session.execute(select(col(AccountRoom.room_id), col(AccountRoom.account))).all()

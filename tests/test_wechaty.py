@@ -29,7 +29,7 @@ from bot.config import load_config
 from bot.messages import Inbound, Mention
 from bot.models.core import OutboxMessage
 from bot.runner import Runner
-from bot.transports.wechaty import load_wechaty, strip_self_mention, to_inbound
+from bot.transports.wechaty import group_key, load_wechaty, strip_self_mention, to_inbound
 from tests.helpers import ADMIN
 from tests.test_wecom import FakeWecom
 
@@ -204,7 +204,8 @@ class _Message:
         self.message_id = "m-1"
         self._talker, self._text, self._mentioned, self._room = talker, text, mentioned, room
         self._type = MessageType.MESSAGE_TYPE_TEXT
-        self.payload = type("P", (), {"timestamp": 1559523600000})()  # 2019-06-03 09:00 +08
+        self.payload = type("P", (), {})()
+        self.payload.timestamp = 1559523600000  # 2019-06-03 09:00 +08
 
     def talker(self) -> _Contact:
         return self._talker
@@ -230,14 +231,27 @@ async def test_messages_are_converted_at_the_edge() -> None:
         _Contact("wxid_zs", "张三"),
     )
     msg = _Message(liu, "@村务助手\u2005#加分 @张三\u2005六净六有", [bot, zhang])
-    inbound = await to_inbound(msg, BOT, "村务助手")
+    inbound = await to_inbound(msg, BOT, "村务助手", "a1")
+    raw = "@村务助手\u2005#加分 @张三\u2005六净六有"
     assert inbound == Inbound(
-        transport="wechaty", id="m-1", sender=MEMBER, sender_name="刘伟",
-        text="#加分 @张三\u2005六净六有", at=datetime(2019, 6, 3, 1, 0, tzinfo=UTC), room=ROOM,
-        topic="皇叔洼村工作群", mentions=(Mention("wxid_zs", "张三"),), mentions_bot=True,
+        transport="wechaty", id=group_key(ROOM, MEMBER, 1559523600, raw), sender=MEMBER,
+        sender_name="刘伟", text="#加分 @张三\u2005六净六有",
+        at=datetime(2019, 6, 3, 1, 0, tzinfo=UTC), room=ROOM, topic="皇叔洼村工作群",
+        mentions=(Mention("wxid_zs", "张三"),), mentions_bot=True, account="a1", native_id="m-1",
     )
+    # Another account in the group: its puppet's own id differs, the journal's id not.
+    other = _Message(liu, raw, [bot, zhang])
+    other.message_id = "other-puppet-7"
+    seen = await to_inbound(other, BOT, "村务助手", "a2")
+    assert seen is not None and seen.id == inbound.id and seen.native_id == "other-puppet-7"
+    # The same words by the same sender a second later are a new message.
+    later = _Message(liu, raw, [bot, zhang])
+    later.payload.timestamp = 1559523601000
+    assert (await to_inbound(later, BOT, "村务助手")).id != inbound.id  # type: ignore[union-attr]
+    # A direct message reaches one account only: the puppet's id is its id.
     direct = await to_inbound(_Message(liu, "#查分", [], room=False), BOT, "村务助手")
     assert direct is not None and direct.room is None and direct.topic is None
+    assert direct.id == "m-1" and direct.native_id is None
     assert await to_inbound(_Message(bot, "#帮助", []), BOT, "村务助手") is None  # its own
 
 
