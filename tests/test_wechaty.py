@@ -57,8 +57,13 @@ def _free_port() -> int:
 class Gateway:
     """The Node gateway as a child process, with its control endpoint."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, fixture: dict[str, Any] | None = None,
+                 name: str = "gateway") -> None:
+        """`fixture`: its bot contact, contacts and rooms (default FIXTURE); `name`: of
+        its log file, where several run side by side (several bot accounts)."""
         self.tmp = tmp
+        self.fixture = fixture or FIXTURE
+        self.name = name
         self.port, self.control = _free_port(), _free_port()
         self.token = "villagebot-test-token"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -73,9 +78,9 @@ class Gateway:
 
     def start(self, timeout: float = 30.0) -> None:
         env = {**os.environ, "GATEWAY_PORT": str(self.port), "GATEWAY_CONTROL": str(self.control),
-               "GATEWAY_TOKEN": self.token, "GATEWAY_FIXTURE": json.dumps(FIXTURE),
+               "GATEWAY_TOKEN": self.token, "GATEWAY_FIXTURE": json.dumps(self.fixture),
                "TMPDIR": str(self.tmp)}
-        log = (self.tmp / "gateway.log").open("ab")
+        log = (self.tmp / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(["node", "gateway.mjs"], cwd=GATEWAY_DIR, env=env,
                                      stdout=subprocess.PIPE, stderr=log)
         assert self.proc.stdout is not None
@@ -90,7 +95,7 @@ class Gateway:
         if not line.startswith(b"GATEWAY READY"):
             self.kill()
             raise RuntimeError(
-                f"the gateway did not start: {(self.tmp / 'gateway.log').read_text()}"
+                f"the gateway did not start: {(self.tmp / f'{self.name}.log').read_text()}"
             )
 
     def kill(self) -> None:
