@@ -151,7 +151,7 @@ class App:
     def _reply(self, session: Session, msg: Inbound, text: str) -> None:
         self.writer.put(session, text, room_id=msg.room, to_id=None if msg.room else msg.sender,
                         transport=msg.transport, reply_to=msg.id,
-                        mentions=reply_mentions(self.config, msg))
+                        mentions=reply_mentions(self.config, msg), account=msg.account)
 
     def _dispatch(self, session: Session, msg: Inbound, parsed: Parsed, now: datetime) -> None:
         room = None

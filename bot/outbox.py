@@ -5,18 +5,23 @@ nothing committed is lost."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from bot.accounts import members, unreachable
 from bot.clock import Clock
 from bot.config import Config
 from bot.limits import clip_reply
 from bot.messages import Outgoing
-from bot.models.core import OutboxMessage, Room
+from bot.models.accounts import AccountRoom
+from bot.models.core import OrgUnit, OutboxMessage, Room
 from bot.text import to_traditional
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ class OutboxWriter:
         kind: str = "reply",
         mentions: Sequence[str] = (),
         image: bytes | None = None,
+        account: str | None = None,
     ) -> OutboxMessage:
         if (room_id is None) == (to_id is None):
             raise ValueError("a message goes to exactly one room or one contact")
@@ -59,7 +65,7 @@ class OutboxWriter:
         row = OutboxMessage(
             transport=transport, room_id=room_id, to_id=to_id, text=text,
             mentions=" ".join(mentions), image=image, reply_to=reply_to, kind=kind,
-            created_at=self._clock.now(),
+            created_at=self._clock.now(), account=account,
         )
         session.add(row)
         return row
@@ -70,7 +76,7 @@ def to_outgoing(row: OutboxMessage) -> Outgoing:
     return Outgoing(
         id=row.id, transport=row.transport, text=row.text, at=row.created_at,
         room=row.room_id, to=row.to_id, mentions=tuple(row.mentions.split()),
-        image=row.image, reply_to=row.reply_to, kind=row.kind,
+        image=row.image, reply_to=row.reply_to, kind=row.kind, account=row.account,
     )
 
 
@@ -122,9 +128,14 @@ def backoff(attempts: int) -> timedelta:
 CLAIM = timedelta(minutes=15)
 
 
-def claim(session: Session, msg_id: int, now: datetime) -> bool:
+def claim(session: Session, msg_id: int, now: datetime, account: str | None = None) -> bool:
     """Take a due row for one sending attempt, so that another sender on the same
-    database (a second bot process) does not send it too. False: it is not free."""
+    database (a second bot process) does not send it too. False: it is not free.
+    `account`: the bot account that takes it; the row is its from then on (it is sent,
+    retried and counted against the daily cap by that account)."""
+    values: dict[str, object] = {"next_try_at": now + CLAIM}
+    if account is not None:
+        values["account"] = account
     result = session.execute(
         update(OutboxMessage)
         .where(
@@ -134,17 +145,22 @@ def claim(session: Session, msg_id: int, now: datetime) -> bool:
             col(OutboxMessage.merged_into).is_(None),
             or_(col(OutboxMessage.next_try_at).is_(None), col(OutboxMessage.next_try_at) <= now),
         )
-        .values(next_try_at=now + CLAIM)
+        .values(**values)
     )
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
-def release(session: Session, msg_id: int) -> None:
-    """Give a claimed row back untried (the transport was down): due again at once."""
+def release(session: Session, msg_id: int, unassign: bool = False) -> None:
+    """Give a claimed row back untried (the transport was down): due again at once.
+    `unassign`: it was any account's before the claim, and is again (another account in
+    its group may take it at once)."""
+    values: dict[str, object] = {"next_try_at": None}
+    if unassign:
+        values["account"] = None
     session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == msg_id, col(OutboxMessage.sent_at).is_(None))
-        .values(next_try_at=None)
+        .values(**values)
     )
 
 
@@ -181,13 +197,19 @@ def mark_failed(
         log.error("outbox message %s given up after %s attempts: %s", msg_id, row.attempts, error)
 
 
-def sent_since(session: Session, transport: str, since: datetime) -> int:
-    """How many messages the transport has sent since `since` (the daily cap)."""
-    return session.exec(
+def sent_since(
+    session: Session, transport: str, since: datetime, account: str | None = None
+) -> int:
+    """How many messages the transport (one bot account of it, if given) has sent since
+    `since` (the daily cap)."""
+    q = (
         select(func.count())
         .select_from(OutboxMessage)
         .where(OutboxMessage.transport == transport, col(OutboxMessage.sent_at) >= since)
-    ).one()
+    )
+    if account is not None:
+        q = q.where(OutboxMessage.account == account)
+    return session.exec(q).one()
 
 
 MERGED_KIND = "merged"
@@ -201,6 +223,8 @@ def merge_stale(
     zone: ZoneInfo,
     max_chars: int = 1500,
     traditional: bool = False,
+    ids: Collection[int] | None = None,
+    account: str | None = None,
 ) -> list[int]:
     """Fold a backlog into one message per group (or contact) instead of a flood.
 
@@ -209,14 +233,26 @@ def merge_stale(
     past `max_chars`), in their order, each line with the time it was queued; the
     originals are marked `merged_into` and never sent. The newest image, if any, goes
     with the last part. Returns the ids of the new messages.
+
+    With several bot accounts: `ids` limits it to the rows one account may send, and
+    the merged messages are that `account`'s. A group's rows are taken with one UPDATE
+    that must get them all (and none in flight), so two processes never merge a group
+    twice.
     """
-    rows = session.exec(_unsent(transport).order_by(col(OutboxMessage.id))).all()
+    q = _unsent(transport)
+    if ids is not None:
+        if not ids:
+            return []
+        q = q.where(col(OutboxMessage.id).in_(list(ids)))
+    rows = session.exec(q.order_by(col(OutboxMessage.id))).all()
     groups: dict[tuple[str | None, str | None], list[OutboxMessage]] = {}
     for r in rows:
         groups.setdefault((r.room_id, r.to_id), []).append(r)
     new_ids: list[int] = []
     for (room_id, to_id), group in groups.items():
         if len(group) < 2 or group[0].created_at >= stale_before:
+            continue
+        if not _take(session, [r.id for r in group if r.id is not None], now, idle=ids is not None):
             continue
         lines = [f"[{_when(r.created_at, now, zone)}] {r.text}" for r in group]
         mentions = list(dict.fromkeys(m for r in group for m in r.mentions.split()))
@@ -233,6 +269,7 @@ def merge_stale(
                 text=to_traditional(text) if traditional else text,
                 mentions=" ".join(mentions) if i == 1 else "",
                 image=image if i == len(parts) else None, kind=MERGED_KIND, created_at=now,
+                account=account,
             )
             session.add(row)
             made.append(row)
@@ -242,6 +279,30 @@ def merge_stale(
         new_ids.extend(m.id for m in made if m.id is not None)
         log.info("merged %d stale messages to %s into %d", len(group), room_id or to_id, len(made))
     return new_ids
+
+
+TAKEN_MARK = -1  # merged_into while a merge or a reroute holds the row, in its transaction
+
+
+def _take(session: Session, ids: list[int], now: datetime, idle: bool) -> bool:
+    """Hold all of `ids` for folding into another message, or none: False when one is
+    sent, merged or (with `idle`) being sent meanwhile, e.g. by another process."""
+    q = update(OutboxMessage).where(
+        col(OutboxMessage.id).in_(ids),
+        col(OutboxMessage.sent_at).is_(None),
+        col(OutboxMessage.merged_into).is_(None),
+    )
+    if idle:
+        q = q.where(or_(col(OutboxMessage.next_try_at).is_(None),
+                        col(OutboxMessage.next_try_at) <= now))
+    got = int(session.execute(q.values(merged_into=TAKEN_MARK)).rowcount or 0)  # type: ignore[attr-defined]
+    if got == len(ids):
+        return True
+    if got:  # only ours are marked so in this transaction: give them back
+        session.execute(update(OutboxMessage).where(
+            col(OutboxMessage.id).in_(ids), col(OutboxMessage.merged_into) == TAKEN_MARK
+        ).values(merged_into=None))
+    return False
 
 
 def _when(t: datetime, now: datetime, zone: ZoneInfo) -> str:
@@ -293,3 +354,204 @@ def relay_notices(session: Session, source: str, target: str, room: str, now: da
                                       kind="relay", created_at=now))
             copied += 1
     return copied
+
+
+# -- several bot accounts on one transport (WeChat) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the router needs of an unsent row (not its text)."""
+
+    id: int
+    room: str | None
+    to: str | None
+    account: str | None  # assigned to (a reply's receiver, or the claimer); None: anyone
+    next_try_at: datetime | None
+    created_at: datetime
+    reach: int | None  # live accounts in its group; None: no account is known to be there
+
+    @property
+    def key(self) -> str:
+        return self.room if self.room is not None else f"to:{self.to}"
+
+
+def routes(
+    session: Session, transport: str, account: str, live: Collection[str], limit: int = 500
+) -> list[Route]:
+    """The unsent rows of `transport` that concern `account`, oldest first: those of the
+    groups it is in (whoever they are assigned to: a row of another live account still
+    holds back the later ones of its group), its direct messages and unassigned ones,
+    and the rows of groups no account is known to be in (anyone may try those)."""
+    m = OutboxMessage
+    mine = select(AccountRoom.room_id).where(AccountRoom.account == account)
+    known = (
+        select(AccountRoom.room_id).where(col(AccountRoom.room_id) == col(m.room_id)).exists()
+    )
+    q = (
+        sa_select(col(m.id), col(m.room_id), col(m.to_id), col(m.account), col(m.next_try_at),
+                  col(m.created_at))
+        .where(
+            col(m.transport) == transport,
+            col(m.sent_at).is_(None),
+            col(m.failed).is_(False),
+            col(m.merged_into).is_(None),
+            or_(
+                col(m.room_id).in_(mine),
+                and_(col(m.room_id).is_(None),
+                     or_(col(m.account).is_(None), col(m.account) == account)),
+                and_(col(m.room_id).is_not(None), ~known),
+            ),
+        )
+        .order_by(col(m.id))
+        .limit(limit)
+    )
+    rows = session.execute(q).all()
+    rooms = sorted({r[1] for r in rows if r[1] is not None})
+    live = set(live)
+    reach = {room: len(accounts & live) for room, accounts in members(session, rooms).items()}
+    return [
+        Route(id, room, to, acct, nxt, at, reach.get(room) if room is not None else None)
+        for id, room, to, acct, nxt, at in rows
+    ]
+
+
+def outgoing(session: Session, msg_id: int) -> Outgoing | None:
+    row = session.get(OutboxMessage, msg_id)
+    return to_outgoing(row) if row is not None else None
+
+
+def queued(
+    session: Session,
+    transport: str | None = None,
+    kind: str | None = None,
+    notice: int | None = None,
+    account: str | None = None,
+    rooms: bool = False,
+) -> int:
+    """How many messages wait to be sent (not sent, not given up, not folded into
+    another): of a transport, of a kind, of notice number `notice` (its parts and
+    chases), assigned to an account. `rooms`: count the groups (and contacts) instead."""
+    m = OutboxMessage
+    what = (
+        func.count(func.distinct(func.coalesce(m.room_id, m.to_id))) if rooms else func.count()
+    )
+    q = select(what).select_from(m).where(
+        col(m.sent_at).is_(None), col(m.failed).is_(False), col(m.merged_into).is_(None)
+    )
+    if transport is not None:
+        q = q.where(m.transport == transport)
+    if kind is not None:
+        q = q.where(m.kind == kind)
+    if notice is not None:
+        q = q.where(col(m.text).startswith(f"【通知 {notice}】", autoescape=True))
+    if account is not None:
+        q = q.where(m.account == account)
+    return int(session.exec(q).one())
+
+
+def queued_by_account(session: Session, transport: str) -> dict[str | None, int]:
+    """Unsent messages of `transport` per assigned account (None: not yet assigned: the
+    first live account of the group to be free takes each). With `bot.accounts.members`
+    of the groups, what the capacity model needs to tell when a backlog will be out."""
+    m = OutboxMessage
+    return {
+        account: int(n)
+        for account, n in session.exec(
+            select(m.account, func.count())
+            .where(m.transport == transport, col(m.sent_at).is_(None),
+                   col(m.failed).is_(False), col(m.merged_into).is_(None))
+            .group_by(m.account)
+        ).all()
+    }
+
+
+_NOTICE_KEY = re.compile(r"^【通知 \d+】(?:\(\d+/\d+\) )?")
+FAILOVER_KIND = "relay"
+
+
+def _relay_text(row: OutboxMessage, topic: str) -> tuple[str, str | None]:
+    """The copy for the webhook, and for a notice the mark that tells one of its parts
+    already there (posted to the webhook's unit directly, or relayed for another
+    group), so that each part is there once."""
+    key = _NOTICE_KEY.match(row.text)
+    if row.kind == "notice" and key is not None:
+        return RELAY_PREFIX + row.text, key.group(0)
+    where = f"「{topic}」" if topic else "群"
+    return f"【微信账号掉线，发往{where}的消息经企业微信转发】\n{row.text}", None
+
+
+def reroute_unreachable(
+    session: Session, transport: str, live: Collection[str], target: str, now: datetime
+) -> int:
+    """Failover to WeCom: the unsent rows of `transport` whose group has bot accounts
+    but none live go to the WeCom webhook room (`target`) of the group's unit or its
+    nearest ancestor unit that has one (`transports.wecom.units`); rows of groups
+    without such a webhook wait for an account. Each row is folded into its copy
+    (`merged_into`), and a notice part the webhook room already has is not copied again.
+    Returns how many rows were rerouted."""
+    hooks = {
+        r.unit_id: r.id
+        for r in session.exec(
+            select(Room).where(Room.transport == target, col(Room.unit_id).is_not(None))
+        ).all()
+    }
+    if not hooks:
+        return 0
+    down = unreachable(session, set(live))
+    if not down:
+        return 0
+    m = OutboxMessage
+    rows: list[OutboxMessage] = []
+    for i in range(0, len(down), 500):
+        rows += session.exec(
+            _unsent(transport).where(
+                col(m.room_id).in_(down[i:i + 500]),
+                or_(col(m.next_try_at).is_(None), col(m.next_try_at) <= now),
+            )
+        ).all()
+    rows.sort(key=lambda r: r.id or 0)
+    hook_of: dict[str, tuple[str, str] | None] = {}
+    moved = 0
+    for row in rows:
+        assert row.room_id is not None and row.id is not None
+        if row.room_id not in hook_of:
+            hook_of[row.room_id] = _hook(session, row.room_id, hooks)
+        found = hook_of[row.room_id]
+        if found is None or not _take(session, [row.id], now, idle=True):
+            continue
+        hook, topic = found
+        session.exec(select(Room).where(Room.id == hook).with_for_update()).first()
+        text, notice_key = _relay_text(row, topic)
+        there = select(m.id).where(m.transport == target, m.room_id == hook)
+        if notice_key is not None:
+            there = there.where(or_(col(m.text).startswith(notice_key, autoescape=True),
+                                    col(m.text).startswith(RELAY_PREFIX + notice_key,
+                                                           autoescape=True)))
+        else:
+            there = there.where(m.text == text)
+        copy_id = session.exec(there.order_by(col(m.id)).limit(1)).first()
+        if copy_id is None:
+            copy = OutboxMessage(transport=target, room_id=hook, text=text, image=row.image,
+                                 kind=FAILOVER_KIND, created_at=now)
+            session.add(copy)
+            session.flush()
+            copy_id = copy.id
+        row.merged_into = copy_id
+        moved += 1
+    if moved:
+        log.warning("%d messages of groups no live account reaches went to WeCom", moved)
+    return moved
+
+
+def _hook(session: Session, room_id: str, hooks: dict[int | None, str]) -> tuple[str, str] | None:
+    """The webhook room of the group's unit or its nearest ancestor, and the group's name."""
+    room = session.get(Room, room_id)
+    if room is None or room.unit_id is None:
+        return None
+    unit = session.get(OrgUnit, room.unit_id)
+    chain = [int(x) for x in unit.path.strip("/").split("/") if x] if unit else []
+    for unit_id in reversed(chain or [room.unit_id]):
+        if unit_id in hooks:
+            return hooks[unit_id], room.topic
+    return None

@@ -130,6 +130,7 @@ class Ctx:
             to_id=None if self.msg.room else self.msg.sender,
             transport=self.msg.transport, reply_to=self.msg.id,
             mentions=reply_mentions(self.config, self.msg, mentions), image=image,
+            account=self.msg.account,  # the bot account that received it answers
         )
 
     def send(self, room_id: str, text: str, kind: str = "notice", image: bytes | None = None) -> None:

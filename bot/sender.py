@@ -7,6 +7,12 @@ machines): a minimum gap with jitter between messages of the account, a per-grou
 per minute, a daily cap, and a stale backlog merged into one message per group. A
 transport that is down (`available` false, or `TransportDown` raised) keeps its messages
 waiting without spending their attempts.
+
+Several bot accounts on one transport (WeChat: `accounts`, one transport object and one
+`Pacer` per account this process holds): each row is sent by one live account that is in
+its group, claimed through the database so that processes sharing it never send a row
+twice (see `OutboxSender.flush_account`); the rows of groups no live account reaches go
+to the unit's WeCom webhook where there is one (`OutboxSender.failover`), else wait.
 """
 
 from __future__ import annotations
@@ -17,22 +23,29 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from sqlmodel import Session
+
+from bot.accounts import live_accounts
 from bot.clock import Clock
 from bot.config import Config
 from bot.db import Database
 from bot.messages import Outgoing
 from bot.outbox import (
+    Route,
     claim,
     mark_failed,
     mark_sent,
     merge_stale,
+    outgoing,
     pending,
     release,
+    reroute_unreachable,
+    routes,
     sent_since,
     unsent,
 )
@@ -42,6 +55,7 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 SENT, UNSENT, TAKEN = "sent", "unsent", "taken"  # what came of one message
+DOWN = "down"  # unsent: the transport said it is down (TransportDown)
 MINUTE = timedelta(minutes=1)
 
 
@@ -132,9 +146,23 @@ class OutboxSender:
         merge_max_chars: int = 1500,
         on_cap: Callable[[str], None] | None = None,
         shared: bool = False,
+        accounts: Mapping[str, Sender] | None = None,
+        account_pacing: Mapping[str, Pacer] | None = None,
+        account_transport: str = "wechaty",
+        heartbeat_timeout: timedelta = timedelta(seconds=90),
+        fallback: str | None = "wecom",
     ) -> None:
         """`shared`: other processes may deliver from this database too (`villagebot
-        run`), so each row is claimed before it is sent; one in-process chat need not."""
+        run`), so each row is claimed before it is sent; one in-process chat need not.
+
+        Several accounts: `accounts` maps each bot account this process holds (its name
+        in the config) to its own transport object, and `account_pacing` each to its
+        own `Pacer`; they send the rows whose transport is `account_transport` (which
+        is then not in `transports`). An account is live while its heartbeat (bot.
+        accounts) is younger than `heartbeat_timeout`, or its transport here is
+        available. Rows of groups no live account is in go to the WeCom webhook of
+        the group's unit, through the `fallback` transport's rows, when one is bound.
+        `on_cap` gets the account's name when an account reaches its daily cap."""
         self.db = db
         self.transports = dict(transports)
         self.clock = clock
@@ -151,6 +179,18 @@ class OutboxSender:
         self._locks: dict[str, asyncio.Lock] = {}
         self._capped_on: dict[str, date] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.accounts = dict(accounts or {})
+        self.account_pacing = dict(account_pacing or {})
+        self.account_transport = account_transport
+        self.heartbeat_timeout = heartbeat_timeout
+        self.fallback = fallback
+        if self.accounts:
+            if account_transport in self.transports:
+                raise ValueError(f"{account_transport} is sent through its accounts: "
+                                 "leave it out of `transports`")
+            missing = sorted(set(self.accounts) - set(self.account_pacing))
+            if missing:
+                raise ValueError(f"accounts without a Pacer: {missing}")
 
     @property
     def unpaced(self) -> list[str]:
@@ -177,10 +217,13 @@ class OutboxSender:
         return self._locks.setdefault(name, asyncio.Lock())
 
     async def flush(self) -> int:
+        await self.failover()
         sent = await self.flush_unpaced()
         for name in self.pacing:
             if name in self.transports:
                 sent += await self.flush_paced(name)
+        for name in self.accounts:
+            sent += await self.flush_account(name)
         return sent
 
     # -- unpaced: everything due, in id order ------------------------------------
@@ -198,25 +241,34 @@ class OutboxSender:
                     return sent
                 for out in batch:
                     result = await self._send(out)
-                    if result == UNSENT:
+                    if result in (UNSENT, DOWN):
                         return sent
                     sent += result == SENT
                     if self._stop.is_set():
                         break
         return sent
 
-    async def _send(self, out: Outgoing) -> str:
-        """One message through its transport: SENT, UNSENT (failed or down: it waits), or
-        TAKEN (another sender on the database has it)."""
-        if self.shared and not await self.db.run(partial(claim, msg_id=out.id, now=self.clock.now())):
+    async def _send(self, out: Outgoing, account: str | None = None) -> str:
+        """One message through its transport (through `account`'s, given one): SENT,
+        UNSENT (failed: it waits for its retry), DOWN (it waits untried), or TAKEN
+        (another sender on the database has it). An account always claims its row: the
+        row is then that account's."""
+        claims = self.shared or account is not None
+        if claims and not await self.db.run(
+            partial(claim, msg_id=out.id, now=self.clock.now(), account=account)
+        ):
             return TAKEN
+        transport = self.transports[out.transport] if account is None else self.accounts[account]
         try:
-            transport_id = await self.transports[out.transport].send(out)
+            transport_id = await transport.send(
+                out if account is None else replace(out, account=account))
         except TransportDown as e:
-            log.info("%s is down; outbox %s waits: %s", out.transport, out.id, e)
-            if self.shared:
-                await self.db.run(partial(release, msg_id=out.id))
-            return UNSENT
+            log.info("%s is down; outbox %s waits: %s", account or out.transport, out.id, e)
+            if claims:
+                # A row that was any account's is again: another in its group may take it.
+                unassign = account is not None and out.account is None
+                await self.db.run(partial(release, msg_id=out.id, unassign=unassign))
+            return DOWN
         except Exception as e:  # the transport's failure: keep the row, retry later
             log.warning("sending outbox %s via %s failed: %r", out.id, out.transport, e)
             now = self.clock.now()
@@ -280,9 +332,105 @@ class OutboxSender:
                 if result == SENT:
                     pacer.sent(_key(out), self.clock.now())
                     sent += 1
-                elif result == UNSENT and not _available(transport):
+                elif result in (UNSENT, DOWN) and not _available(transport):
                     return sent
         return sent
+
+    # -- several accounts on one transport ----------------------------------------
+
+    def _live(self, now: datetime) -> Callable[[Session], set[str]]:
+        here = {n for n, t in self.accounts.items() if _available(t)}
+
+        def live(session: Session) -> set[str]:
+            return live_accounts(session, now, self.heartbeat_timeout) | here
+
+        return live
+
+    async def flush_account(self, name: str) -> int:
+        """Send what account `name` is to send now, paced by its own `Pacer`.
+
+        It may take: rows assigned to it (the replies to what it received, and its own
+        retries); unassigned rows of the groups it is in (and of groups no account is
+        known to be in) and direct messages without an account; and the rows of its
+        groups assigned to an account that is down (failover). A row it takes is
+        claimed in the database with its name, so one account, in one process, sends
+        it. Each group's rows go in their order, whichever account sends them, except
+        that a row assigned to another live account (a reply it received the command
+        for) holds back none of the others: it goes at that account's pace.
+
+        Spread: groups only this account reaches come first, then groups in order of
+        how many live accounts reach them (fewest first): the accounts empty their own
+        share in parallel and meet in the shared groups, so a city-wide notice ends
+        about when the busiest account's own share plus its half of the shared ones
+        does, as early as the pacing allows. Rows assigned to it (replies) go before
+        any of that.
+        """
+        pacer, transport = self.account_pacing[name], self.accounts[name]
+        tname = self.account_transport
+        sent = 0
+        async with self._lock(f"account:{name}"):
+            while not self._stop.is_set() and _available(transport):
+                now = self.clock.now()
+                if pacer.day != pacer.local_day(now):
+                    since = pacer.day_start(now)
+                    pacer.day = pacer.local_day(now)
+                    pacer.sent_today = await self.db.run(
+                        partial(sent_since, transport=tname, since=since, account=name)
+                    )
+                if pacer.capped():
+                    self._cap_reached(name, pacer.day)
+                    return sent
+                live = await self.db.run(self._live(now)) | {name}
+                found = await self.db.run(
+                    partial(routes, transport=tname, account=name, live=live))
+                if not found:
+                    return sent
+                stale = _stale_groups(found, name, live, now, now - pacer.stale)
+                if stale:
+                    merged = await self.db.run(
+                        partial(
+                            merge_stale, transport=tname, stale_before=now - pacer.stale,
+                            now=now, zone=pacer.zone, max_chars=self.merge_max_chars,
+                            traditional=self.traditional, ids=stale, account=name,
+                        )
+                    )
+                    if merged:
+                        continue
+                route, wait = _pick_route(_spread(found, name, live), name, live, pacer, now)
+                if route is None:
+                    if wait is None:  # only retries or others' rows: the next poll
+                        return sent
+                    await self._pause(wait)
+                    continue
+                out = await self.db.run(partial(outgoing, msg_id=route.id))
+                if out is None:
+                    continue
+                result = await self._send(out, account=name)
+                if result == SENT:
+                    pacer.sent(route.key, self.clock.now())
+                    sent += 1
+                elif result == DOWN:
+                    return sent
+        return sent
+
+    async def failover(self) -> int:
+        """Rows of groups that have bot accounts but none live go to the WeCom webhook
+        room of the group's unit (or nearest unit above) when the config binds one
+        (`bot.outbox.reroute_unreachable`); the others wait for an account."""
+        if not self.accounts or self.fallback is None:
+            return 0
+        now = self.clock.now()
+        live = self._live(now)
+        fallback = self.fallback
+
+        def sweep(session: Session) -> int:
+            return reroute_unreachable(session, self.account_transport, live(session),
+                                       fallback, now)
+
+        moved = await self.db.run(sweep)
+        if moved:
+            self.notify()
+        return moved
 
     def _cap_reached(self, name: str, day: date | None) -> None:
         if day is None or self._capped_on.get(name) == day:
@@ -311,6 +459,9 @@ class OutboxSender:
         self._loop = asyncio.get_running_loop()
         flushes: list[Callable[[], Awaitable[int]]] = [self.flush_unpaced]
         flushes += [partial(self.flush_paced, n) for n in self.pacing if n in self.transports]
+        flushes += [partial(self.flush_account, n) for n in self.accounts]
+        if self.accounts and self.fallback is not None:
+            flushes.append(self.failover)
         await asyncio.gather(*(self._worker(f, poll_seconds) for f in flushes))
 
     async def _worker(self, flush: Callable[[], Awaitable[int]], poll_seconds: float) -> None:
@@ -352,3 +503,64 @@ def _pick(rows: list[tuple[Outgoing, datetime | None]], pacer: Pacer, now: datet
         blocked.add(key)
         wait = w if wait is None else min(wait, w)
     return None, wait
+
+
+def _takes(r: Route, name: str, live: set[str]) -> bool:
+    """Account `name` may send this row: it is unassigned, its own, or its account is
+    down (any live account in the group takes over)."""
+    return r.account is None or r.account == name or r.account not in live
+
+
+def _spread(found: list[Route], name: str, live: set[str]) -> list[Route]:
+    """The rows in the order account `name` should look at them (see `flush_account`),
+    each group's rows kept in their order."""
+    rank: dict[str, int] = {}
+    anyone = len(live) + 1  # a group no account is known to be in: the last choice
+    for r in found:
+        if r.account == name:
+            n = 0
+        elif r.room is None:
+            n = len(live)
+        else:
+            n = r.reach if r.reach is not None else anyone
+        rank[r.key] = min(rank.get(r.key, n), n)
+    return sorted(found, key=lambda r: (rank[r.key], r.id))
+
+
+def _pick_route(ordered: list[Route], name: str, live: set[str], pacer: Pacer, now: datetime
+                ) -> tuple[Route | None, float | None]:
+    """The first row `name` may send now, keeping each group's order; else how long
+    until its pace allows one (None: nothing of its own to wait for)."""
+    blocked: set[str] = set()
+    wait: float | None = None
+    for r in ordered:
+        if r.key in blocked:
+            continue
+        if r.next_try_at is not None and r.next_try_at > now:  # a retry, or in flight
+            blocked.add(r.key)
+            continue
+        if not _takes(r, name, live):  # another live account's (a reply it received)
+            continue
+        w = pacer.wait(r.key, now)
+        if w <= 0:
+            return r, None
+        blocked.add(r.key)
+        wait = w if wait is None else min(wait, w)
+    return None, wait
+
+
+def _stale_groups(found: list[Route], name: str, live: set[str], now: datetime,
+                  stale_before: datetime) -> list[int]:
+    """The rows of the groups whose backlog account `name` should merge: two or more
+    rows, the oldest stale, all of them its to take and none in flight."""
+    groups: dict[str, list[Route]] = {}
+    for r in found:
+        groups.setdefault(r.key, []).append(r)
+    ids: list[int] = []
+    for group in groups.values():
+        if len(group) < 2 or group[0].created_at >= stale_before:
+            continue
+        if all(_takes(r, name, live) and (r.next_try_at is None or r.next_try_at <= now)
+               for r in group):
+            ids += [r.id for r in group]
+    return ids
