@@ -68,8 +68,8 @@ class AccountWatch:
         self.timeout = timedelta(seconds=w.heartbeat_timeout_seconds)
         # One RPC's answer is awaited this long; longer is a hang.
         self.ping_timeout = min(10.0, max(2.0, self.every))
-        self.started = app.clock.now()
         self._was_up: set[str] = set()  # accounts that were logged in in this process
+        self._live: set[str] = set()  # the live accounts at the last look
         self.changed = asyncio.Event()
 
     def wake(self) -> None:
@@ -95,13 +95,17 @@ class AccountWatch:
             if transport.available:  # logged in but not answering: start over
                 log.error("微信账号 %s 无响应，重新连接：%s", name, problem)
                 transport.restart(problem)
-            now = self.app.clock.now()
-            # An account that never logged in here is given the timeout before it counts
-            # as dropped (a start waiting for its QR scan is not a drop).
-            if name in self._was_up or now - self.started >= self.timeout:
+            # Only a drop of what was up here: a start still waiting for its login (or QR
+            # scan) is not one. Left up in the database by an earlier process, it goes
+            # down by its silence (`_stale`) after the timeout.
+            if name in self._was_up:
+                now = self.app.clock.now()
                 await self.app.db.run(partial(self._down, names=[name], now=now, why=problem))
         now = self.app.clock.now()
-        await self.app.db.run(lambda s: self._stale(s, now))
+        live = await self.app.db.run(lambda s: self._stale(s, now))
+        if live != self._live:  # another process's account dropped or came back
+            self._live = live
+            self.notify()
 
     async def _beat(self, name: str, health: object) -> None:
         now = self.app.clock.now()
@@ -119,12 +123,14 @@ class AccountWatch:
         if await self.app.db.run(beat):
             self.notify()
 
-    def _stale(self, s: Session, now: datetime) -> None:
+    def _stale(self, s: Session, now: datetime) -> set[str]:
+        """Silent accounts marked down (and told); the live accounts."""
         names = accounts.mark_stale_down(
             s, now, self.timeout,
             f"超过 {self.timeout.total_seconds():g} 秒没有心跳（进程停止或微信服务无响应）")
         if names:
             self._tell_down(s, names, now)
+        return accounts.live_accounts(s, now, self.timeout)
 
     def _down(self, s: Session, names: list[str], now: datetime, why: str) -> None:
         changed = [n for n in names if accounts.mark_down(s, n, now, why)]

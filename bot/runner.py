@@ -17,7 +17,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,7 @@ class Runner:
             lambda s: bind_send_only_rooms(s, WECOM, units, app.clock.now()))
         if problems:
             raise ConfigError("\n".join(problems))
-        pacing = {}
+        pacing: dict[str, Pacer] = {}
         wechaty = cfg.transports.wechaty
         if wechaty.enabled:
             for acc in wechaty.account_list():
@@ -231,8 +231,6 @@ class Runner:
                     on_join=app.handle_join, on_rooms=partial(self._on_rooms, acc.name),
                 )
             self.wechaty = next(iter(self.wechats.values()))
-            transports[WECHATY] = self.wechaty
-            pacing[WECHATY] = Pacer.from_config(cfg)
         self._transports = transports
         self.inbox = self.make_inbox(app)
         self.inbox.restore()  # the spooled commands first, before any new message
@@ -240,6 +238,11 @@ class Runner:
             app.db, transports, app.clock, cfg.outbox.max_attempts, pacing=pacing,
             traditional=cfg.bot.reply_script == "traditional",
             merge_max_chars=cfg.notices.max_chars, on_cap=self._on_cap, shared=True,
+            # Each held account sends through its own transport at its own pace; which
+            # rows it takes (its groups, failover) is the sender's (bot.sender).
+            accounts=self.wechats, account_transport=WECHATY,
+            account_pacing={name: Pacer.from_config(cfg) for name in self.wechats},
+            heartbeat_timeout=timedelta(seconds=wechaty.heartbeat_timeout_seconds),
         )
         app.on_commit.append(self.sender.notify)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox")
@@ -259,7 +262,8 @@ class Runner:
         self.timer = start_timer(app)
         if cfg.transports.simulator.dashboard_in_run:
             await self._serve_dashboard(app)
-        log.info("villagebot running: %s", ", ".join(transports) or "no transports")
+        running = [*transports, *(f"{WECHATY} {name}" for name in self.wechats)]
+        log.info("villagebot running: %s", ", ".join(running) or "no transports")
         return app
 
     async def _serve_dashboard(self, app: App) -> None:

@@ -186,7 +186,7 @@ async def _scenario(app: App, gws: dict[str, Gateway], wecom: FakeWecom,
         up = _run(app, lambda s: {a.name for a in s.exec(select(BotAccount)) if a.status == "up"})
         return rooms == expected and up == set(ACCOUNTS)
 
-    await until(ready, 60, "three accounts logged in with their groups")
+    await until(ready, 150, "three accounts logged in with their groups")
     a, b, c = (gws[n] for n in ACCOUNTS)
 
     # One message reaching two accounts in one group (same sender, text and WeChat
