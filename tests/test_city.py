@@ -28,7 +28,8 @@ from bot.app import App
 from bot.config import load_config
 from bot.models.accounts import AccountRoom, BotAccount
 from bot.models.core import OutboxMessage, Room
-from bot.org import create_unit
+from bot.org import HQ as HQ_ROLE
+from bot.org import create_unit, grant_role, touch_person
 from bot.reminders import set_oneoff
 from bot.wiring import build_app
 from tests.helpers import ADMIN
@@ -47,7 +48,7 @@ GROUPS = {
     HQ: "ab",
     "va1@chatroom": "a", "va2@chatroom": "a",
     "vb1@chatroom": "b", "vb2@chatroom": "b",
-    "vc1@chatroom": "c", "vc2@chatroom": "c", "vc3@chatroom": "c",
+    "vc1@chatroom": "c", "vc2@chatroom": "c", "vc3@chatroom": "c", "vc4@chatroom": "c",
     "vab@chatroom": "ab", "vbc1@chatroom": "bc", "vbc2@chatroom": "bc",
     "vac1@chatroom": "ac", "vac2@chatroom": "ac",
 }
@@ -89,9 +90,9 @@ def _config(tmp: Path, db_url: str, gws: dict[str, Gateway], alerts_url: str) ->
     path.write_text(
         f'[bot]\nadmins = ["{ADMIN}"]\n'
         f'[database]\nurl = "{db_url}"\n'
-        # A small pace: one message a second per account, so that the notice is still
-        # on its way when a gateway is killed.
-        "[outbox]\nmin_gap_seconds = 1\njitter_seconds = 0\n"
+        # A small pace: a message every two seconds per account, so that the notice is
+        # still on its way when a gateway is killed.
+        "[outbox]\nmin_gap_seconds = 2\njitter_seconds = 0\n"
         "[schedules]\ntimer_poll_seconds = 0.3\n"
         "[transports.wechaty]\nenabled = true\nheartbeat_seconds = 0.5\n"
         "heartbeat_timeout_seconds = 5\n"
@@ -111,6 +112,9 @@ def _set_up_city(db_url: str) -> None:
         with app.db.transaction() as s:
             city = create_unit(s, "大同市", "市", None, now)
             s.add(Room(id=HQ, transport="wechaty", topic="大同市指挥部群", unit_id=city.id))
+            s.flush()
+            touch_person(s, ADMIN, "管理员", HQ, now)
+            grant_role(s, ADMIN, city, HQ_ROLE, ADMIN, now)
             county = create_unit(s, "浑源县", "县", city, now)
             town = create_unit(s, "吴城乡", "乡", county, now)
             for i, room in enumerate(VILLAGES):
@@ -130,6 +134,15 @@ async def _say(gw: Gateway, room: str, sender: str, text: str, at: int) -> None:
 async def _bot_lines(gw: Gateway, room: str, needle: str) -> list[dict[str, Any]]:
     return [m for m in await gw.log(room=room)
             if m["from"] in BOTS.values() and needle in m["text"]]
+
+
+async def _state(app: App, gws: dict[str, Gateway]) -> str:
+    """What the outbox and the HQ group hold, for a failing run's report."""
+    rows = _run(app, lambda s: [(r.id, r.room_id, r.kind, r.account, r.sent_at, r.attempts,
+                                 r.last_error, r.next_try_at, r.text[:30])
+                                for r in s.exec(select(OutboxMessage))])
+    hq = [(m["from"], m["text"][:60]) for m in await gws["a"].log(room=HQ)]
+    return f"outbox: {rows}\nHQ: {hq}"
 
 
 def _run(app: App, fn: Any) -> Any:
@@ -210,10 +223,16 @@ async def _scenario(app: App, gws: dict[str, Gateway], wecom: FakeWecom,
 
     # Gateway c dies (-9) in the middle: after its first copy, its pace holding the rest.
     async def c_started() -> dict[str, int]:
-        copies = {r: len(await _bot_lines(c, r, NOTICE)) for r in VILLAGES if "c" in GROUPS[r]}
+        async with httpx.AsyncClient() as http:  # one look at every group: kill at once
+            said = (await http.get(f"{c.base}/log")).json()
+        copies = {r: sum(1 for m in said if m["room"] == r and m["from"] == BOTS["c"]
+                         and NOTICE in m["text"]) for r in VILLAGES if "c" in GROUPS[r]}
         return copies if sum(copies.values()) else {}
 
-    by_c = await until(c_started, 30, "account c's first copy of the notice")
+    try:
+        by_c = await until(c_started, 30, "account c's first copy of the notice")
+    except AssertionError:
+        raise AssertionError(await _state(app, gws)) from None
     c.kill()
 
     # The admins are told once: which account, how many groups are now unreachable, how
@@ -255,7 +274,7 @@ async def _scenario(app: App, gws: dict[str, Gateway], wecom: FakeWecom,
     assert final is not None and all(n <= 1 for n in final.values()), final
     assert all(final[r] == 1 for r in VILLAGES if GROUPS[r] != "c"), final
     waiting = [r for r in ONLY_C if final[r] == 0]
-    assert waiting, final
+    assert waiting, (final, by_c)
     rows = _run(app, lambda s: list(s.exec(
         select(OutboxMessage).where(col(OutboxMessage.kind) == "notice"))))
     assert {r.room_id for r in rows if r.sent_at is None} >= set(waiting)
