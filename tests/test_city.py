@@ -31,6 +31,7 @@ from bot.models.core import OutboxMessage, Room
 from bot.org import HQ as HQ_ROLE
 from bot.org import create_unit, grant_role, touch_person
 from bot.reminders import set_oneoff
+from bot.runner import Runner
 from bot.wiring import build_app
 from tests.helpers import ADMIN
 from tests.test_wechaty import GATEWAY_DIR, Gateway, until
@@ -285,3 +286,64 @@ async def _scenario(app: App, gws: dict[str, Gateway], wecom: FakeWecom,
     # In the HQ group (two accounts): the notice's one confirmation and the one alert.
     assert await _copies(gws, HQ, "微信账号 c 已掉线") == 1
     assert await _copies(gws, HQ, "") == 2
+
+
+async def test_a_hung_puppet_service_is_found_and_told(tmp_path: Path, pg_url: str) -> None:
+    """The gateway stops answering while its connection stays open (SIGSTOP): the
+    heartbeat's RPC times out, the account is marked down with the reason, the admins
+    are told once; it answers again (SIGCONT): the account is back, and they are told."""
+    if not (GATEWAY_DIR / "node_modules").is_dir():
+        pytest.skip("the Node gateway is not installed: run `make gateway`")
+    gw = Gateway(tmp_path, fixture("a"), name="gateway-a")
+    gw.start()
+    with FakeWecom() as wecom:
+        cfg = load_config().with_overrides(
+            transports={
+                "wechaty": {"enabled": True, "heartbeat_seconds": 0.5,
+                            "heartbeat_timeout_seconds": 30, "accounts": [
+                                {"name": "a", "endpoint": gw.endpoint, "token": gw.token},
+                                # held by another process (not started here)
+                                {"name": "b", "endpoint": "127.0.0.1:1", "token": "t"}]},
+                "wecom": {"enabled": True, "webhooks": {"alerts": wecom.url("k-alerts")},
+                          "alerts": "alerts", "timeout_seconds": 5},
+            },
+        )
+        runner = Runner(cfg, db_url=pg_url, retry_seconds=0.1, account="a")
+        app = await runner.start()
+        try:
+            assert set(runner.wechats) == {"a"}
+            wechat = runner.wechats["a"]
+            assert await wechat.wait_logged_in(60)
+
+            def status(s: Any) -> tuple[str, str] | None:
+                row = s.get(BotAccount, "a")
+                return (row.status, row.detail) if row is not None else None
+
+            await until(lambda: _true(_run(app, status) == ("up", "")), 30, "a heartbeat")
+            assert gw.proc is not None
+            gw.proc.send_signal(signal.SIGSTOP)  # the connection stays open, nothing answers
+            try:
+                down = await until(lambda: _said(wecom, "微信账号 a 已掉线"), 30, "the alert")
+                assert "无响应" in down
+                st = _run(app, status)
+                assert st is not None and st[0] == "down" and "无响应" in st[1]
+            finally:
+                gw.proc.send_signal(signal.SIGCONT)
+            back = await until(lambda: _said(wecom, "微信账号 a 已恢复在线"), 60, "the all-clear")
+            assert "6 个群" in back  # the groups it serves again
+            assert len([b for b in wecom.bodies() if "已掉线" in _content(b)]) == 1
+        finally:
+            await runner.stop()
+            gw.kill()
+
+
+def _content(body: dict[str, Any]) -> str:
+    return str(body.get("text", body.get("markdown", {})).get("content", ""))
+
+
+async def _said(wecom: FakeWecom, needle: str) -> str | None:
+    return next((_content(b) for b in wecom.bodies() if needle in _content(b)), None)
+
+
+async def _true(value: bool) -> bool:
+    return value
