@@ -183,12 +183,17 @@ def mark_sent(
 
 
 def mark_failed(
-    session: Session, msg_id: int, error: str, max_attempts: int, now: datetime
+    session: Session, msg_id: int, error: str, max_attempts: int, now: datetime,
+    unassign: bool = False,
 ) -> None:
-    """Count a failed attempt: retried after a backoff, given up after `max_attempts`."""
+    """Count a failed attempt: retried after a backoff, given up after `max_attempts`.
+    `unassign`: the retry may go by any account in the group (the one that failed may
+    have left it)."""
     row = session.get(OutboxMessage, msg_id)
     if row is None or row.sent_at is not None:
         return
+    if unassign:
+        row.account = None
     row.attempts += 1
     row.last_error = error[:500]
     row.next_try_at = now + backoff(row.attempts)

@@ -275,7 +275,8 @@ class OutboxSender:
             error = repr(e)
             await self.db.run(
                 partial(
-                    mark_failed, msg_id=out.id, error=error, max_attempts=self.max_attempts, now=now
+                    mark_failed, msg_id=out.id, error=error, max_attempts=self.max_attempts,
+                    now=now, unassign=account is not None and out.account is None,
                 )
             )
             return UNSENT
