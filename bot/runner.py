@@ -1,9 +1,12 @@
 """`villagebot run`: the real bot with the configured transports.
 
-It builds the app, starts WeChat (through a Wechaty puppet service) and the WeCom
-webhooks, the outbox sender (paced for WeChat) and the scheduler's timing layer, and
-watches the WeChat session: when it has been down for `alert_after` it tells the admins
-through the WeCom alerts webhook and copies notices there until WeChat is back.
+It builds the app, starts WeChat (one Wechaty puppet-service transport per account it
+holds: all configured accounts, or with `--account NAME` that one, so that one process
+per account can share a PostgreSQL database) and the WeCom webhooks, the outbox sender
+(each account at its own pace) and the scheduler's timing layer. The accounts'
+heartbeats and drop alerts are `bot.heartbeat.AccountWatch`'s; with a single account,
+`ConnectionWatch` watches the session: when it has been down for `alert_after` it tells
+the admins through the WeCom alerts webhook and copies notices there until it is back.
 Inbound messages go through the `Inbox` (bot.inbox): in order per group, and kept in a
 spool file and retried while the database is unreachable; the sender and the admins
 are then told directly through the transports, since the outbox is in that database.

@@ -6,7 +6,9 @@ further. python-wechaty cannot recover from a lost connection by itself (it wait
 reconnects once, then fails on its own plugin scheduler), so `WechatyTransport.run` is a
 supervisor: it waits until the puppet service's port answers, builds a fresh Wechaty,
 runs it until its event stream ends, and starts over. `health` tells the runner whether
-the account is logged in, and since when.
+the account is logged in, and since when; `ping` whether the service really answers (a
+connection can stay open and hang), `restart` starts a fresh session. One transport per
+bot account (`account`); at each login its room list goes to `on_rooms`.
 
 What an operator needs is logged in Chinese: 正在连接… / 已登录 … / 连接失败，N 秒后重试
 (with what to check), the login QR code as a terminal QR code (also kept in `qr` for the
