@@ -423,7 +423,7 @@ class WechatyTransport:
             log.warning("微信扫码状态：%s", status)
             return
         self.qr = qr_code
-        log.warning("请用机器人的微信（账号 %s）扫描下面的二维码登录（或打开看板的 /qr 页面）：%s\n%s",
+        log.warning("请用机器人的微信扫描下面的二维码登录（账号 %s；或打开看板的 /qr 页面）：%s\n%s",
                     self.account, qr_code, terminal_qr(qr_code))
 
     async def _on_message(self, msg: Any) -> None:
