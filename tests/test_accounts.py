@@ -86,3 +86,22 @@ def test_the_membership_memo() -> None:
     assert memo.known("a1", "r1@c") and not memo.known("a2", "r1@c")
     memo.replace("a1", ["r2@c"])
     assert not memo.known("a1", "r1@c") and memo.known("a1", "r2@c")
+
+
+async def test_a_message_records_its_accounts_membership_once(app: App) -> None:
+    """A message an account receives in a group (chat included) records the account's
+    membership; once known to this process, further messages cost no statement."""
+    from bot.messages import Inbound
+
+    def msg(n: int, account: str) -> Inbound:
+        return Inbound(transport="wechaty", id=f"m{n}", sender="wxid_x", sender_name="某",
+                       text="今天天气不错", at=START, room="r9@c", account=account)
+
+    await app.handle(msg(1, "a1"))
+    assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {"r9@c": {"a1"}}
+    assert app.memberships.known("a1", "r9@c")
+    app.db.run_sync(lambda s: accounts.note_rooms(s, "a1", [], START))  # forgotten in the DB
+    await app.handle(msg(2, "a1"))  # known here: not written again
+    assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {}
+    await app.handle(msg(3, "a2"))
+    assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {"r9@c": {"a2"}}
