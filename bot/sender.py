@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,7 @@ Sleep = Callable[[float], Awaitable[None]]
 SENT, UNSENT, TAKEN = "sent", "unsent", "taken"  # what came of one message
 DOWN = "down"  # unsent: the transport said it is down (TransportDown)
 MINUTE = timedelta(minutes=1)
+ROUTES_TTL = 5.0  # seconds (real time) an account works from one read of its rows
 
 
 @dataclass
@@ -184,6 +186,7 @@ class OutboxSender:
         self.account_transport = account_transport
         self.heartbeat_timeout = heartbeat_timeout
         self.fallback = fallback
+        self._changed: set[str] = set()  # accounts whose rows were read before a commit
         if self.accounts:
             if account_transport in self.transports:
                 raise ValueError(f"{account_transport} is sent through its accounts: "
@@ -205,6 +208,7 @@ class OutboxSender:
             self._set_wakes()
 
     def _set_wakes(self) -> None:
+        self._changed.update(self.accounts)
         for e in self._wakes:
             e.set()
 
@@ -369,6 +373,11 @@ class OutboxSender:
         pacer, transport = self.account_pacing[name], self.accounts[name]
         tname = self.account_transport
         sent = 0
+        # The rows are read again after ROUTES_TTL, after a commit here (`notify`) and
+        # when what was read is used up; the claim decides, so an old read is only late.
+        ordered: list[Route] | None = None
+        live: set[str] = set()
+        fetched, fresh = 0.0, False
         async with self._lock(f"account:{name}"):
             while not self._stop.is_set() and _available(transport):
                 now = self.clock.now()
@@ -381,37 +390,47 @@ class OutboxSender:
                 if pacer.capped():
                     self._cap_reached(name, pacer.day)
                     return sent
-                live = await self.db.run(self._live(now)) | {name}
-                found = await self.db.run(
-                    partial(routes, transport=tname, account=name, live=live))
-                if not found:
-                    return sent
-                stale = _stale_groups(found, name, live, now, now - pacer.stale)
-                if stale:
-                    merged = await self.db.run(
+                if ordered is None or name in self._changed or (
+                        time.monotonic() - fetched > ROUTES_TTL):
+                    self._changed.discard(name)
+                    live = await self.db.run(self._live(now)) | {name}
+                    found = await self.db.run(
+                        partial(routes, transport=tname, account=name, live=live))
+                    fetched = time.monotonic()
+                    if not found:
+                        return sent
+                    stale = _stale_groups(found, name, live, now, now - pacer.stale)
+                    if stale and await self.db.run(
                         partial(
                             merge_stale, transport=tname, stale_before=now - pacer.stale,
                             now=now, zone=pacer.zone, max_chars=self.merge_max_chars,
                             traditional=self.traditional, ids=stale, account=name,
                         )
-                    )
-                    if merged:
+                    ):
+                        ordered = None
                         continue
-                route, wait = _pick_route(_spread(found, name, live), name, live, pacer, now)
+                    ordered = _spread(found, name, live)
+                    fresh = True
+                route, wait = _pick_route(ordered, name, live, pacer, now)
                 if route is None:
-                    if wait is None:  # only retries or others' rows: the next poll
+                    if wait is not None:
+                        await self._pause(wait)
+                    elif fresh:  # only retries or others' rows: the next poll
                         return sent
-                    await self._pause(wait)
+                    else:  # look again before giving up
+                        ordered = None
                     continue
+                fresh = False
                 out = await self.db.run(partial(outgoing, msg_id=route.id))
-                if out is None:
-                    continue
-                result = await self._send(out, account=name)
+                result = TAKEN if out is None else await self._send(out, account=name)
                 if result == SENT:
                     pacer.sent(route.key, self.clock.now())
                     sent += 1
+                    ordered = [r for r in ordered if r.id != route.id]
                 elif result == DOWN:
                     return sent
+                else:  # taken by another, or failed: the rows changed under us
+                    ordered = None
         return sent
 
     async def failover(self) -> int:
