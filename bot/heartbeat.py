@@ -162,10 +162,16 @@ class AccountWatch:
         self._put(s, f"【{cfg.bot.name}】微信账号 {name} 已恢复在线（中断约 {minutes} 分钟），"
                      f"重新负责它所在的 {groups} 个群，积压的消息将陆续发出。")
 
+    async def tell(self, text: str) -> None:
+        """Tell the admins something else about the accounts (e.g. a daily cap)."""
+        await self.app.db.run(lambda s: self._put(s, text))
+        self.notify()
+
     def _put(self, s: Session, text: str, mentions: tuple[str, ...] = ()) -> None:
-        log.error("alert: %s", text)
-        if not self.alert:
+        if not self.alert:  # one account: ConnectionWatch tells the admins
+            log.warning("account state: %s", text)
             return
+        log.error("alert: %s", text)
         writer = self.app.writer
         if self.alerts:
             writer.put(s, text, room_id=self.alerts, transport=WECOM, kind=ALERT_KIND,

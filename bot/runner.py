@@ -358,11 +358,14 @@ class Runner:
             self.sender.notify()
 
     def _on_cap(self, name: str) -> None:
-        if self.watch is None:
-            return
         cap = self.config.outbox.daily_cap
-        text = f"【{self.config.bot.name}】今日微信发送已达上限 {cap} 条，其余消息明日发出。"
-        self._tasks.append(asyncio.ensure_future(self.watch.alert(text)))
+        if self.watch is not None:
+            text = f"【{self.config.bot.name}】今日微信发送已达上限 {cap} 条，其余消息明日发出。"
+            self._tasks.append(asyncio.ensure_future(self.watch.alert(text)))
+        elif self.accounts is not None:  # several accounts: `name` is the one capped
+            text = (f"【{self.config.bot.name}】微信账号 {name} 今日发送已达上限 {cap} 条，"
+                    "同群有其他在线账号的由它们发送，其余消息明日发出。")
+            self._tasks.append(asyncio.ensure_future(self.accounts.tell(text)))
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the message in hand; leave the rest in the outbox."""
