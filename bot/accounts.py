@@ -13,13 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from bot.db import insert_ignore, upsert
 from bot.models.accounts import AccountRoom, BotAccount
 
 UP, DOWN = "up", "down"
+_T = BotAccount.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -35,31 +36,57 @@ class AccountState:
 
 def heartbeat(session: Session, name: str, now: datetime, user_id: str | None = None) -> bool:
     """The account is alive now. True when this changes its state (it was down or new)."""
-    row = session.get(BotAccount, name)
-    if row is None:
-        session.add(BotAccount(name=name, status=UP, heartbeat_at=now, status_since=now,
-                               user_id=user_id))
+    if insert_ignore(session, BotAccount,
+                     {"name": name, "status": UP, "heartbeat_at": now, "status_since": now,
+                      "user_id": user_id, "detail": ""}, ["name"]):
         return True
-    changed = row.status != UP
-    row.heartbeat_at = now
-    if changed:
-        row.status, row.status_since, row.detail = UP, now, ""
+    changed = _transition(session, name, UP, now, "")
+    values: dict[str, object] = {"heartbeat_at": now}
     if user_id:
-        row.user_id = user_id
+        values["user_id"] = user_id
+    session.execute(update(_T).where(_T.c.name == name).values(**values))
     return changed
 
 
 def mark_down(session: Session, name: str, now: datetime, detail: str = "") -> bool:
     """The account cannot send (logged out, connection lost or hung). True when this
-    changes its state."""
-    row = session.get(BotAccount, name)
-    if row is None:
-        session.add(BotAccount(name=name, status=DOWN, status_since=now, detail=detail[:500]))
+    changes its state: of processes that notice the same drop at once, only one (the
+    row's conditional UPDATE decides), so only one tells the admins."""
+    if insert_ignore(session, BotAccount,
+                     {"name": name, "status": DOWN, "status_since": now,
+                      "detail": detail[:500]}, ["name"]):
         return True
-    if row.status == DOWN:
-        return False
-    row.status, row.status_since, row.detail = DOWN, now, detail[:500]
-    return True
+    return _transition(session, name, DOWN, now, detail)
+
+
+def mark_stale_down(session: Session, now: datetime, timeout: timedelta,
+                    detail: str = "") -> list[str]:
+    """Accounts reported up but silent past the timeout (their process died or hangs)
+    marked down; the names this call changed (another process's call gets the rest)."""
+    cutoff = now - timeout
+    stale = session.execute(
+        select(_T.c.name).where(_T.c.status == UP, _T.c.heartbeat_at < cutoff)).scalars().all()
+    changed = []
+    for name in stale:
+        result = session.execute(
+            update(_T).where(_T.c.name == name, _T.c.status == UP, _T.c.heartbeat_at < cutoff)
+            .values(status=DOWN, status_since=now, detail=detail[:500]))
+        if _rowcount(result) == 1:
+            changed.append(name)
+    return changed
+
+
+def _transition(session: Session, name: str, status: str, now: datetime, detail: str) -> bool:
+    """Set the status if it differs, in one conditional UPDATE: a concurrent transaction
+    doing the same waits for this one and then matches no row."""
+    result = session.execute(
+        update(_T).where(_T.c.name == name, _T.c.status != status)
+        .values(status=status, status_since=now, detail=detail[:500]))
+    return _rowcount(result) == 1
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def is_up(row: BotAccount, now: datetime, timeout: timedelta) -> bool:
@@ -120,6 +147,13 @@ def members(session: Session, room_ids: Sequence[str]) -> dict[str, set[str]]:
     return out
 
 
+def rooms_of(session: Session, account: str) -> list[str]:
+    """The groups the account is in."""
+    return list(session.execute(
+        select(col(AccountRoom.room_id)).where(col(AccountRoom.account) == account)
+        .order_by(col(AccountRoom.room_id))).scalars())
+
+
 def unreachable(session: Session, live: set[str]) -> list[str]:
     """Groups some account is in but no live account is: nothing reaches them now."""
     rows = session.execute(select(col(AccountRoom.room_id), col(AccountRoom.account))).all()
@@ -127,3 +161,21 @@ def unreachable(session: Session, live: set[str]) -> list[str]:
     for room, account in rows:
         reach[room] = reach.get(room, False) or account in live
     return sorted(r for r, ok in reach.items() if not ok)
+
+
+class Memberships:
+    """One process's memo of the memberships it has recorded: a message in a group its
+    account is already known to be in costs no database statement."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, set[str]] = {}
+
+    def known(self, account: str, room_id: str) -> bool:
+        return room_id in self._rooms.get(account, ())
+
+    def add(self, account: str, room_id: str) -> None:
+        self._rooms.setdefault(account, set()).add(room_id)
+
+    def replace(self, account: str, room_ids: Iterable[str]) -> None:
+        """The account's whole room list (as `note_rooms` recorded it)."""
+        self._rooms[account] = set(room_ids)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from bot.accounts import Memberships, note_member
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.db import Database, insert_ignore
@@ -55,11 +56,15 @@ class App:
     services: dict[str, Any] = field(default_factory=dict)
     # Called after a transaction that queued messages has committed (wakes the sender).
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Which bot account is in which group, as this process has recorded it.
+    memberships: Memberships = field(default_factory=Memberships)
 
     # -- messages ------------------------------------------------------------------
 
     async def handle(self, msg: Inbound) -> bool:
         """Handle one inbound message; True if it was a command (and so journaled)."""
+        if msg.account and msg.room and not self.memberships.known(msg.account, msg.room):
+            await self._note_member(msg.account, msg.room)
         checked = self._check(msg)
         if checked is None:
             return False
@@ -202,6 +207,16 @@ class App:
             if not _out_of_range(e):
                 raise
             self._reply(session, msg, usage_reply(command, NUMBER_TOO_BIG))
+
+    async def _note_member(self, account: str, room: str) -> None:
+        """The account is in the group (bot.accounts): once per process and group."""
+        now = self.clock.now()
+        try:
+            await self.db.run(lambda s: note_member(s, account, room, now))
+        except Exception as e:  # only routing knowledge: never in the way of a message
+            log.warning("recording account %s in %s failed: %r", account, room, e)
+            return
+        self.memberships.add(account, room)
 
     # -- joins ---------------------------------------------------------------------
 

@@ -193,7 +193,13 @@ def verify(config: ConfigOpt = None, db: DbOpt = None) -> None:
 
 
 @cli.command()
-def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
+def run(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account: Annotated[str | None, typer.Option(
+        "--account", help="Hold only this WeChat account (transports.wechaty.accounts); "
+        "run one process per account on one PostgreSQL database. Default: all.")] = None,
+) -> None:
     """The real bot: WeChat and WeCom as configured, the paced outbox, the schedules."""
     from bot.runner import run_bot
 
@@ -206,7 +212,7 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
         _check_port(sim.host, sim.port, "transports.simulator.port")
     logging.getLogger("bot.cli").info("%s", _db_line(cfg, config, db))
     try:
-        asyncio.run(run_bot(cfg, db_url=db))
+        asyncio.run(run_bot(cfg, db_url=db, account=account))
     except ConfigError as e:
         typer.echo(f"config error:\n{e}", err=True)
         raise typer.Exit(2) from None

@@ -40,6 +40,10 @@ class Inbound:
     quote: Quote | None = None
     # The bot account that received it, where several serve one transport (WeChat).
     account: str | None = None
+    # The transport's own id of the message, when `id` is a key made at the edge instead
+    # (WeChat: each account's puppet numbers the same group message differently, so
+    # `id` is made from what every account sees alike; see bot.transports.wechaty).
+    native_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,12 @@
 """`villagebot run`: the real bot with the configured transports.
 
-It builds the app, starts WeChat (through a Wechaty puppet service) and the WeCom
-webhooks, the outbox sender (paced for WeChat) and the scheduler's timing layer, and
-watches the WeChat session: when it has been down for `alert_after` it tells the admins
-through the WeCom alerts webhook and copies notices there until WeChat is back.
+It builds the app, starts WeChat (one Wechaty puppet-service transport per account it
+holds: all configured accounts, or with `--account NAME` that one, so that one process
+per account can share a PostgreSQL database) and the WeCom webhooks, the outbox sender
+(each account at its own pace) and the scheduler's timing layer. The accounts'
+heartbeats and drop alerts are `bot.heartbeat.AccountWatch`'s; with a single account,
+`ConnectionWatch` watches the session: when it has been down for `alert_after` it tells
+the admins through the WeCom alerts webhook and copies notices there until it is back.
 Inbound messages go through the `Inbox` (bot.inbox): in order per group, and kept in a
 spool file and retried while the database is unreachable; the sender and the admins
 are then told directly through the transports, since the outbox is in that database.
@@ -17,16 +20,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from bot.accounts import note_rooms
 from bot.app import App
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.db import normalize_url
+from bot.heartbeat import AccountWatch
 from bot.inbox import QUEUED_REPLY, Inbox, Spool
 from bot.jobs.timer import start_timer
 from bot.messages import Inbound, Outgoing
@@ -46,18 +52,26 @@ log = logging.getLogger(__name__)
 ALERT_KIND = "alert"
 
 
-def check_config(config: Config) -> None:
-    """What `run` needs beyond what the config schema checks."""
+def check_config(config: Config, account: str | None = None) -> None:
+    """What `run` needs beyond what the config schema checks (`account`: the one
+    WeChat account this process is to hold, `run --account`)."""
     t = config.transports
     problems = []
     if not t.wechaty.enabled and not t.wecom.enabled:
         problems.append("transports: neither transports.wechaty nor transports.wecom is enabled")
     if t.wechaty.enabled:
-        if ":" not in t.wechaty.endpoint:
-            problems.append(f"transports.wechaty.endpoint = {t.wechaty.endpoint!r}: "
-                            "expected host:port of the puppet service")
-        if not t.wechaty.token:
-            problems.append("transports.wechaty.token = '': the puppet service needs a token")
+        many = bool(t.wechaty.accounts)
+        for i, acc in enumerate(t.wechaty.account_list()):
+            key = f"transports.wechaty.accounts[{i}]" if many else "transports.wechaty"
+            if ":" not in acc.endpoint:
+                problems.append(f"{key}.endpoint = {acc.endpoint!r}: "
+                                "expected host:port of the puppet service")
+            if not acc.token:
+                problems.append(f"{key}.token = '': the puppet service needs a token")
+    names = [a.name for a in t.wechaty.account_list()] if t.wechaty.enabled else []
+    if account is not None and account not in names:
+        problems.append(f"--account {account}: not one of the configured WeChat accounts "
+                        f"{names} (transports.wechaty.accounts)")
     if t.wecom.enabled and not t.wecom.webhooks:
         problems.append("transports.wecom.webhooks = {}: name at least one webhook URL")
     for name, url in t.wecom.webhooks.items():
@@ -170,18 +184,24 @@ class Runner:
     """Everything `villagebot run` starts, and its orderly stop."""
 
     def __init__(self, config: Config, *, db_url: str | None = None, clock: Clock | None = None,
-                 alert_after: float = 60.0, retry_seconds: float = 1.0) -> None:
-        check_config(config)
+                 alert_after: float = 60.0, retry_seconds: float = 1.0,
+                 account: str | None = None) -> None:
+        """`account`: hold only this WeChat account (one process per account, all on one
+        database); None: every configured account."""
+        check_config(config, account)
         self.config = config
+        self.account = account
         self.db_url = db_url
         self.clock = clock
         self.alert_after = alert_after
         self.retry_seconds = retry_seconds
         self.app: App | None = None
         self.sender: OutboxSender | None = None
-        self.wechaty: WechatyTransport | None = None
+        self.wechaty: WechatyTransport | None = None  # the first held account's
+        self.wechats: dict[str, WechatyTransport] = {}  # the held accounts, by name
         self.wecom: WecomTransport | None = None
         self.watch: ConnectionWatch | None = None
+        self.accounts: AccountWatch | None = None
         self.timer: Any = None
         self.dashboard: Server | None = None
         self.inbox: Inbox | None = None
@@ -202,15 +222,18 @@ class Runner:
             lambda s: bind_send_only_rooms(s, WECOM, units, app.clock.now()))
         if problems:
             raise ConfigError("\n".join(problems))
-        pacing = {}
-        if cfg.transports.wechaty.enabled:
-            self.wechaty = WechatyTransport.from_config(
-                cfg.transports.wechaty, self._deliver, clock=app.clock,
-                retry_seconds=self.retry_seconds, on_health=self._on_health,
-                on_join=app.handle_join,
-            )
-            transports[WECHATY] = self.wechaty
-            pacing[WECHATY] = Pacer.from_config(cfg)
+        pacing: dict[str, Pacer] = {}
+        wechaty = cfg.transports.wechaty
+        if wechaty.enabled:
+            for acc in wechaty.account_list():
+                if self.account is not None and acc.name != self.account:
+                    continue
+                self.wechats[acc.name] = WechatyTransport.from_config(
+                    wechaty, self._deliver, clock=app.clock, account=acc,
+                    retry_seconds=self.retry_seconds, on_health=self._on_health,
+                    on_join=app.handle_join, on_rooms=partial(self._on_rooms, acc.name),
+                )
+            self.wechaty = next(iter(self.wechats.values()))
         self._transports = transports
         self.inbox = self.make_inbox(app)
         self.inbox.restore()  # the spooled commands first, before any new message
@@ -218,19 +241,32 @@ class Runner:
             app.db, transports, app.clock, cfg.outbox.max_attempts, pacing=pacing,
             traditional=cfg.bot.reply_script == "traditional",
             merge_max_chars=cfg.notices.max_chars, on_cap=self._on_cap, shared=True,
+            # Each held account sends through its own transport at its own pace; which
+            # rows it takes (its groups, failover) is the sender's (bot.sender).
+            accounts=self.wechats, account_transport=WECHATY,
+            account_pacing={name: Pacer.from_config(cfg) for name in self.wechats},
+            heartbeat_timeout=timedelta(seconds=wechaty.heartbeat_timeout_seconds),
         )
         app.on_commit.append(self.sender.notify)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox")
         if self.wechaty is not None:
             alerts = cfg.transports.wecom.alerts or None
-            self.watch = ConnectionWatch(app, self.wechaty, alerts, self.sender.notify,
-                                         self.alert_after)
-            self._tasks.append(asyncio.create_task(self.wechaty.run(), name="wechaty"))
-            self._tasks.append(asyncio.create_task(self.watch.run(), name="watch"))
+            one = len(wechaty.account_list()) == 1
+            if one:  # one account: while it is down, nothing reaches WeChat at all
+                self.watch = ConnectionWatch(app, self.wechaty, alerts, self.sender.notify,
+                                             self.alert_after)
+                self._tasks.append(asyncio.create_task(self.watch.run(), name="watch"))
+            self.accounts = AccountWatch(
+                app, self.wechats, alerts=alerts, notify=self.sender.notify, alert=not one,
+                dashboard_qr=cfg.transports.simulator.dashboard_in_run)
+            for name, transport in self.wechats.items():
+                self._tasks.append(asyncio.create_task(transport.run(), name=f"wechaty-{name}"))
+            self._tasks.append(asyncio.create_task(self.accounts.run(), name="accounts"))
         self.timer = start_timer(app)
         if cfg.transports.simulator.dashboard_in_run:
             await self._serve_dashboard(app)
-        log.info("villagebot running: %s", ", ".join(transports) or "no transports")
+        running = [*transports, *(f"{WECHATY} {name}" for name in self.wechats)]
+        log.info("villagebot running: %s", ", ".join(running) or "no transports")
         return app
 
     async def _serve_dashboard(self, app: App) -> None:
@@ -243,15 +279,16 @@ class Runner:
             loop.call_soon_threadsafe(changes.publish, {"type": "changed"})
 
         app.on_commit.append(changed)
-        wechaty = self.wechaty
-        login_qr = (lambda: wechaty.qr) if wechaty is not None else None
+        wechats = list(self.wechats.values())
+        # The QR code of the (first) held account waiting for a scan.
+        login_qr = (lambda: next((w.qr for w in wechats if w.qr), None)) if wechats else None
         self.dashboard = await serve_app(
             make_dashboard_app(app, changes, sim.token, login_qr=login_qr),
             sim.host, sim.port, sim.token,
         )
         base = self.dashboard.url.split("?")[0]
         log.info("dashboard at %sdashboard", base)
-        if wechaty is not None:
+        if wechats:
             log.info("微信登录二维码也在 %sqr", base)
 
     def make_inbox(self, app: App) -> Inbox:
@@ -271,9 +308,22 @@ class Runner:
         assert self.inbox is not None
         self.inbox.put(msg)
 
+    async def _on_rooms(self, account: str, rooms: list[str]) -> None:
+        """An account's room list at login: the groups it can send to."""
+        app = self.app
+        assert app is not None
+        now = app.clock.now()
+        n = await app.db.run(lambda s: note_rooms(s, account, rooms, now))
+        app.memberships.replace(account, rooms)
+        log.info("微信账号 %s 在 %d 个群里", account, n)
+        if self.sender is not None:
+            self.sender.notify()
+
     async def _tell_queued(self, msg: Inbound) -> None:
         """Straight through the transport: the outbox is in the unreachable database."""
-        transport = self._transports.get(msg.transport)
+        transport: Sender | None = self._transports.get(msg.transport)
+        if msg.transport == WECHATY and msg.account in self.wechats:
+            transport = self.wechats[msg.account]  # the account that received it
         if transport is None:
             return
         to = None if msg.room else msg.sender
@@ -302,20 +352,25 @@ class Runner:
     def _on_health(self, health: Health) -> None:
         if self.watch is not None:
             self.watch.on_health(health)
+        if self.accounts is not None:
+            self.accounts.wake()
         if health.logged_in and self.sender is not None:
             self.sender.notify()
 
     def _on_cap(self, name: str) -> None:
-        if self.watch is None:
-            return
         cap = self.config.outbox.daily_cap
-        text = f"【{self.config.bot.name}】今日微信发送已达上限 {cap} 条，其余消息明日发出。"
-        self._tasks.append(asyncio.ensure_future(self.watch.alert(text)))
+        if self.watch is not None:
+            text = f"【{self.config.bot.name}】今日微信发送已达上限 {cap} 条，其余消息明日发出。"
+            self._tasks.append(asyncio.ensure_future(self.watch.alert(text)))
+        elif self.accounts is not None:  # several accounts: `name` is the one capped
+            text = (f"【{self.config.bot.name}】微信账号 {name} 今日发送已达上限 {cap} 条，"
+                    "同群有其他在线账号的由它们发送，其余消息明日发出。")
+            self._tasks.append(asyncio.ensure_future(self.accounts.tell(text)))
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the message in hand; leave the rest in the outbox."""
-        if self.wechaty is not None:
-            await self.wechaty.drain(grace)
+        for transport in self.wechats.values():
+            await transport.drain(grace)
         if self.inbox is not None:  # what is not handled in time stays in the spool
             await self.inbox.close(grace)
         if self.timer is not None:
@@ -338,9 +393,10 @@ class Runner:
         log.info("villagebot stopped")
 
 
-async def run_bot(config: Config, db_url: str | None = None) -> None:
-    """Run until SIGTERM or SIGINT."""
-    runner = Runner(config, db_url=db_url)
+async def run_bot(config: Config, db_url: str | None = None, account: str | None = None
+                  ) -> None:
+    """Run until SIGTERM or SIGINT (`account`: hold only that WeChat account)."""
+    runner = Runner(config, db_url=db_url, account=account)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

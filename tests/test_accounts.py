@@ -46,3 +46,62 @@ def test_membership_from_room_lists_and_messages(app: App) -> None:
     assert got == {}
     assert run(lambda s: accounts.unreachable(s, {"a1"})) == ["r4@c"]
     assert run(lambda s: accounts.unreachable(s, {"a1", "a2"})) == []
+
+
+def test_a_drop_is_reported_by_one_process_only(app: App) -> None:
+    """Two processes notice the same silent account at once: the database's conditional
+    update lets exactly one of them change it (and tell the admins)."""
+    import threading
+
+    run = app.db.run_sync
+    run(lambda s: accounts.heartbeat(s, "a3", START, "wxid_a3"))
+    later = START + timedelta(seconds=120)
+    barrier = threading.Barrier(4)
+    results: list[list[str]] = []
+
+    def notice() -> None:
+        with app.db.transaction() as s:
+            barrier.wait()
+            results.append(accounts.mark_stale_down(s, later, TIMEOUT, "stale"))
+
+    threads = [threading.Thread(target=notice) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=len) == [[], [], [], ["a3"]]
+    assert run(lambda s: accounts.mark_stale_down(s, later, TIMEOUT)) == []
+    assert run(lambda s: accounts.mark_down(s, "a3", later, "again")) is False
+    assert [st.detail for st in run(lambda s: accounts.states(s, later, TIMEOUT))
+            if st.name == "a3"] == ["stale"]
+    # A fresh account heard from within the timeout is left alone.
+    run(lambda s: accounts.heartbeat(s, "a4", later))
+    assert run(lambda s: accounts.mark_stale_down(s, later + TIMEOUT / 2, TIMEOUT)) == []
+
+
+def test_the_membership_memo() -> None:
+    memo = accounts.Memberships()
+    assert not memo.known("a1", "r1@c")
+    memo.add("a1", "r1@c")
+    assert memo.known("a1", "r1@c") and not memo.known("a2", "r1@c")
+    memo.replace("a1", ["r2@c"])
+    assert not memo.known("a1", "r1@c") and memo.known("a1", "r2@c")
+
+
+async def test_a_message_records_its_accounts_membership_once(app: App) -> None:
+    """A message an account receives in a group (chat included) records the account's
+    membership; once known to this process, further messages cost no statement."""
+    from bot.messages import Inbound
+
+    def msg(n: int, account: str) -> Inbound:
+        return Inbound(transport="wechaty", id=f"m{n}", sender="wxid_x", sender_name="某",
+                       text="今天天气不错", at=START, room="r9@c", account=account)
+
+    await app.handle(msg(1, "a1"))
+    assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {"r9@c": {"a1"}}
+    assert app.memberships.known("a1", "r9@c")
+    app.db.run_sync(lambda s: accounts.note_rooms(s, "a1", [], START))  # forgotten in the DB
+    await app.handle(msg(2, "a1"))  # known here: not written again
+    assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {}
+    await app.handle(msg(3, "a2"))
+    assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {"r9@c": {"a2"}}

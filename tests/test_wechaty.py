@@ -29,7 +29,7 @@ from bot.config import load_config
 from bot.messages import Inbound, Mention
 from bot.models.core import OutboxMessage
 from bot.runner import Runner
-from bot.transports.wechaty import load_wechaty, strip_self_mention, to_inbound
+from bot.transports.wechaty import group_key, load_wechaty, strip_self_mention, to_inbound
 from tests.helpers import ADMIN
 from tests.test_wecom import FakeWecom
 
@@ -57,8 +57,13 @@ def _free_port() -> int:
 class Gateway:
     """The Node gateway as a child process, with its control endpoint."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, fixture: dict[str, Any] | None = None,
+                 name: str = "gateway") -> None:
+        """`fixture`: its bot contact, contacts and rooms (default FIXTURE); `name`: of
+        its log file, where several run side by side (several bot accounts)."""
         self.tmp = tmp
+        self.fixture = fixture or FIXTURE
+        self.name = name
         self.port, self.control = _free_port(), _free_port()
         self.token = "villagebot-test-token"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -73,9 +78,9 @@ class Gateway:
 
     def start(self, timeout: float = 30.0) -> None:
         env = {**os.environ, "GATEWAY_PORT": str(self.port), "GATEWAY_CONTROL": str(self.control),
-               "GATEWAY_TOKEN": self.token, "GATEWAY_FIXTURE": json.dumps(FIXTURE),
+               "GATEWAY_TOKEN": self.token, "GATEWAY_FIXTURE": json.dumps(self.fixture),
                "TMPDIR": str(self.tmp)}
-        log = (self.tmp / "gateway.log").open("ab")
+        log = (self.tmp / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(["node", "gateway.mjs"], cwd=GATEWAY_DIR, env=env,
                                      stdout=subprocess.PIPE, stderr=log)
         assert self.proc.stdout is not None
@@ -90,7 +95,7 @@ class Gateway:
         if not line.startswith(b"GATEWAY READY"):
             self.kill()
             raise RuntimeError(
-                f"the gateway did not start: {(self.tmp / 'gateway.log').read_text()}"
+                f"the gateway did not start: {(self.tmp / f'{self.name}.log').read_text()}"
             )
 
     def kill(self) -> None:
@@ -204,7 +209,8 @@ class _Message:
         self.message_id = "m-1"
         self._talker, self._text, self._mentioned, self._room = talker, text, mentioned, room
         self._type = MessageType.MESSAGE_TYPE_TEXT
-        self.payload = type("P", (), {"timestamp": 1559523600000})()  # 2019-06-03 09:00 +08
+        self.payload = type("P", (), {})()
+        self.payload.timestamp = 1559523600000  # 2019-06-03 09:00 +08
 
     def talker(self) -> _Contact:
         return self._talker
@@ -230,14 +236,27 @@ async def test_messages_are_converted_at_the_edge() -> None:
         _Contact("wxid_zs", "张三"),
     )
     msg = _Message(liu, "@村务助手\u2005#加分 @张三\u2005六净六有", [bot, zhang])
-    inbound = await to_inbound(msg, BOT, "村务助手")
+    inbound = await to_inbound(msg, BOT, "村务助手", "a1")
+    raw = "@村务助手\u2005#加分 @张三\u2005六净六有"
     assert inbound == Inbound(
-        transport="wechaty", id="m-1", sender=MEMBER, sender_name="刘伟",
-        text="#加分 @张三\u2005六净六有", at=datetime(2019, 6, 3, 1, 0, tzinfo=UTC), room=ROOM,
-        topic="皇叔洼村工作群", mentions=(Mention("wxid_zs", "张三"),), mentions_bot=True,
+        transport="wechaty", id=group_key(ROOM, MEMBER, 1559523600, raw), sender=MEMBER,
+        sender_name="刘伟", text="#加分 @张三\u2005六净六有",
+        at=datetime(2019, 6, 3, 1, 0, tzinfo=UTC), room=ROOM, topic="皇叔洼村工作群",
+        mentions=(Mention("wxid_zs", "张三"),), mentions_bot=True, account="a1", native_id="m-1",
     )
+    # Another account in the group: its puppet's own id differs, the journal's id not.
+    other = _Message(liu, raw, [bot, zhang])
+    other.message_id = "other-puppet-7"
+    seen = await to_inbound(other, BOT, "村务助手", "a2")
+    assert seen is not None and seen.id == inbound.id and seen.native_id == "other-puppet-7"
+    # The same words by the same sender a second later are a new message.
+    later = _Message(liu, raw, [bot, zhang])
+    later.payload.timestamp = 1559523601000
+    assert (await to_inbound(later, BOT, "村务助手")).id != inbound.id  # type: ignore[union-attr]
+    # A direct message reaches one account only: the puppet's id is its id.
     direct = await to_inbound(_Message(liu, "#查分", [], room=False), BOT, "村务助手")
     assert direct is not None and direct.room is None and direct.topic is None
+    assert direct.id == "m-1" and direct.native_id is None
     assert await to_inbound(_Message(bot, "#帮助", []), BOT, "村务助手") is None  # its own
 
 

@@ -6,7 +6,9 @@ further. python-wechaty cannot recover from a lost connection by itself (it wait
 reconnects once, then fails on its own plugin scheduler), so `WechatyTransport.run` is a
 supervisor: it waits until the puppet service's port answers, builds a fresh Wechaty,
 runs it until its event stream ends, and starts over. `health` tells the runner whether
-the account is logged in, and since when.
+the account is logged in, and since when; `ping` whether the service really answers (a
+connection can stay open and hang), `restart` starts a fresh session. One transport per
+bot account (`account`); at each login its room list goes to `on_rooms`.
 
 What an operator needs is logged in Chinese: 正在连接… / 已登录 … / 连接失败，N 秒后重试
 (with what to check), the login QR code as a terminal QR code (also kept in `qr` for the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, SystemClock
-from bot.config import WechatySection
+from bot.config import WechatyAccount, WechatySection
 from bot.messages import Inbound, Mention, Outgoing
 from bot.transports import TransportDown
 from bot.welcome import Join
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 NAME = "wechaty"
 Handler = Callable[[Inbound], Awaitable[Any]]
 JoinHandler = Callable[[Join], Awaitable[Any]]
+RoomsHandler = Callable[[list[str]], Awaitable[Any]]
 
 
 def load_wechaty() -> Any:
@@ -97,8 +101,24 @@ def strip_self_mention(text: str, name: str) -> str:
     return re.sub(rf"@{re.escape(name)}(?:\u2005|\s|$)", "", text, count=1).strip()
 
 
-async def to_inbound(msg: Any, self_id: str, self_name: str) -> Inbound | None:
-    """A wechaty Message as an `Inbound`; None for the bot's own messages and non-text."""
+def group_key(room: str, sender: str, stamp: int, text: str) -> str:
+    """The journal's id of a group message: the same for every bot account in the group.
+
+    Each account's puppet gives the message an id of its own, so two accounts in one
+    group would handle it twice under the puppet ids. What they see alike is the group,
+    the sender, WeChat's own timestamp of the message (whole seconds: the server's) and
+    the raw text (before the account's own @mention is stripped), so the journal is
+    keyed on those. The same person saying the same words twice in one second counts
+    once, which is what a double send is anyway.
+    """
+    digest = hashlib.sha256(f"{room}\0{sender}\0{stamp}\0{text}".encode()).hexdigest()
+    return f"wxg-{digest[:40]}"
+
+
+async def to_inbound(msg: Any, self_id: str, self_name: str,
+                     account: str | None = None) -> Inbound | None:
+    """A wechaty Message as an `Inbound`; None for the bot's own messages and non-text.
+    A group message's `id` is its `group_key` (the puppet's id is `native_id`)."""
     talker = msg.talker()
     if talker is None or talker.contact_id == self_id:
         return None
@@ -114,15 +134,19 @@ async def to_inbound(msg: Any, self_id: str, self_name: str) -> Inbound | None:
     mentioned = await msg.mention_list()
     mentions = tuple(Mention(c.contact_id, c.name) for c in mentioned if c.contact_id != self_id)
     mentions_bot = any(c.contact_id == self_id for c in mentioned)
-    text = msg.text() or ""
-    if mentions_bot:
-        text = strip_self_mention(text, self_name)
+    raw = msg.text() or ""
+    text = strip_self_mention(raw, self_name) if mentions_bot else raw
     stamp = msg.payload.timestamp or 0
-    at = datetime.fromtimestamp(stamp / 1000 if stamp > 2145888000 else stamp, UTC)
+    seconds = int(stamp / 1000 if stamp > 2145888000 else stamp)
+    at = datetime.fromtimestamp(seconds, UTC)
+    msg_id = native = str(msg.message_id)
+    if room is not None and seconds > 0:  # without WeChat's time: the puppet's id only
+        msg_id = group_key(room.room_id, talker.contact_id, seconds, raw)
     return Inbound(
-        transport=NAME, id=msg.message_id, sender=talker.contact_id, sender_name=talker.name,
+        transport=NAME, id=msg_id, sender=talker.contact_id, sender_name=talker.name,
         text=text, at=at, room=room.room_id if room is not None else None, topic=topic,
-        mentions=mentions, mentions_bot=mentions_bot,
+        mentions=mentions, mentions_bot=mentions_bot, account=account,
+        native_id=native if native != msg_id else None,
     )
 
 
@@ -186,7 +210,11 @@ class WechatyTransport:
         max_retry_seconds: float = 30.0,
         on_health: Callable[[Health], None] | None = None,
         on_join: JoinHandler | None = None,
+        account: str = "main",
+        on_rooms: RoomsHandler | None = None,
     ) -> None:
+        """`account`: the config's name of this WeChat account (one transport per
+        account); `on_rooms` gets the account's room list at each login."""
         host, _, port = endpoint.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"endpoint must be host:port, not {endpoint!r}")
@@ -198,6 +226,9 @@ class WechatyTransport:
         self.max_retry_seconds = max_retry_seconds
         self.on_health = on_health
         self.on_join = on_join
+        self.account = account
+        self.on_rooms = on_rooms
+        self._ending: str | None = None  # why this process ended the session itself
         self._bot: Any = None
         self._self_name = ""
         self._health = Health(False, self.clock.now())
@@ -211,8 +242,11 @@ class WechatyTransport:
 
     @classmethod
     def from_config(cls, section: WechatySection, on_message: Handler,
-                    clock: Clock | None = None, **kw: Any) -> WechatyTransport:
-        return cls(section.endpoint, section.token, on_message, clock=clock, **kw)
+                    clock: Clock | None = None, account: WechatyAccount | None = None,
+                    **kw: Any) -> WechatyTransport:
+        """The transport of `account` (by default the section's first)."""
+        acc = account or section.account_list()[0]
+        return cls(acc.endpoint, acc.token, on_message, clock=clock, account=acc.name, **kw)
 
     # -- health ------------------------------------------------------------------
 
@@ -246,9 +280,9 @@ class WechatyTransport:
             self._logged_in.clear()
         if changed:
             if logged_in:
-                log.warning("已登录微信：%s（%s）", self._self_name, user_id)
+                log.warning("已登录微信：%s（%s），账号 %s", self._self_name, user_id, self.account)
             else:
-                log.warning("微信连接已断开")
+                log.warning("微信账号 %s 的连接已断开%s", self.account, f"：{error}" if error else "")
             if self.on_health is not None:
                 self.on_health(self._health)
 
@@ -267,6 +301,7 @@ class WechatyTransport:
                 continue
             started = self.clock.now()
             logins, error = self._logins, None
+            self._ending = None
             self._current = asyncio.ensure_future(self._session())
             try:
                 await self._current
@@ -274,7 +309,7 @@ class WechatyTransport:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
-                error = "logged out"  # `_on_logout` ended the session
+                error = self._ending or "logged out"  # `_on_logout` or `restart` ended it
             except Exception as e:
                 error = repr(e)
             finally:
@@ -350,6 +385,12 @@ class WechatyTransport:
         self.qr = None
         self._set_health(True, user_id=contact.contact_id)
         bot = self._bot
+        if bot is not None and self.on_rooms is not None:
+            try:  # which groups this account is in: where the outbox may send through it
+                rooms = await asyncio.wait_for(bot.puppet.room_list(), 60)
+                await self.on_rooms([str(r) for r in rooms])
+            except Exception as e:
+                log.warning("未能记录账号 %s 所在的群：%r", self.account, e)
         if bot is not None:
             try:
                 await asyncio.wait_for(self._log_contacts(bot), 60)
@@ -360,7 +401,8 @@ class WechatyTransport:
         """The groups this account is in and their members, with ids: what goes into
         `bot.contact_id`, `bot.admins` and the household files."""
         rooms = await bot.Room.find_all()
-        log.warning("本账号的联系人id为 %s；所在的群 %d 个：", bot.contact_id, len(rooms))
+        log.warning("账号 %s 的联系人id为 %s；所在的群 %d 个：", self.account, bot.contact_id,
+                    len(rooms))
         for room in rooms:
             await room.ready()
             topic = await room.topic()
@@ -371,6 +413,7 @@ class WechatyTransport:
     async def _on_logout(self, contact: Any) -> None:
         # python-wechaty takes one login per instance: end this session, so that the
         # next login (after a new QR scan) reaches a fresh one.
+        self._ending = "logged out"
         self._set_health(False, error="logged out")
         if self._current is not None:
             self._current.cancel()
@@ -380,8 +423,8 @@ class WechatyTransport:
             log.warning("微信扫码状态：%s", status)
             return
         self.qr = qr_code
-        log.warning("请用机器人的微信扫描下面的二维码登录（或打开看板的 /qr 页面）：%s\n%s",
-                    qr_code, terminal_qr(qr_code))
+        log.warning("请用机器人的微信扫描下面的二维码登录（账号 %s；或打开看板的 /qr 页面）：%s\n%s",
+                    self.account, qr_code, terminal_qr(qr_code))
 
     async def _on_message(self, msg: Any) -> None:
         if not self._accepting:
@@ -393,7 +436,8 @@ class WechatyTransport:
             bot = self._bot
             if bot is None:
                 return
-            inbound = await to_inbound(msg, getattr(bot, "contact_id", ""), self._self_name)
+            inbound = await to_inbound(msg, getattr(bot, "contact_id", ""), self._self_name,
+                                       self.account)
             if inbound is not None:
                 await self.on_message(inbound)
         except Exception:
@@ -401,6 +445,28 @@ class WechatyTransport:
         finally:
             if task is not None:
                 self._in_hand.discard(task)
+
+    async def ping(self, timeout: float) -> str | None:
+        """None when the puppet service answers a cheap RPC (this account's own contact)
+        within `timeout`, else what is wrong. A connection that stays open but hangs
+        answers nothing: this is how it is found."""
+        bot, user_id = self._bot, self._health.user_id
+        if bot is None or not self._health.logged_in or not user_id:
+            return self._health.last_error or "未登录"
+        try:
+            await asyncio.wait_for(bot.puppet.contact_payload(user_id), timeout)
+        except TimeoutError:
+            return f"微信服务 {self.endpoint} {timeout:g} 秒无响应"
+        except Exception as e:
+            return f"微信服务 {self.endpoint} 出错：{e!r}"
+        return None
+
+    def restart(self, reason: str) -> None:
+        """End the session (e.g. it hangs): the supervisor builds a fresh one."""
+        self._ending = reason
+        self._set_health(False, error=reason)
+        if self._current is not None:
+            self._current.cancel()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Take no new messages; wait for those in hand (SIGTERM)."""

@@ -10,12 +10,17 @@
 //
 // Control endpoint (JSON):
 //   GET  /status                    {"ready": true, "loggedIn": bool}
-//   POST /say {"from", "room"|"to", "text", "mentions": [ids]}  -> {"id"}
+//   POST /say {"from", "room"|"to", "text", "mentions": [ids], "at"}  -> {"id"}
+//        ("at": WeChat's timestamp of the message in ms, default now: the same message
+//        arriving at two bot accounts in one group has the same sender, text and time;
+//        each gateway still gives it its own id)
 //   GET  /log?room=ID  (or ?to=ID)  every message seen there, the bot's included
 //   POST /logout                    WeChat logs the bot out (the next start logs it in)
 //   POST /join {"room", "members": [ids], "inviter"}  members join the room (room-join)
 //
-// Prints "GATEWAY READY <grpc port> <control port>" once both listen.
+// Prints "GATEWAY READY <grpc port> <control port>" once both listen. Several instances
+// (several bot accounts) run side by side on their own ports, each with its own bot
+// contact; the same room id in two fixtures is one group holding two bot accounts.
 
 import http from 'node:http'
 import { PuppetServer } from 'wechaty-puppet-service'
@@ -68,8 +73,8 @@ function emitMessage (payload) {
   return payload.id
 }
 
-function conversationPayload (talkerId, conversationId, mentions) {
-  const base = { id: nextId(), talkerId, timestamp: Date.now() }
+function conversationPayload (talkerId, conversationId, mentions, at) {
+  const base = { id: nextId(), talkerId, timestamp: at || Date.now() }
   if (rooms.has(conversationId)) {
     return { ...base, roomId: conversationId, mentionIdList: mentions || [] }
   }
@@ -154,7 +159,8 @@ const control = http.createServer(async (req, res) => {
     if (req.method === 'POST' && url.pathname === '/say') {
       const body = JSON.parse(await readBody(req))
       mocker.contactPayload(body.from) // throws for an unknown speaker
-      const payload = conversationPayload(body.from, body.room || body.to, body.mentions)
+      const payload = conversationPayload(body.from, body.room || body.to, body.mentions,
+        body.at)
       const id = emitMessage({ ...payload, type: PUPPET.types.Message.Text, text: body.text })
       return reply(res, 200, { id })
     }
