@@ -23,7 +23,6 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.models.core import OrgUnit
 from bot.models.progress import Report, Target
-from bot.org import ancestor_ids_of_path
 from bot.progress.figures import Figures, Leaf, aggregate
 
 
