@@ -37,6 +37,7 @@ from sqlmodel import Session, col, select
 from bot.clock import Clock
 from bot.config import Config
 from bot.db import insert_ignore
+from bot.models.core import Room
 from bot.models.jobs import Job, JobRun
 from bot.outbox import OutboxWriter
 
@@ -182,6 +183,11 @@ class JobRunner:
             .with_for_update()
             .execution_options(populate_existing=True)
         ).all())
+
+    def rooms_of(self, session: Session, jobs: Sequence[Job]) -> list[Room]:
+        """The groups of these jobs, in one statement (loaded into the session)."""
+        ids = {j.room_id for j in jobs if j.room_id is not None}
+        return list(session.exec(select(Room).where(col(Room.id).in_(ids))).all()) if ids else []
 
     def lock(self, session: Session, job: Job) -> Job | None:
         """Lock the job's row, waiting for a process that holds it, and read it afresh:

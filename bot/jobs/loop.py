@@ -131,6 +131,9 @@ def _due_batch(host: JobHost, until: datetime, advance: Advance | None) -> _Batc
                 advance(first.next_at)
             # Empty when another process ran them while this one waited: look again.
             jobs = runner.lock_due(session, host.clock.now(), BATCH)
+        # The batch's rooms, held for its duration: the session's identity map keeps
+        # only referenced objects, and each message queued looks its room up.
+        rooms = runner.rooms_of(session, jobs)  # noqa: F841
         now = host.clock.now()
         results: list[RunResult] = []
         for job in jobs:
