@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import Date, String, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -106,7 +106,7 @@ def _leaves_query() -> Any:
     """The subtree's targets for a task, each with its unit's path and its newest report
     not withdrawn by `on` (a seek per target on `ix_progress_report_latest`): one
     statement, built once."""
-    task, on = bindparam("task"), bindparam("on", type_=Report.__table__.c.report_date.type)
+    task, on = bindparam("task", type_=String()), bindparam("on", type_=Date())
     newest = (
         sa_select(func.max(Report.id))
         .where(col(Report.unit_id) == col(Target.unit_id), col(Report.task) == col(Target.task),
@@ -154,9 +154,9 @@ def sub_unit_figures(
     for leaf in _leaves(session, unit, task_name, on):
         # The path below the unit's own ('/12/40/' under '/3/'): its first id is the
         # direct sub-unit; empty for the unit itself.
-        sub = leaf.path[start:].split("/", 1)[0]
-        if sub:
-            groups[int(sub)].append(leaf)
+        below = leaf.path[start:].split("/", 1)[0]
+        if below:
+            groups[int(below)].append(leaf)
     if not groups:
         return []
     subs = session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(list(groups)))).all()
