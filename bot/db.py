@@ -178,7 +178,7 @@ class Database:
         self.engine = make_engine(self.url, synchronous)
         self._deferred = self.engine.execution_options(**{BEGIN_OPTION: "DEFERRED"})
         # SQLite has one writer: a second thread would only wait on its lock.
-        self._n_threads = 1 if self.dialect == "sqlite" else max(1, workers)
+        self.threads = 1 if self.dialect == "sqlite" else max(1, workers)
         self.max_batch = max_batch
         self._queue: deque[_Job] = deque()
         self._cv = threading.Condition()
@@ -271,7 +271,7 @@ class Database:
             if self._closed:
                 raise RuntimeError("the database is closed")
             self._queue.append(job)
-            if len(self._threads) < self._n_threads:
+            if len(self._threads) < self.threads:
                 t = threading.Thread(target=self._serve, name=f"db-{len(self._threads)}",
                                      daemon=True)
                 self._threads.append(t)

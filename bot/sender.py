@@ -28,6 +28,7 @@ from bot.db import Database
 from bot.messages import Outgoing
 from bot.outbox import (
     claim,
+    drawn,
     mark_failed,
     mark_sent,
     merge_stale,
@@ -210,6 +211,7 @@ class OutboxSender:
         TAKEN (another sender on the database has it)."""
         if self.shared and not await self.db.run(partial(claim, msg_id=out.id, now=self.clock.now())):
             return TAKEN
+        out = await drawn(out)  # a chart is drawn now, after the commit, outside any lock
         try:
             transport_id = await self.transports[out.transport].send(out)
         except TransportDown as e:
