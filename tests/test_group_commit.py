@@ -436,3 +436,12 @@ def test_the_chart_data_survives_json_unchanged() -> None:
                               signed=True),), note="注", traditional=True)
     assert Chart.from_json(c.to_json()) == c
     assert json.loads(c.to_json())["panels"][0]["bars"][1]["value"] == -3
+
+
+def test_sqlite_commits_are_durable_by_default(sapp: App) -> None:
+    """synchronous=FULL unless the config says otherwise (NORMAL is the documented
+    trade-off: faster, but a power loss can take back acknowledged commits)."""
+    assert Config().database.sqlite_synchronous == "FULL"
+    with sapp.db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
