@@ -36,6 +36,8 @@ QUICK = Sizes(p1=300, p2=400, p3_seconds=3, p4_villages=300, p4_rows=200_000, p5
 
 
 def row(goal: str, what: str, s: Summary, target: str, met: bool | None) -> None:
+    if not s.values:  # not measured (--only)
+        return
     verdict = "—" if met is None else ("MET" if met else "NOT MET")
     print(f"{goal:<4} {what:<44} {s.show():<24} {target:<10} {verdict}")
 
@@ -44,7 +46,17 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--quick", action="store_true", help="smaller counts; fits in 3 minutes")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the counts (development)")
+    ap.add_argument("--only", default="", metavar="P4,P5",
+                    help="run only these goals (comma-separated), e.g. --only P4")
     args = ap.parse_args(argv)
+    only = {g.strip().upper() for g in args.only.split(",") if g.strip()}
+    unknown = only - {"P1", "P2", "P3", "P4", "P5", "P6"}
+    if unknown:
+        ap.error(f"unknown goal(s): {', '.join(sorted(unknown))}")
+
+    def on(goal: str) -> bool:
+        return not only or goal in only
+
     z = QUICK if args.quick else FULL
     if args.scale != 1.0:
         f = args.scale
@@ -64,47 +76,53 @@ def main(argv: list[str] | None = None) -> None:
     pg_ok = True
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        p4 = pg_database()
-        p4_app = goals.p4_load(f"sqlite:///{d / 'p4.db'}", z.p4_villages, z.p4_rows)
-        if p4 is not None:
-            p4[1]()
+        p4_app = (goals.p4_load(f"sqlite:///{d / 'p4.db'}", z.p4_villages, z.p4_rows)
+                  if on("P4") else None)
         for r in range(z.rounds):
-            # P1: the bot between its two baselines, each on a fresh file.
-            raw = baselines.raw_sqlite(d / f"raw{r}.db", z.p1 * 4)
-            bot = goals.p1_sqlite(d / f"bot{r}.db", z.p1)
-            naive = baselines.naive_bot(d / f"naive{r}.db", z.p1)
-            r_raw.add(raw)
-            r_naive.add(naive)
-            bot_raw.add(bot / raw)
-            bot_naive.add(bot / naive)
+            if on("P1"):
+                # P1: the bot between its two baselines, each on a fresh file.
+                raw = baselines.raw_sqlite(d / f"raw{r}.db", z.p1 * 4)
+                bot = goals.p1_sqlite(d / f"bot{r}.db", z.p1)
+                naive = baselines.naive_bot(d / f"naive{r}.db", z.p1)
+                r_raw.add(raw)
+                r_naive.add(naive)
+                bot_raw.add(bot / raw)
+                bot_naive.add(bot / naive)
             # P2 and P5 on PostgreSQL.
-            pg = pg_database() if pg_ok else None
+            pg = pg_database() if pg_ok and (on("P2") or on("P5")) else None
             if pg is None:
-                pg_ok = False
+                pg_ok = pg_ok and not (on("P2") or on("P5"))
             else:
                 url, drop = pg
                 try:
-                    base = baselines.pg_autocommit(url, z.p2 * 4)
-                    bot_pg.add(goals.p2_postgres(url, z.p2) / base)
-                    pg_base.add(base)
+                    if on("P2"):
+                        base = baselines.pg_autocommit(url, z.p2 * 4)
+                        bot_pg.add(goals.p2_postgres(url, z.p2) / base)
+                        pg_base.add(base)
                 finally:
                     drop()
-                url, drop = pg_database() or ("", lambda: None)
-                try:
-                    p5p.add(goals.p5_reminders(url, z.p5))
-                finally:
-                    drop()
-            p3.add(goals.p3_latency(d / f"p3_{r}.db", 200, z.p3_seconds))
-            p5s.add(goals.p5_reminders(f"sqlite:///{d / f'p5_{r}.db'}", z.p5))
-            rk, rk_sql, pts, pts_sql, cf = goals.p4_round(p4_app)
-            rank_r.add(rk / rk_sql)
-            pts_r.add(pts / pts_sql)
-            chafen.add(cf)
-            t, m = goals.p6_ready(d / "p6.db", 3000)
-            p6t.add(t)
-            p6m.add(m)
+                if on("P5"):
+                    url, drop = pg_database() or ("", lambda: None)
+                    try:
+                        p5p.add(goals.p5_reminders(url, z.p5))
+                    finally:
+                        drop()
+            if on("P3"):
+                p3.add(goals.p3_latency(d / f"p3_{r}.db", 200, z.p3_seconds))
+            if on("P5"):
+                p5s.add(goals.p5_reminders(f"sqlite:///{d / f'p5_{r}.db'}", z.p5))
+            if p4_app is not None:
+                rk, rk_sql, pts, pts_sql, cf = goals.p4_round(p4_app)
+                rank_r.add(rk / rk_sql)
+                pts_r.add(pts / pts_sql)
+                chafen.add(cf)
+            if on("P6"):
+                t, m = goals.p6_ready(d / "p6.db", 3000)
+                p6t.add(t)
+                p6m.add(m)
             print(f"  round {r + 1} done ({time.perf_counter() - t_start:.0f} s)", flush=True)
-        p4_app.close()  # type: ignore[attr-defined]
+        if p4_app is not None:
+            p4_app.close()  # type: ignore[attr-defined]
     print()
     print(f"{'goal':<4} {'figure (ratio to its baseline)':<44} {'median [min–max]':<24} "
           f"{'target':<10} verdict")
@@ -113,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     if pg_ok:
         row("P2", f"bot 8 groups / {baselines.pg_driver().split(' ')[0]} 8 conns", bot_pg,
             "≥ 0.08", bot_pg.median >= 0.08)
-    else:
+    elif on("P2"):
         print("P2   skipped: no PostgreSQL server answered")
     row("P3", "p99 latency / 50 ms (200 msg/s mixed)", _scaled(p3, 1 / 50), "< 1",
         p3.median < 50)

@@ -70,8 +70,9 @@ class Counter:
 def make_app(url: str, clock: VirtualClock | None = None, full_sync: bool = False) -> App:
     """The real bot on `url`, rate limit lifted (one sender sends whole bursts here).
 
-    `full_sync`: SQLite with synchronous=FULL (the bot sets NORMAL when it connects):
-    a later connect hook overrides it and the pool is emptied so every connection gets it.
+    `full_sync`: SQLite with synchronous=FULL whatever the config says (FULL is the
+    bot's default): a later connect hook sets it and the pool is emptied so every
+    connection gets it.
     """
     config = load_config().with_overrides(limits={"burst": 10**9})
     app = build_app(config, clock=clock or VirtualClock(START), db_url=url, admins=[ADMIN])

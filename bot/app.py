@@ -3,10 +3,12 @@
 The path of a message: a transport converts it to `Inbound` and awaits `App.handle`,
 which checks every field (`bot.limits.sanitize`: an unusable message is logged and
 dropped); ordinary chat stops there (no database work). A command hops once into the
-database thread, where `handle_parsed` journals it (a duplicate delivery stops here),
-asks its gate (a bare 收到 with nothing to acknowledge is chat, but stays journaled),
-checks the sender's role, parses, runs the handler and writes its replies to the outbox,
-all in one transaction. After commit the outbox sender is woken to deliver.
+database thread as a unit of work (`Database.unit`), where `_handle_in` journals it (a
+duplicate delivery stops here), asks its gate (a bare 收到 with nothing to acknowledge is
+chat, but stays journaled), checks the sender's role, parses, runs the handler and
+writes its replies to the outbox, all in one transaction, or in one savepoint of a
+transaction shared with the other messages waiting (group commit). After the commit
+the outbox sender is woken to deliver.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -44,6 +47,14 @@ RATE_REPLY = "您发送命令太快了，请稍等一分钟再发。"
 
 
 @dataclass
+class _Memo:
+    """What is decided once per message, kept across its attempts."""
+
+    now: datetime | None = None
+    verdict: str | None = None  # the rate limiter's
+
+
+@dataclass
 class App:
     config: Config
     clock: Clock
@@ -62,14 +73,29 @@ class App:
     # -- messages ------------------------------------------------------------------
 
     async def handle(self, msg: Inbound) -> bool:
-        """Handle one inbound message; True if it was a command (and so journaled)."""
+        """Handle one inbound message; True if it was a command (and so journaled).
+        Returns once its transaction has committed (group commit: with whatever other
+        messages were waiting); only then is the sender woken."""
         if msg.account and msg.room and not self.memberships.known(msg.account, msg.room):
             await self._note_member(msg.account, msg.room)
         checked = self._check(msg)
         if checked is None:
             return False
         msg, parsed, too_long = checked
-        handled = await self.db.call(lambda: self.handle_parsed(msg, parsed, too_long))
+        memo = _Memo()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                # A retry runs alone: a message that made its batch's commit fail does
+                # not take the others down with it again.
+                handled = await self.db.unit(
+                    partial(self._handle_in, msg=msg, parsed=parsed, too_long=too_long,
+                            memo=memo), alone=attempt > 1)
+                break
+            except Exception as e:
+                if not self._try_again(msg, e, attempt):
+                    handled = await self.db.unit(
+                        partial(self._error_reply, msg=msg, memo=memo), alone=True)
+                    break
         self._committed()
         return handled
 
@@ -97,46 +123,61 @@ class App:
         return result.msg, parsed, result.too_long
 
     def handle_parsed(self, msg: Inbound, parsed: Parsed, too_long: bool = False) -> bool:
-        """Journal, gate, rate-limit and run one command in one transaction. The journal
-        entry is written first, so a redelivery is a no-op whatever was decided."""
-        now = self.clock.now()
-        gate = parsed.command.gate if parsed.command is not None else None
-        verdict: str | None = None  # asked once, even when the transaction is retried
+        """`handle` after the checks, in the calling thread, in a transaction of its own."""
+        memo = _Memo()
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self.db.transaction() as session:
-                    if not self._journal(session, msg, now):
-                        log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
-                        return False
-                    if gate is not None and not gate(session, msg):
-                        return False  # chat after all; journaled, so judged only once
-                    if verdict is None:
-                        verdict = self.limiter.check(msg.sender, now)
-                    if verdict == "drop":
-                        log.info("rate limit: dropped a command from %s", msg.sender)
-                        return False
-                    if verdict == "warn":
-                        self._reply(session, msg, RATE_REPLY)
-                    elif too_long:
-                        self._reply(session, msg, too_long_reply(self.config))
-                    else:
-                        self._dispatch(session, msg, parsed, now)
-                return True
-            except DBAPIError as e:
-                # A conflict with a concurrent transaction (a unique key, a deadlock, a
-                # serialisation failure, a busy SQLite): nothing was kept; try again.
-                if attempt == ATTEMPTS:
-                    log.exception("command failed %s times: %r", attempt, excerpt(msg.text, 200))
+                return self.db.unit_sync(partial(self._handle_in, msg=msg, parsed=parsed,
+                                                 too_long=too_long, memo=memo))
+            except Exception as e:
+                if not self._try_again(msg, e, attempt):
                     break
-                log.warning(
-                    "retrying %r after a database conflict: %s", excerpt(msg.text, 200), e.orig
-                )
-            except Exception:
-                log.exception("command failed: %r", excerpt(msg.text, 200))
-                break
-        with self.db.transaction() as session:
-            if self._journal(session, msg, now):
-                self._reply(session, msg, ERROR_REPLY)
+        return self.db.unit_sync(partial(self._error_reply, msg=msg, memo=memo))
+
+    def _try_again(self, msg: Inbound, e: Exception, attempt: int) -> bool:
+        """After a failed attempt at a message: True to try again."""
+        if not isinstance(e, DBAPIError):
+            log.error("command failed: %r", excerpt(msg.text, 200), exc_info=e)
+            return False
+        if attempt == ATTEMPTS:
+            log.error("command failed %s times: %r", attempt, excerpt(msg.text, 200), exc_info=e)
+            return False
+        # A conflict with a concurrent transaction (a unique key, a deadlock, a
+        # serialisation failure, a busy SQLite) or a failed commit: nothing was kept.
+        log.warning("retrying %r after a database conflict: %s", excerpt(msg.text, 200), e.orig)
+        return True
+
+    def _handle_in(self, session: Session, msg: Inbound, parsed: Parsed, too_long: bool,
+                   memo: _Memo) -> bool:
+        """Journal, gate, rate-limit and run one command: one unit of work. The journal
+        entry is written first, so a redelivery is a no-op whatever was decided, and on
+        SQLite the write lock is taken by the first statement (never upgraded from a read)."""
+        if memo.now is None:
+            memo.now = self.clock.now()
+        now = memo.now
+        gate = parsed.command.gate if parsed.command is not None else None
+        if not self._journal(session, msg, now):
+            log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
+            return False
+        if gate is not None and not gate(session, msg):
+            return False  # chat after all; journaled, so judged only once
+        if memo.verdict is None:  # asked once, even when the message is tried again
+            memo.verdict = self.limiter.check(msg.sender, now)
+        if memo.verdict == "drop":
+            log.info("rate limit: dropped a command from %s", msg.sender)
+            return False
+        if memo.verdict == "warn":
+            self._reply(session, msg, RATE_REPLY)
+        elif too_long:
+            self._reply(session, msg, too_long_reply(self.config))
+        else:
+            self._dispatch(session, msg, parsed, now)
+        return True
+
+    def _error_reply(self, session: Session, msg: Inbound, memo: _Memo) -> bool:
+        """The message failed: journal it with the error reply (unless it was handled)."""
+        if self._journal(session, msg, memo.now or self.clock.now()):
+            self._reply(session, msg, ERROR_REPLY)
         return True
 
     def _journal(self, session: Session, msg: Inbound, now: datetime) -> bool:

@@ -60,5 +60,8 @@ class Outgoing:
     image: bytes | None = None
     reply_to: str | None = None
     kind: str = "reply"
+    # A chart not drawn yet (JSON, `bot.rankings.chart.Chart`); the sender draws it into
+    # `image` before the transport sees the message.
+    chart: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     account: str | None = None  # the bot account to send it (None: any in the group)

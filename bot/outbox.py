@@ -4,11 +4,14 @@ nothing committed is lost."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, update
@@ -25,6 +28,12 @@ from bot.models.core import OrgUnit, OutboxMessage, Room
 from bot.text import to_traditional
 
 log = logging.getLogger(__name__)
+
+
+class ChartData(Protocol):
+    """A chart to draw at send time (`bot.rankings.chart.Chart`)."""
+
+    def to_json(self) -> str: ...
 
 
 class OutboxWriter:
@@ -48,7 +57,10 @@ class OutboxWriter:
         mentions: Sequence[str] = (),
         image: bytes | None = None,
         account: str | None = None,
+        chart: ChartData | None = None,
     ) -> OutboxMessage:
+        """`chart`: drawn by the sender when it sends (after the commit); `image` is
+        sent as it is."""
         if (room_id is None) == (to_id is None):
             raise ValueError("a message goes to exactly one room or one contact")
         if transport is None:
@@ -65,6 +77,7 @@ class OutboxWriter:
         row = OutboxMessage(
             transport=transport, room_id=room_id, to_id=to_id, text=text,
             mentions=" ".join(mentions), image=image, reply_to=reply_to, kind=kind,
+            chart=chart.to_json() if chart is not None else None,
             created_at=self._clock.now(), account=account,
         )
         session.add(row)
@@ -77,7 +90,20 @@ def to_outgoing(row: OutboxMessage) -> Outgoing:
         id=row.id, transport=row.transport, text=row.text, at=row.created_at,
         room=row.room_id, to=row.to_id, mentions=tuple(row.mentions.split()),
         image=row.image, reply_to=row.reply_to, kind=row.kind, account=row.account,
+        chart=row.chart,
     )
+
+
+async def drawn(out: Outgoing) -> Outgoing:
+    """The message with its chart drawn into `image` (in a thread of its own: not the
+    event loop, not the database thread, no transaction open); unchanged without one.
+    A chart that cannot be drawn is logged and the text goes alone."""
+    if out.chart is None:
+        return out
+    from bot.rankings.chart import draw_stored
+
+    png = await asyncio.to_thread(draw_stored, out.chart)
+    return dataclasses.replace(out, image=png if png is not None else out.image, chart=None)
 
 
 def _unsent(transport: str | Sequence[str] | None = None):  # type: ignore[no-untyped-def]
@@ -236,7 +262,7 @@ def merge_stale(
     A group whose oldest unsent message was queued before `stale_before` and that has
     more than one unsent message gets them all as one message (split into parts only
     past `max_chars`), in their order, each line with the time it was queued; the
-    originals are marked `merged_into` and never sent. The newest image, if any, goes
+    originals are marked `merged_into` and never sent. The newest image (or chart), if any, goes
     with the last part. Returns the ids of the new messages.
 
     With several bot accounts: `ids` limits it to the rows one account may send, and
@@ -261,7 +287,8 @@ def merge_stale(
             continue
         lines = [f"[{_when(r.created_at, now, zone)}] {r.text}" for r in group]
         mentions = list(dict.fromkeys(m for r in group for m in r.mentions.split()))
-        image = next((r.image for r in reversed(group) if r.image is not None), None)
+        pictured = next((r for r in reversed(group) if r.image is not None or r.chart), None)
+        image, chart = (pictured.image, pictured.chart) if pictured else (None, None)
         parts = _parts(lines, max_chars - 40)  # room for the header
         made = []
         for i, body in enumerate(parts, start=1):
@@ -273,7 +300,8 @@ def merge_stale(
                 transport=transport, room_id=room_id, to_id=to_id,
                 text=to_traditional(text) if traditional else text,
                 mentions=" ".join(mentions) if i == 1 else "",
-                image=image if i == len(parts) else None, kind=MERGED_KIND, created_at=now,
+                image=image if i == len(parts) else None,
+                chart=chart if i == len(parts) else None, kind=MERGED_KIND, created_at=now,
                 account=account,
             )
             session.add(row)

@@ -23,7 +23,7 @@ from bot.limits import excerpt
 from bot.messages import Inbound, Mention, Quote
 from bot.models.core import AuditEntry, OrgUnit, Person, Room
 from bot.org import OrgError, Roles, resolve_person
-from bot.outbox import OutboxWriter
+from bot.outbox import ChartData, OutboxWriter
 from bot.text import Args, normalize, simplify, tokenize
 
 
@@ -122,15 +122,17 @@ class Ctx:
     def local(self, when: datetime | None = None) -> datetime:
         return (when or self.now).astimezone(self.zone)
 
-    def reply(self, text: str, mentions: Sequence[str] = (), image: bytes | None = None) -> None:
+    def reply(self, text: str, mentions: Sequence[str] = (), image: bytes | None = None,
+              chart: ChartData | None = None) -> None:
         """Answer in the group the message came from (@ the sender there, see
-        `reply_mentions`), or to the sender directly."""
+        `reply_mentions`), or to the sender directly. `chart`: drawn when sent."""
         self.writer.put(
             self.session, text, room_id=self.msg.room,
             to_id=None if self.msg.room else self.msg.sender,
             transport=self.msg.transport, reply_to=self.msg.id,
             mentions=reply_mentions(self.config, self.msg, mentions), image=image,
             account=self.msg.account,  # the bot account that received it answers
+            chart=chart,
         )
 
     def send(self, room_id: str, text: str, kind: str = "notice", image: bytes | None = None) -> None:

@@ -35,6 +35,7 @@ from bot.messages import Outgoing
 from bot.outbox import (
     Route,
     claim,
+    drawn,
     mark_failed,
     mark_sent,
     merge_stale,
@@ -202,6 +203,7 @@ class OutboxSender:
             partial(claim, msg_id=out.id, now=self.clock.now(), account=account)
         ):
             return TAKEN
+        out = await drawn(out)  # a chart is drawn now, after the commit, outside any lock
         transport = self.transports[out.transport] if account is None else self.accounts[account]
         try:
             transport_id = await transport.send(

@@ -18,6 +18,7 @@ from bot.jobs import (
     JobKind,
     cancel,
     classify,
+    next_due_at,
     once,
     run_due_sync,
     schedule,
@@ -243,3 +244,49 @@ def test_two_sessions_seed_the_same_key_at_once(pg_url: str, clock: VirtualClock
         assert keys == ["builtin:race"]
     finally:
         app.close()
+
+
+def test_a_poisoned_job_in_a_batch_does_not_block_the_others(engine_app, clock, caplog) -> None:
+    """Jobs due at one instant are claimed and run in one batch (one transaction, a
+    savepoint each), on the system-clock path: a job whose timing cannot be computed is
+    rolled back and switched off, a failing kind is recorded as failed with nothing
+    half-written, and every other job of the batch runs once."""
+    app = engine_app
+    at = START + HOUR
+    before = [add(app, f"a{i}", "oneoff", at) for i in range(3)]
+    poisoned = add(app, "p", "bad_timing", at)
+    failing = add(app, "f", "broken", at)
+    after = [add(app, f"b{i}", "oneoff", at) for i in range(3)]
+    clock.set(at)
+    with caplog.at_level(logging.ERROR):
+        results = run_due_sync(app, at)
+    good = before + after
+    assert sorted((r.job_id, r.outcome) for r in results) == sorted(
+        [(j, "ran") for j in good] + [(failing, "failed")])
+    assert outbox(app) == [f"{k} 03 10:00" for k in ("a0", "a1", "a2", "b0", "b1", "b2")]
+    assert sorted((j, o) for j, _, o in runs(app)) == sorted(
+        [(j, "ran") for j in good] + [(failing, "failed")])  # nothing of the poisoned one
+    assert app.db.run_sync(lambda s: s.get(Job, poisoned).active) is False
+    assert app.db.run_sync(lambda s: s.get(Job, failing).next_at) == START + 2 * HOUR
+    assert "switched off" in caplog.text and "boom" in caplog.text
+    # The failing job is retried at its next time, as before batching; nothing re-runs.
+    clock.set(START + 2 * HOUR)
+    again = run_due_sync(app, clock.now())
+    assert [(r.job_id, r.outcome) for r in again] == [(failing, "failed")]
+    assert len(outbox(app)) == 6
+
+
+def test_a_burst_larger_than_a_batch_runs_each_once(engine_app, clock) -> None:
+    from bot.jobs.loop import BATCH
+
+    app = engine_app
+    at = START + HOUR
+    n = BATCH * 2 + 7
+    app.db.run_sync(lambda s: [upsert_job(s, f"k{i}", "oneoff", at, START, room_id="r1")
+                               for i in range(n)])
+    clock.set(at)
+    results = run_due_sync(app, at)
+    assert len(results) == len({r.job_id for r in results}) == n
+    # The loop reports the next due time (the built-in jobs') from its last read.
+    assert results.next_at == app.db.run_sync(next_due_at) > at
+    assert len(outbox(app)) == n

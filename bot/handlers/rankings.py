@@ -1,26 +1,25 @@
 """Rankings: #排名 [任务] and #积分排名, in HQ, county and township groups.
 
 Each reply carries a bar chart of the ranking; a transport that cannot send images
-sends the text alone. A chart that cannot be drawn here (ChartError) is logged and the
-text goes without it.
+sends the text alone. The chart's data goes into the outbox with the reply and the
+sender draws it after the commit (`bot.rankings.chart.Chart`): a chart that cannot be
+drawn there (ChartError) is logged and the text goes without it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.rankings import (
     RANKING_LEVELS,
-    ChartError,
     NothingToRank,
     NoVillages,
     UnknownTask,
-    points_chart,
+    points_chart_data,
     points_standing,
     standing,
-    standing_chart,
+    standing_chart_data,
 )
 from bot.rankings import wording as W
 from bot.router import Command, Ctx, Refusal, Usage
@@ -29,14 +28,6 @@ from bot.text import Args, simplify
 log = logging.getLogger(__name__)
 
 _COMPOSITE_WORDS = ("综合", "总", "总体", "全部", "所有", "综合排名", "总排名")
-
-
-def _chart(draw: Callable[[], bytes]) -> bytes | None:
-    try:
-        return draw()
-    except ChartError:
-        log.exception("ranking chart not drawn")
-        return None
 
 
 def _traditional(ctx: Ctx) -> bool:
@@ -79,7 +70,7 @@ def run_rank(ctx: Ctx, args: RankArgs) -> None:
         raise Usage(W.unknown_task(e)) from e
     except NothingToRank as e:
         raise Refusal(W.nothing_to_rank(e)) from e
-    ctx.reply(W.standing_text(st), image=_chart(lambda: standing_chart(st, _traditional(ctx))))
+    ctx.reply(W.standing_text(st), chart=standing_chart_data(st, _traditional(ctx)))
 
 
 # -- #积分排名 ---------------------------------------------------------------------------
@@ -104,7 +95,7 @@ def run_points_rank(ctx: Ctx, args: NoArgs) -> None:
         ps = points_standing(ctx.session, ctx.config, ctx.unit, ctx.local().date())
     except NoVillages as e:
         raise Refusal(W.no_villages(e)) from e
-    ctx.reply(W.points_standing_text(ps), image=_chart(lambda: points_chart(ps, _traditional(ctx))))
+    ctx.reply(W.points_standing_text(ps), chart=points_chart_data(ps, _traditional(ctx)))
 
 
 COMMANDS = (

@@ -3,9 +3,10 @@
 The database is the source of truth (`Job.next_at`); whatever keeps time (APScheduler
 in `villagebot run`, see `bot.jobs.timer`; the virtual clock in `villagebot replay`)
 only calls the due loop (`bot.jobs.loop`), which hands each due job to `JobRunner`.
-Each occurrence runs in one transaction that locks the job's row, records a `JobRun`
-row with a unique (job, due time) key, runs the kind, queues its messages in the
-outbox and moves `next_at` on. So an occurrence happens once: not twice after a
+Each occurrence runs in a savepoint of a transaction that has locked the job's row
+(the due loop claims a batch of jobs per transaction): it records a `JobRun` row with a
+unique (job, due time) key, runs the kind, queues its messages in the outbox and moves
+`next_at` on. So an occurrence happens once: not twice after a
 restart, and not twice with two processes on one database. On PostgreSQL a process
 skips job rows another process has locked (on the system clock; a virtual clock waits
 for the lock instead, so that it never jumps past a job); SQLite lets one writer in at
@@ -31,12 +32,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.clock import Clock
 from bot.config import Config
 from bot.db import insert_ignore
+from bot.models.core import Room
 from bot.models.jobs import Job, JobRun
 from bot.outbox import OutboxWriter
 
@@ -149,20 +150,44 @@ class JobRunner:
         ).first()
 
     def claim_next(self, session: Session, until: datetime) -> Job | None:
-        """The first active job due by `until`, locked for this transaction.
+        """The first active job due by `until`, locked for this transaction."""
+        jobs = self.claim_due(session, until, 1)
+        return jobs[0] if jobs else None
 
-        On PostgreSQL a row another process has locked (it is running that job) is
+    def claim_due(self, session: Session, until: datetime, limit: int) -> list[Job]:
+        """Up to `limit` active jobs due by `until`, oldest first, locked for this
+        transaction.
+
+        On PostgreSQL rows another process has locked (it is running those jobs) are
         skipped, so two processes work through a burst side by side; once that process
-        commits, the job's `next_at` has moved on. SQLite has no row locks: its
+        commits, those jobs' `next_at` has moved on. SQLite has no row locks: its
         BEGIN IMMEDIATE lets one writer in at a time instead.
         """
-        return session.exec(
+        return list(session.exec(
             select(Job)
             .where(col(Job.active).is_(True), col(Job.next_at) <= until)
             .order_by(col(Job.next_at), col(Job.id))
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
-        ).first()
+        ).all())
+
+    def lock_due(self, session: Session, at: datetime, limit: int) -> list[Job]:
+        """Up to `limit` active jobs due by `at`, oldest first, locked, waiting for a
+        process that holds them, and read afresh: by then that process may have run
+        them and moved `next_at` on (those are then left out)."""
+        return list(session.exec(
+            select(Job)
+            .where(col(Job.active).is_(True), col(Job.next_at) <= at)
+            .order_by(col(Job.next_at), col(Job.id))
+            .limit(limit)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all())
+
+    def rooms_of(self, session: Session, jobs: Sequence[Job]) -> list[Room]:
+        """The groups of these jobs, in one statement (loaded into the session)."""
+        ids = {j.room_id for j in jobs if j.room_id is not None}
+        return list(session.exec(select(Room).where(col(Room.id).in_(ids))).all()) if ids else []
 
     def lock(self, session: Session, job: Job) -> Job | None:
         """Lock the job's row, waiting for a process that holds it, and read it afresh:
@@ -182,55 +207,65 @@ class JobRunner:
 
     def run_job(self, session: Session, job: Job, now: datetime) -> RunResult | None:
         """Handle a locked job's due occurrence (the newest one due by `now`), in
-        `session`'s transaction. None if it is not due (any more)."""
+        `session`'s transaction, inside one savepoint: if anything but the kind's run
+        fails (its timing, its data), the savepoint is rolled back, nothing of the
+        occurrence is left, and the error goes to the caller (who switches the job off).
+        A kind that raises has its writes undone and the occurrence recorded as failed.
+        None if it is not due (any more)."""
         if not job.active or job.next_at > now:
             return None
         assert job.id is not None
+        job_id = job.id
         kind = self.kinds.get(job.kind)
         if kind is None:
-            log.error("job %s has unknown kind %r; deactivated", job.id, job.kind)
+            log.error("job %s has unknown kind %r; deactivated", job_id, job.kind)
             job.active = False
             return None
         due = job.next_at
-        # Coalesce: of several occurrences missed while down, only the newest counts.
+        try:
+            with session.begin_nested():
+                due = self._newest_due(job, kind, now)
+                outcome = classify(now - due, self.grace)
+                if not _record_run(session, job_id, due, now, outcome):
+                    # Recorded already (a job moved back onto a handled time): never run
+                    # it twice.
+                    log.warning("job %s (%s) due %s was already handled", job_id, job.kind, due)
+                    self._advance(job, kind, due)
+                    return RunResult(job_id, due, "taken")
+                if outcome == "skipped":
+                    log.warning(
+                        "job %s (%s) due %s skipped: %s late, not less than the grace of %s",
+                        job_id, job.kind, due, now - due, self.grace,
+                    )
+                else:
+                    late = outcome == "late"
+                    ctx = JobCtx(session, job, due, now, late, self.config, self.writer,
+                                 self.services)
+                    try:
+                        kind.run(ctx)
+                    except Exception as e:
+                        raise _KindFailed from e
+                self._advance(job, kind, due)
+                return RunResult(job_id, due, outcome)
+        except _KindFailed as e:
+            log.error("job %s (%s) due %s failed", job_id, kind.name, due, exc_info=e.__cause__)
+        # The kind's writes are undone (no half-written messages); record the failure
+        # and move on, in a savepoint of its own (its timing may still fail).
+        with session.begin_nested():
+            _record_run(session, job_id, due, now, "failed")
+            self._advance(job, kind, due)
+        return RunResult(job_id, due, "failed")
+
+    def _newest_due(self, job: Job, kind: JobKind, now: datetime) -> datetime:
+        """Coalesce: of several occurrences missed while down, only the newest counts."""
+        due = job.next_at
         for _ in range(_MAX_COALESCE):
             nxt = kind.next_after(job, due, self.config)
             if nxt is None or nxt > now or nxt <= due:
                 break
             log.warning("job %s (%s): occurrence at %s missed, superseded", job.id, job.kind, due)
             due = nxt
-        outcome = classify(now - due, self.grace)
-        if not _record_run(session, job.id, due, now, outcome):
-            # Recorded already (a job moved back onto a handled time): never run it twice.
-            log.warning("job %s (%s) due %s was already handled", job.id, job.kind, due)
-            self._advance(job, kind, due)
-            return RunResult(job.id, due, "taken")
-        if outcome == "skipped":
-            log.warning(
-                "job %s (%s) due %s skipped: %s late, not less than the grace of %s",
-                job.id,
-                job.kind,
-                due,
-                now - due,
-                self.grace,
-            )
-        else:
-            late = outcome == "late"
-            ctx = JobCtx(session, job, due, now, late, self.config, self.writer, self.services)
-            try:
-                # A savepoint: a failing kind leaves no half-written messages behind.
-                with session.begin_nested():
-                    kind.run(ctx)
-            except Exception:
-                log.exception("job %s (%s) due %s failed", job.id, job.kind, due)
-                outcome = "failed"
-                session.execute(
-                    update(JobRun)
-                    .where(col(JobRun.job_id) == job.id, col(JobRun.due_at) == due)
-                    .values(outcome=outcome)
-                )
-        self._advance(job, kind, due)
-        return RunResult(job.id, due, outcome)
+        return due
 
     def disable(self, session: Session, job_id: int) -> None:
         """Switch a job off (it cannot be run: a broken kind or payload)."""
@@ -253,6 +288,10 @@ class JobRunner:
             job.active = False
         else:
             job.next_at = nxt
+
+
+class _KindFailed(Exception):
+    """The kind's run raised (the cause): the occurrence is recorded as failed."""
 
 
 def _record_run(session: Session, job_id: int, due: datetime, now: datetime, outcome: str) -> bool:

@@ -1,21 +1,27 @@
-"""The due loop: run every job occurrence due by a time, oldest first, one transaction
-each, in the database thread (`run_due`, for the asyncio shell) or the caller's own
-(`run_due_sync`, for tests and tools).
+"""The due loop: run every job occurrence due by a time, oldest first, in the database
+thread (`run_due`, for the asyncio shell) or the caller's own (`run_due_sync`, for tests
+and tools).
 
-With `advance` (a virtual clock's setter), time moves to each occurrence's due time
-before it runs, as if the time had passed with the bot up; without it, occurrences run
+Due occurrences are claimed in batches (up to `BATCH`, oldest first) and run in one
+transaction per batch, each occurrence in its own savepoint, then committed once: a
+burst of reminders due in the same minute costs a few commits, not one per reminder.
+
+With `advance` (a virtual clock's setter), time moves to each due time before the jobs
+due then run, as if the time had passed with the bot up; without it, occurrences run
 at the clock's current time (late ones are marked 补发, those beyond the grace skipped).
 Several processes may run the loop on one database: each occurrence runs in exactly one
-of them (`JobRunner`'s row lock and unique run key decide).
+of them (`JobRunner`'s row locks and unique run key decide).
 
 A job that fails outside its kind's run (its timing, its data) would block every job
-after it: the loop switches it off, loudly, and goes on.
+after it: its savepoint is rolled back, the loop switches it off, loudly, and the
+batch goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -24,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.clock import Clock
 from bot.db import Database
 from bot.jobs.engine import JobRunner, RunResult
+from bot.jobs.scheduling import next_due_at
 
 log = logging.getLogger(__name__)
 
@@ -40,48 +47,61 @@ class JobHost(Protocol):
     on_commit: list[Callable[[], None]]
 
 
-class _Done:
-    """Nothing more is due by the loop's `until`."""
+# Occurrences claimed and run per transaction. Larger batches commit less often; a
+# batch holds SQLite's write lock while it runs (about 1 ms an occurrence here), so
+# commands arriving during a burst wait at most about one batch.
+BATCH = 100
 
 
-_DONE = _Done()
+class DueResults(list[RunResult]):
+    """The occurrences a due loop handled, in order, and when the first active job is
+    due after it (read in its last transaction; None when no job is active), so that
+    the timer need not read it again."""
+
+    next_at: datetime | None = None
 
 
-class _Poisoned(Exception):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(job_id)
-        self.job_id = job_id
+@dataclass
+class _Batch:
+    results: list[RunResult]
+    done: bool  # nothing more due by the loop's `until`
+    next_at: datetime | None = None  # when done: the first active job's due time
 
 
 def run_due_sync(
     host: JobHost, until: datetime, advance: Advance | None = None, notify: bool = True
-) -> list[RunResult]:
+) -> DueResults:
     """Run every job occurrence due by `until`, in the calling thread. `notify`: call
-    the commit hooks after each occurrence that queued messages."""
-    results: list[RunResult] = []
-    while not isinstance(result := _due_step(host, until, advance), _Done):
-        if result is not None:
-            results.append(result)
-            if notify and result.outcome in ("ran", "late"):
-                _committed(host)
-    return results
+    the commit hooks after each batch that queued messages."""
+    out = DueResults()
+    while True:
+        batch = _due_batch(host, until, advance)
+        out.extend(batch.results)
+        if notify and any(r.outcome in ("ran", "late") for r in batch.results):
+            _committed(host)
+        if batch.done:
+            out.next_at = batch.next_at
+            return out
 
 
 async def run_due(
-    host: JobHost, until: datetime, advance: Advance | None = None
-) -> list[RunResult]:
-    """`run_due_sync` with one hop into the database thread per occurrence, so that
-    messages arriving meanwhile are not held up behind a burst of due jobs. The hooks
-    (the sender's wake-up) are asyncio objects: they are called here, on the loop."""
-    results: list[RunResult] = []
-    while not isinstance(
-        result := await host.db.call(lambda: _due_step(host, until, advance)), _Done
-    ):
-        if result is not None:
-            results.append(result)
-            if result.outcome in ("ran", "late"):
-                _committed(host)
-    return results
+    host: JobHost, until: datetime, advance: Advance | None = None, *,
+    hooks: Sequence[Callable[[], None]] | None = None,
+) -> DueResults:
+    """`run_due_sync` with one hop into the database thread per batch, so that messages
+    arriving meanwhile are not held up behind a whole burst of due jobs. The commit
+    hooks (`hooks`, by default `host.on_commit`: the sender's wake-up) are asyncio
+    objects: they are called here, on the loop, after each batch that queued messages."""
+    out = DueResults()
+    while True:
+        batch = await host.db.call(lambda: _due_batch(host, until, advance))
+        out.extend(batch.results)
+        if any(r.outcome in ("ran", "late") for r in batch.results):
+            for fn in host.on_commit if hooks is None else hooks:
+                fn()
+        if batch.done:
+            out.next_at = batch.next_at
+            return out
 
 
 def _committed(host: JobHost) -> None:
@@ -89,54 +109,48 @@ def _committed(host: JobHost) -> None:
         fn()
 
 
-def _due_step(host: JobHost, until: datetime, advance: Advance | None) -> RunResult | _Done | None:
-    """One due occurrence; None if there was nothing to run after all (another process
-    ran it, or it was switched off); `_DONE` when nothing more is due by `until`."""
-    try:
-        return _run_next_due(host, until, advance)
-    except _Poisoned as e:
-        # Not the kind's run (that is caught and recorded) but its timing or its
-        # data: it would block every job after it. Switch it off, loudly.
-        log.error("job %s cannot be run and is switched off", e.job_id)
-        with host.db.transaction() as session:
-            host.jobs.disable(session, e.job_id)
-        return None
-
-
-def _run_next_due(
-    host: JobHost, until: datetime, advance: Advance | None
-) -> RunResult | _Done | None:
-    """One occurrence in one transaction: lock the first due job and run it.
-    `_DONE` when nothing more is due by `until`."""
+def _due_batch(host: JobHost, until: datetime, advance: Advance | None) -> _Batch:
+    """Claim up to BATCH due occurrences and run them in one transaction, each in its
+    own savepoint (`JobRunner.run_job`): a job that fails outside its kind's run (its
+    timing, its data) would block every job after it, so it is switched off, loudly,
+    and the batch goes on."""
     runner = host.jobs
-    job_id: int | None = None
-    try:
-        with host.db.transaction() as session:
-            if advance is None:
-                job = runner.claim_next(session, until)
-            else:
-                # Virtual time moves to the earliest due job before taking it, and
-                # waits for its lock rather than skipping ahead to later ones: a
-                # clock that jumped past a job would make it late.
-                first = runner.next_due(session)
-                if first is None or first.next_at > until:
-                    return _DONE
-                if first.next_at > host.clock.now():
-                    advance(first.next_at)
-                job = runner.lock(session, first)
-            if job is None:  # none due (system clock), or it was deleted meanwhile
-                return _DONE if advance is None else None
-            job_id = job.id
-            now = host.clock.now()
+    with host.db.transaction() as session:
+        if advance is None:
+            jobs = runner.claim_due(session, until, BATCH)
+            if not jobs:
+                return _Batch([], True, next_due_at(session))
+        else:
+            # Virtual time moves to the earliest due job before taking it, and waits
+            # for the locks of the jobs due then rather than skipping ahead to later
+            # ones: a clock that jumped past a job would make it late.
+            first = runner.next_due(session)
+            if first is None or first.next_at > until:
+                return _Batch([], True, first.next_at if first is not None else None)
+            if first.next_at > host.clock.now():
+                advance(first.next_at)
+            # Empty when another process ran them while this one waited: look again.
+            jobs = runner.lock_due(session, host.clock.now(), BATCH)
+        # The batch's rooms, held for its duration: the session's identity map keeps
+        # only referenced objects, and each message queued looks its room up.
+        rooms = runner.rooms_of(session, jobs)  # noqa: F841
+        now = host.clock.now()
+        results: list[RunResult] = []
+        for job in jobs:
             if job.next_at > now:
-                # A real clock behind `until` (not due yet), or another process ran
-                # it while this one waited for the lock.
-                return _DONE if advance is None else None
-            return runner.run_job(session, job, now)
-    except DBAPIError:
-        raise  # the database, not the job: let the caller retry later
-    except Exception as e:
-        if job_id is None:
-            raise
-        log.exception("job %s failed outside its run", job_id)
-        raise _Poisoned(job_id) from e
+                # A real clock behind `until`: this job and those after it are not due yet.
+                return _Batch(results, True, next_due_at(session))
+            assert job.id is not None
+            job_id = job.id
+            try:
+                result = runner.run_job(session, job, now)
+            except DBAPIError:
+                raise  # the database, not the job: the caller retries later
+            except Exception:
+                log.exception("job %s failed outside its run", job_id)
+                log.error("job %s cannot be run and is switched off", job_id)
+                runner.disable(session, job_id)
+                continue
+            if result is not None:
+                results.append(result)
+        return _Batch(results, False)

@@ -3,9 +3,11 @@
 APScheduler (3.11, `AsyncIOScheduler`, in-memory job store) only keeps time; nothing is
 persisted in it. The database is the schedule: the timer sleeps until the first active
 `job.next_at`, then runs the due loop (`bot.jobs.loop.run_due`) up to now, which
-handles every due occurrence once (the engine's row lock and unique run key decide,
-even with several processes). It also wakes every `poll_seconds` to notice jobs that other processes added, and re-reads the
-next due time after every committed command (a reminder just set for soon).
+handles every due occurrence once (the engine's row locks and unique run key decide,
+even with several processes) and reports the next due time it read in its last
+transaction: the wake-up is re-armed from that, and only when that time changed. It
+also wakes every `poll_seconds` to notice jobs that other processes added, and re-reads
+the next due time after every committed command (a reminder just set for soon).
 
 APScheduler's own misfire handling is switched off (`misfire_grace_time=None`: a wake
 that comes late still runs); lateness, 补发 and skipping are decided by the engine from
@@ -32,6 +34,7 @@ from bot.jobs.scheduling import next_due_at
 
 log = logging.getLogger(__name__)
 WAKE, POLL = "wake", "poll"
+_UNKNOWN = object()  # the due loop failed: read the next due time afresh
 
 
 class TimerHost(JobHost, Protocol):
@@ -81,19 +84,27 @@ class Timer:
         try:
             while not self._closed:
                 self._again = False
-                await self._run_due()
-                await self._rearm()
+                nxt = await self._run_due()
+                if nxt is _UNKNOWN:
+                    await self._rearm()
+                else:
+                    self._arm(nxt)  # type: ignore[arg-type]
                 if not self._again:
                     break
         finally:
             self._ticking = False
 
-    async def _run_due(self) -> None:
+    async def _run_due(self) -> datetime | None | object:
+        """Run what is due; the next due time the loop read in its last transaction
+        (`_UNKNOWN` if it failed)."""
         try:
-            results = await run_due(self.app, self.app.clock.now())
+            # The loop's own commits need no re-arm (it reports the next due time);
+            # other hooks (the sender's wake-up) are called after each batch.
+            hooks = [fn for fn in self.app.on_commit if fn != self._on_commit]
+            results = await run_due(self.app, self.app.clock.now(), hooks=hooks)
         except Exception:
             log.exception("timer: running due jobs failed")
-            return
+            return _UNKNOWN
         finally:
             self.ticks += 1
         self.results.extend(results)
@@ -102,6 +113,7 @@ class Timer:
                 f"{r.job_id}@{r.due_at:%Y-%m-%d %H:%M} {r.outcome}" for r in results
             )
             log.info("timer: %d occurrence(s) handled: %s", len(results), handled)
+        return results.next_at
 
     async def _rearm(self) -> None:
         if self._closed:
@@ -111,11 +123,18 @@ class Timer:
         except Exception:
             log.exception("timer: reading the next due time failed; the poll will retry")
             return
+        self._arm(nxt)
+
+    def _arm(self, nxt: datetime | None) -> None:
+        """Wake at `nxt` (None: no job is active); untouched when that is already set."""
         if self._closed:
             return
+        current = self.scheduler.get_job(WAKE)
         if nxt is None:
-            if self.scheduler.get_job(WAKE) is not None:
+            if current is not None:
                 self.scheduler.remove_job(WAKE)
+            return
+        if current is not None and current.next_run_time == nxt:
             return
         self.scheduler.add_job(
             self._fire, DateTrigger(run_date=nxt), id=WAKE, replace_existing=True

@@ -143,6 +143,9 @@ class OutboxMessage(SQLModel, table=True):
     text: str
     mentions: str = Field(default="", max_length=2000)  # contact ids, space-separated
     image: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # A chart to draw when the message is sent (`bot.rankings.chart.Chart` as JSON): the
+    # drawing takes ~100 ms, too long to hold the transaction (and SQLite's write lock).
+    chart: str | None = None
     reply_to: str | None = Field(default=None, max_length=128)
     kind: str = Field(default="reply", max_length=16)
     created_at: datetime = utc_field()

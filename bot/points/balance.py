@@ -174,32 +174,36 @@ def village_activity(session: Session, unit: OrgUnit, start: datetime, end: date
     """Points activity of every village in `unit`'s subtree within [start, end): points
     awarded, deducted, households, and points awarded per household; best first (by
     points per household, then awarded, then name). For #积分排名 and the bulletins."""
-    villages = list(session.exec(
-        select(OrgUnit).where(col(OrgUnit.path).startswith(unit.path), OrgUnit.level == "村")
-    ).all())
-    if not villages:
-        return []
+    # One statement: the villages, each with its sums over the period (the covering
+    # index `ix_point_period`) and its household count.
     ids = select(OrgUnit.id).where(col(OrgUnit.path).startswith(unit.path), OrgUnit.level == "村")
-    sums: dict[tuple[int, str], int] = {}
-    rows = session.exec(
-        select(PointEntry.unit_id, PointEntry.kind, func.sum(PointEntry.delta))
+    delta, kind = col(PointEntry.delta), col(PointEntry.kind)
+    sums = (
+        select(col(PointEntry.unit_id).label("uid"),
+               func.sum(case((kind == AWARD, delta), else_=0)).label("awarded"),
+               func.sum(case((kind == DEDUCT, delta), else_=0)).label("deducted"))
         .where(col(PointEntry.created_at) >= start, col(PointEntry.created_at) < end,
-               col(PointEntry.kind).in_((AWARD, DEDUCT)), col(PointEntry.status).in_(COUNTED),
+               kind.in_((AWARD, DEDUCT)), col(PointEntry.status).in_(COUNTED),
                col(PointEntry.unit_id).in_(ids))
-        .group_by(col(PointEntry.unit_id), col(PointEntry.kind))
-    ).all()
-    for uid, kind, s in rows:
-        sums[(uid, kind)] = int(s or 0)
-    counts = dict(session.exec(
-        select(Household.unit_id, func.count()).where(col(Household.unit_id).in_(ids))
+        .group_by(col(PointEntry.unit_id))
+        .subquery()
+    )
+    counts = (
+        select(col(Household.unit_id).label("uid"), func.count().label("n"))
+        .where(col(Household.unit_id).in_(ids))
         .group_by(col(Household.unit_id))
-    ).all())
+        .subquery()
+    )
+    rows = session.exec(
+        select(OrgUnit, sums.c.awarded, sums.c.deducted, counts.c.n)
+        .outerjoin(sums, sums.c.uid == OrgUnit.id)
+        .outerjoin(counts, counts.c.uid == OrgUnit.id)
+        .where(col(OrgUnit.path).startswith(unit.path), OrgUnit.level == "村")
+    ).all()
     out = []
-    for v in villages:
-        assert v.id is not None
-        awarded = sums.get((v.id, AWARD), 0)
-        hh = int(counts.get(v.id, 0))
-        out.append(VillageActivity(v, awarded, -sums.get((v.id, DEDUCT), 0), hh,
+    for v, awarded, deducted, n in rows:
+        awarded, hh = int(awarded or 0), int(n or 0)
+        out.append(VillageActivity(v, awarded, -int(deducted or 0), hh,
                                    awarded / hh if hh else 0.0))
     out.sort(key=lambda a: (-a.per_household, -a.awarded, a.village.name))
     return out

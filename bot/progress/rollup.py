@@ -10,19 +10,19 @@ is the sum of its sub-units.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import func
+from sqlalchemy import Date, String, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.config import Config
 from bot.models.core import OrgUnit
 from bot.models.progress import Report, Target
-from bot.org import ancestor_ids_of_path
 from bot.progress.figures import Figures, Leaf, aggregate
 
 
@@ -58,11 +58,15 @@ def targets_in(session: Session, unit: OrgUnit, task: str | None) -> list[Target
 def reporting(targets: Iterable[TargetRow]) -> list[TargetRow]:
     """The targets of reporting units: those with no target below them (per task)."""
     targets = list(targets)
-    inner: set[tuple[str, int]] = set()
-    for t in targets:
-        for a in ancestor_ids_of_path(t.path)[:-1]:
-            inner.add((t.task, a))
-    return [t for t in targets if (t.task, t.unit_id) not in inner]
+    # Sorted by (task, path), a unit's subtree follows the unit itself (paths end in
+    # '/'): a target has one below it iff the next one's path extends its own.
+    order = sorted(range(len(targets)), key=lambda i: (targets[i].task, targets[i].path))
+    inner = {
+        a for a, b in zip(order, order[1:], strict=False)
+        if targets[a].task == targets[b].task and targets[b].path != targets[a].path
+        and targets[b].path.startswith(targets[a].path)
+    }
+    return [t for i, t in enumerate(targets) if i not in inner]
 
 
 def latest(
@@ -97,12 +101,38 @@ def latest_report(session: Session, unit_id: int, task: str) -> Report | None:
     ).first()
 
 
+@functools.cache
+def _leaves_query() -> Any:
+    """The subtree's targets for a task, each with its unit's path and its newest report
+    not withdrawn by `on` (a seek per target on `ix_progress_report_latest`): one
+    statement, built once."""
+    task, on = bindparam("task", type_=String()), bindparam("on", type_=Date())
+    newest = (
+        sa_select(func.max(Report.id))
+        .where(col(Report.unit_id) == col(Target.unit_id), col(Report.task) == col(Target.task),
+               col(Report.withdrawn_at).is_(None), col(Report.report_date) <= on)
+        .correlate(Target)
+        .scalar_subquery()
+    )
+    return (
+        sa_select(col(Target.unit_id), col(Target.task), col(Target.amount), col(Target.start),
+                  col(Target.deadline), col(OrgUnit.path), col(Report.figure),
+                  col(Report.report_date))
+        .join(OrgUnit, col(OrgUnit.id) == col(Target.unit_id))
+        .outerjoin(Report, col(Report.id) == newest)
+        .where(col(OrgUnit.path).startswith(bindparam("path")), col(Target.task) == task)
+        .order_by(col(Target.id))
+    )
+
+
 def _leaves(session: Session, unit: OrgUnit, task: str, on: date) -> list[Leaf]:
-    targets = reporting(targets_in(session, unit, task))
-    newest = latest(session, unit, task, on) if targets else {}
+    session.flush()  # Core below the ORM: pending reports must be in the database
+    rows = session.connection().execute(
+        _leaves_query(), {"path": unit.path, "task": task, "on": on}).all()
+    figures = {r[0]: (r[6] or 0, r[7]) for r in rows}
     out = []
-    for t in targets:
-        figure, reported = newest.get((t.unit_id, task), (0, None))
+    for t in reporting(TargetRow(*r[:6]) for r in rows):
+        figure, reported = figures[t.unit_id]
         out.append(Leaf(t.unit_id, t.path, t.amount, t.start, t.deadline, figure, reported))
     return out
 
@@ -119,12 +149,14 @@ def sub_unit_figures(
 ) -> list[tuple[OrgUnit, Figures]]:
     """Figures of each direct sub-unit that has a target for the task in its subtree,
     in the order the sub-units were created. Empty for a reporting unit itself."""
-    depth = len(ancestor_ids_of_path(unit.path))
+    start = len(unit.path)
     groups: dict[int, list[Leaf]] = defaultdict(list)
     for leaf in _leaves(session, unit, task_name, on):
-        ids = ancestor_ids_of_path(leaf.path)
-        if len(ids) > depth:
-            groups[ids[depth]].append(leaf)
+        # The path below the unit's own ('/12/40/' under '/3/'): its first id is the
+        # direct sub-unit; empty for the unit itself.
+        below = leaf.path[start:].split("/", 1)[0]
+        if below:
+            groups[int(below)].append(leaf)
     if not groups:
         return []
     subs = session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(list(groups)))).all()

@@ -10,7 +10,15 @@ bulletins with their charts, and the bulletin workbook.
 """
 
 from bot.rankings.bulletin import Bulletin, Section, build_bulletin, bulletin_scopes
-from bot.rankings.chart import ChartError, bulletin_chart, points_chart, standing_chart
+from bot.rankings.chart import (
+    Chart,
+    ChartError,
+    bulletin_chart,
+    points_chart,
+    points_chart_data,
+    standing_chart,
+    standing_chart_data,
+)
 from bot.rankings.kinds import (
     BULLETIN_LEVELS,
     KINDS,
@@ -58,11 +66,13 @@ from bot.rankings.wording import (
 
 __all__ = [
     "BULLETIN_LEVELS", "COMPOSITE", "KINDS", "MONTHLY", "RANKING_LEVELS", "WEEKLY", "Bulletin",
-    "BulletinKind", "ChartError", "Entry", "Forecast", "NoVillages", "NothingToRank",
+    "BulletinKind", "Chart", "ChartError", "Entry", "Forecast", "NoVillages", "NothingToRank",
     "PointsStanding", "Ranked", "Section", "Standing", "UnknownTask", "build_bulletin",
     "bulletin_chart", "bulletin_kind", "bulletin_scopes", "bulletin_text", "cn_number",
     "common_schedule", "composite_entry", "composite_of", "composite_ranking", "figure_on",
     "forecast", "forecast_text", "last_streak", "month_bounds", "points_chart",
+    "points_chart_data",
     "points_ranking", "points_standing", "rank", "rank_line", "record_outcome", "report_week",
-    "stale_mark", "stale_since", "standing", "standing_chart", "streak_mark", "task_ranking",
+    "stale_mark", "stale_since", "standing", "standing_chart",
+    "standing_chart_data", "streak_mark", "task_ranking",
 ]

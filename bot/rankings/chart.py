@@ -11,15 +11,20 @@ worker threads may render side by side.
 
 The PNG is deterministic for given inputs: fixed size and dpi, no metadata, and a
 palette image written by Pillow (a few kilobytes, not a few dozen).
+
+A command's chart is not drawn in its transaction: `Chart` is everything `render`
+needs, built from the data objects there and kept in the outbox row as JSON; the sender
+draws it when it sends (`draw_stored`), after the commit and outside any lock.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +73,41 @@ class Panel:
     title: str
     bars: Sequence[Bar]
     signed: bool = True  # values on both sides of a zero line (lead); else from zero
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart to draw: the arguments of `render`, as plain data (JSON in the outbox)."""
+
+    title: str
+    panels: tuple[Panel, ...]
+    note: str = ""
+    traditional: bool = False
+
+    def render(self) -> bytes:
+        return render(self.title, self.panels, note=self.note, traditional=self.traditional)
+
+    def to_json(self) -> str:
+        # A value from SQL may be a Decimal: stored as the float it is drawn as.
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"),
+                          default=float)
+
+    @classmethod
+    def from_json(cls, text: str) -> Chart:
+        d = json.loads(text)
+        panels = tuple(Panel(p["title"], tuple(Bar(**b) for b in p["bars"]), p["signed"])
+                       for p in d["panels"])
+        return cls(d["title"], panels, d["note"], d["traditional"])
+
+
+def draw_stored(data: str) -> bytes | None:
+    """The PNG of a chart kept in the outbox (`Chart.to_json`); None, logged, when it
+    cannot be drawn here: the message goes without it."""
+    try:
+        return Chart.from_json(data).render()
+    except (ChartError, ValueError, KeyError, TypeError):
+        log.exception("chart not drawn")
+        return None
 
 
 def _fonts() -> list[str]:
@@ -267,39 +307,57 @@ LEAD_NOTE = ("条长：超前(+)或滞后(-)序时进度的百分点，各栏同
              "蓝：超前或持平　橙：滞后　红：末位　灰：本周未报（旧数据）")
 
 
-def ranking_chart(title: str, panels: Sequence[tuple[str, Sequence[Ranked]]],
-                  traditional: bool = False, marks: Sequence[dict[int, str]] = ()) -> bytes:
+def ranking_chart_data(title: str, panels: Sequence[tuple[str, Sequence[Ranked]]],
+                       traditional: bool = False, marks: Sequence[dict[int, str]] = ()) -> Chart:
     """A bar chart of one or more rankings (a panel each), bars = lead over schedule;
     `marks` per panel: what a last unit's label says (unit id → '连续3周末位')."""
-    return render(
+    return Chart(
         title,
-        [Panel(t, _bars(rs, marks[i] if i < len(marks) else None))
-         for i, (t, rs) in enumerate(panels)],
+        tuple(Panel(t, tuple(_bars(rs, marks[i] if i < len(marks) else None)))
+              for i, (t, rs) in enumerate(panels)),
         note=LEAD_NOTE, traditional=traditional,
     )
 
 
-def bulletin_chart(b: Bulletin, traditional: bool = False) -> bytes:
+def ranking_chart(title: str, panels: Sequence[tuple[str, Sequence[Ranked]]],
+                  traditional: bool = False, marks: Sequence[dict[int, str]] = ()) -> bytes:
+    return ranking_chart_data(title, panels, traditional, marks).render()
+
+
+def bulletin_chart_data(b: Bulletin, traditional: bool = False) -> Chart:
     panels = [(section_head(sec), sec.ranked) for sec in b.sections]
     marks = [{uid: streak_mark(b.kind.name, n) for uid, n in sec.streaks.items()}
              for sec in b.sections]
-    return ranking_chart(f"{b.scope.name} {b.kind.chart_title(b.period)} {day(b.on)}", panels,
-                         traditional, marks)
+    return ranking_chart_data(f"{b.scope.name} {b.kind.chart_title(b.period)} {day(b.on)}",
+                              panels, traditional, marks)
+
+
+def bulletin_chart(b: Bulletin, traditional: bool = False) -> bytes:
+    return bulletin_chart_data(b, traditional).render()
+
+
+def standing_chart_data(st: Standing, traditional: bool = False) -> Chart:
+    """The chart of a #排名 reply: one panel, the task's or the composite's."""
+    if st.composite:
+        return ranking_chart_data(f"{st.scope} {COMPOSITE}排名 {day(st.on)}",
+                                  [(f"{'、'.join(st.tasks)} 平均", st.ranked)], traditional)
+    task, common = st.tasks[0], common_schedule(st.ranked)
+    panel = f"{task}（序时进度 {common}%）" if common is not None else task
+    return ranking_chart_data(f"{st.scope} {task}排名 {day(st.on)}", [(panel, st.ranked)],
+                              traditional)
 
 
 def standing_chart(st: Standing, traditional: bool = False) -> bytes:
-    """The chart of a #排名 reply: one panel, the task's or the composite's."""
-    if st.composite:
-        return ranking_chart(f"{st.scope} {COMPOSITE}排名 {day(st.on)}",
-                             [(f"{'、'.join(st.tasks)} 平均", st.ranked)], traditional)
-    task, common = st.tasks[0], common_schedule(st.ranked)
-    panel = f"{task}（序时进度 {common}%）" if common is not None else task
-    return ranking_chart(f"{st.scope} {task}排名 {day(st.on)}", [(panel, st.ranked)], traditional)
+    return standing_chart_data(st, traditional).render()
+
+
+def points_chart_data(ps: PointsStanding, traditional: bool = False) -> Chart:
+    """The chart of a #积分排名 reply: the villages listed, by points per household."""
+    bars = tuple(Bar(f"{r} {ps.labels[a.village.id or 0]}", a.per_household, per_household(a))
+                 for r, a in ps.shown)
+    return Chart(f"{ps.scope} {ps.first.month}月积分排名", (Panel("", bars, signed=False),),
+                 note="条长：本月每户平均加到的爱心积分（分）", traditional=traditional)
 
 
 def points_chart(ps: PointsStanding, traditional: bool = False) -> bytes:
-    """The chart of a #积分排名 reply: the villages listed, by points per household."""
-    bars = [Bar(f"{r} {ps.labels[a.village.id or 0]}", a.per_household, per_household(a))
-            for r, a in ps.shown]
-    return render(f"{ps.scope} {ps.first.month}月积分排名", [Panel("", bars, signed=False)],
-                  note="条长：本月每户平均加到的爱心积分（分）", traditional=traditional)
+    return points_chart_data(ps, traditional).render()

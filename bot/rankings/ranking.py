@@ -349,7 +349,7 @@ class PointsStanding:
     first: date  # the month's 1st
     today: date
     rows: list[tuple[int, VillageActivity]]  # (rank, activity), best first
-    labels: dict[int, str]  # village id → its label under the scope
+    labels: dict[int, str]  # village id → its label under the scope (the rows shown)
 
     @property
     def shown(self) -> list[tuple[int, VillageActivity]]:
@@ -366,6 +366,8 @@ def points_standing(session: Session, config: Config, scope: OrgUnit, today: dat
     rows = points_ranking(session, scope, *month_bounds(first, config))
     if not rows:
         raise NoVillages(scope.name)
-    names = names_of(session, [a.village for _, a in rows])
-    labels = {a.village.id or 0: unit_label(a.village, names, scope) for _, a in rows}
-    return PointsStanding(scope.name, first, today, rows, labels)
+    ps = PointsStanding(scope.name, first, today, rows, {})
+    # Labels for the rows shown only (a city has thousands of villages).
+    names = names_of(session, [a.village for _, a in ps.shown])
+    ps.labels.update({a.village.id or 0: unit_label(a.village, names, scope) for _, a in ps.shown})
+    return ps
