@@ -28,15 +28,18 @@ from bot.accounts import Memberships, note_member
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.db import Database, insert_ignore
+from bot.hotpath import Statements
 from bot.jobs import JobKind, JobRunner
 from bot.limits import Limits, Rejected, excerpt, sanitize
 from bot.messages import Inbound
 from bot.migrate import create_schema
-from bot.models.core import InboundMessage, Room
-from bot.org import OrgError, roles_at, room_unit, touch_person
+from bot.models.core import Person, Room
+from bot.org import OrgError, note_speaker, roles_of, touch_person
+from bot.orgcache import OrgCache, OrgView, attach
 from bot.outbox import OutboxWriter
 from bot.ratelimit import RateLimiter
 from bot.router import UNBOUND, Command, Ctx, Parsed, Refusal, Router, Usage, reply_mentions
+from bot.text import simplify
 from bot.welcome import Join, clean_join, greet, welcome_mentions, welcome_text
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,16 @@ class _Memo:
 
     now: datetime | None = None
     verdict: str | None = None  # the rate limiter's
+    # The handler runs in a savepoint of its own (after it refused once without one).
+    careful: bool = False
+    # Group memberships written by the attempt, known to the cache once it committed.
+    members: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Redo(Exception):
+    """The handler refused, or failed on a number, without a savepoint of its own: the
+    whole unit is rolled back and the message handled again with one (`_Memo.careful`),
+    which undoes the handler's writes but keeps the journal entry and the reply."""
 
 
 @dataclass
@@ -69,6 +82,10 @@ class App:
     on_commit: list[Callable[[], None]] = field(default_factory=list)
     # Which bot account is in which group, as this process has recorded it.
     memberships: Memberships = field(default_factory=Memberships)
+    # What every message reads and rarely changes (bot.orgcache), and the hot path's
+    # statements, built once.
+    cache: OrgCache = field(default_factory=OrgCache)
+    statements: Statements = field(default_factory=Statements)
 
     # -- messages ------------------------------------------------------------------
 
@@ -87,9 +104,13 @@ class App:
             try:
                 # A retry runs alone: a message that made its batch's commit fail does
                 # not take the others down with it again.
-                handled = await self.db.unit(
-                    partial(self._handle_in, msg=msg, parsed=parsed, too_long=too_long,
-                            memo=memo), alone=attempt > 1)
+                unit = partial(self._handle_in, msg=msg, parsed=parsed, too_long=too_long,
+                               memo=memo)
+                try:
+                    handled = await self.db.unit(unit, alone=attempt > 1)
+                except _Redo:
+                    handled = await self.db.unit(unit, alone=attempt > 1)
+                self._known(memo)
                 break
             except Exception as e:
                 if not self._try_again(msg, e, attempt):
@@ -126,9 +147,14 @@ class App:
         """`handle` after the checks, in the calling thread, in a transaction of its own."""
         memo = _Memo()
         for attempt in range(1, ATTEMPTS + 1):
+            unit = partial(self._handle_in, msg=msg, parsed=parsed, too_long=too_long, memo=memo)
             try:
-                return self.db.unit_sync(partial(self._handle_in, msg=msg, parsed=parsed,
-                                                 too_long=too_long, memo=memo))
+                try:
+                    handled = self.db.unit_sync(unit)
+                except _Redo:
+                    handled = self.db.unit_sync(unit)
+                self._known(memo)
+                return handled
             except Exception as e:
                 if not self._try_again(msg, e, attempt):
                     break
@@ -155,8 +181,10 @@ class App:
         if memo.now is None:
             memo.now = self.clock.now()
         now = memo.now
+        memo.members = []
         gate = parsed.command.gate if parsed.command is not None else None
-        if not self._journal(session, msg, now):
+        token = self._journal(session, msg, now)
+        if token is None:
             log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
             return False
         if gate is not None and not gate(session, msg):
@@ -171,48 +199,92 @@ class App:
         elif too_long:
             self._reply(session, msg, too_long_reply(self.config))
         else:
-            self._dispatch(session, msg, parsed, now)
+            view = OrgView(self.cache, self.cache.generation(token), session)
+            self._dispatch(session, msg, parsed, now, view, memo)
         return True
+
+    def _known(self, memo: _Memo) -> None:
+        """After the commit: what the message wrote that the cache may now rely on."""
+        if memo.now is not None:
+            day = memo.now.date()
+            for room_id, person_id in memo.members:
+                self.cache.member_written(room_id, person_id, day)
 
     def _error_reply(self, session: Session, msg: Inbound, memo: _Memo) -> bool:
         """The message failed: journal it with the error reply (unless it was handled)."""
-        if self._journal(session, msg, memo.now or self.clock.now()):
+        if self._journal(session, msg, memo.now or self.clock.now()) is not None:
             self._reply(session, msg, ERROR_REPLY)
         return True
 
-    def _journal(self, session: Session, msg: Inbound, now: datetime) -> bool:
-        """Record the message; False if it was recorded before (a duplicate delivery)."""
-        return insert_ignore(
-            session, InboundMessage,
-            {"transport": msg.transport, "msg_id": msg.id, "room_id": msg.room,
-             "sender_id": msg.sender, "text": msg.text, "received_at": now},
-            ["transport", "msg_id"],
-        )
+    def _journal(self, session: Session, msg: Inbound, now: datetime) -> str | None:
+        """Record the message: the cache version's token as of this write (one statement:
+        the insert returns it), or None if it was recorded before (a duplicate)."""
+        row = session.execute(self.statements.journal(session), {
+            "transport": msg.transport, "msg_id": msg.id, "room_id": msg.room,
+            "sender_id": msg.sender, "text": msg.text, "received_at": now}).first()
+        if row is None:
+            return None
+        # No version row (a schema made by hand): a token no other unit will have.
+        return row[1] if row[1] is not None else f"none:{id(row)}:{now.timestamp()}"
 
     def _reply(self, session: Session, msg: Inbound, text: str) -> None:
         self.writer.put(session, text, room_id=msg.room, to_id=None if msg.room else msg.sender,
                         transport=msg.transport, reply_to=msg.id,
                         mentions=reply_mentions(self.config, msg), account=msg.account)
 
-    def _dispatch(self, session: Session, msg: Inbound, parsed: Parsed, now: datetime) -> None:
-        room = None
-        if msg.room is not None:
+    def _room(self, session: Session, msg: Inbound, view: OrgView) -> Room | None:
+        """The message's group: from the cache, written only when new or renamed."""
+        if msg.room is None:
+            return None
+        row = view.room(msg.room)
+        if row is None:
             insert_ignore(session, Room, {"id": msg.room, "transport": msg.transport,
                                           "topic": msg.topic or ""}, ["id"])
             room = session.get(Room, msg.room)
             assert room is not None
-            if msg.topic and room.topic != msg.topic:
-                room.topic = msg.topic
-        person = touch_person(session, msg.sender, msg.sender_name, msg.room, now)
+        else:
+            room = attach(session, Room, row.id, {
+                "id": row.id, "transport": row.transport, "topic": row.topic,
+                "unit_id": row.unit_id, "bound_by": row.bound_by, "bound_at": row.bound_at})
+        if msg.topic and room.topic != msg.topic:
+            room.topic = msg.topic
+        return room
+
+    def _person(self, session: Session, msg: Inbound, now: datetime, view: OrgView,
+                memo: _Memo) -> Person:
+        """The sender: from the cache, written only when new or renamed; their group
+        membership written once a day at most (`OrgCache.member_known`)."""
+        row = view.person(msg.sender)
+        if row is None:
+            person = touch_person(session, msg.sender, msg.sender_name, None, now)
+        else:
+            person = attach(session, Person, row.id, {
+                "id": row.id, "name": row.name, "household_id": row.household_id,
+                "updated_at": row.updated_at})
+            name = simplify(msg.sender_name)
+            if name and person.name != name:
+                person.name = name
+                person.updated_at = now
+        if msg.room is not None and not self.cache.member_known(msg.room, msg.sender,
+                                                                  now.date()):
+            note_speaker(session, msg.room, msg.sender, now)
+            memo.members.append((msg.room, msg.sender))
+        return person
+
+    def _dispatch(self, session: Session, msg: Inbound, parsed: Parsed, now: datetime,
+                  view: OrgView, memo: _Memo) -> None:
+        room = self._room(session, msg, view)
+        person = self._person(session, msg, now, view, memo)
         command = parsed.command
         if command is None:
             self._reply(session, msg, parsed.unknown_reply())
             return
-        unit = room_unit(session, msg.room)
-        roles = roles_at(session, msg.sender, unit, self.config.bot.admins)
+        unit = view.unit(room.unit_id) if room is not None and room.unit_id is not None else None
+        grants = view.grants(msg.sender, unit) if unit is not None else frozenset[str]()
+        roles = roles_of(msg.sender, grants, self.config.bot.admins)
         ctx = Ctx(session=session, msg=msg, config=self.config, now=now, writer=self.writer,
                   person=person, room=room, unit=unit, roles=roles, command=command,
-                  services=self.services)
+                  services=self.services, org=view)
         if msg.room is None and command.scope != "any":
             self._reply(session, msg, f"#{command.name} 请在工作群里使用。")
             return
@@ -233,8 +305,21 @@ class App:
         except Usage as e:
             self._reply(session, msg, usage_reply(command, str(e)))
             return
-        # The handler's writes are a savepoint: a refusal undoes them all, but the
-        # journal entry and the refusal's reply stay.
+        # A refusal undoes the handler's writes, but the journal entry and the refusal's
+        # reply stay. First without a savepoint (two statements fewer): a refusal then
+        # rolls the whole unit back and it runs again with one (`_Redo`).
+        if not memo.careful:
+            try:
+                command.run(ctx, args)
+            except (Usage, Refusal, OrgError) as e:
+                memo.careful = True
+                raise _Redo() from e
+            except (OverflowError, DBAPIError) as e:
+                if not _out_of_range(e):
+                    raise
+                memo.careful = True
+                raise _Redo() from e
+            return
         try:
             with session.begin_nested():
                 command.run(ctx, args)

@@ -38,6 +38,7 @@ def create_schema(engine: Engine) -> None:
             upgrade_head(engine)
         else:
             SQLModel.metadata.create_all(engine)
+            install_cache_version(engine)
             stamp_head(engine)
 
 
@@ -69,6 +70,16 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def install_cache_version(engine: Engine) -> None:
+    """The cache version row and the triggers that bump it (`bot.models.cache`): on a
+    schema made from the models, as the 0008 migration makes them on an upgraded one."""
+    from bot.models.cache import cache_ddl
+
+    with engine.begin() as conn:
+        for stmt in cache_ddl(engine.dialect.name):
+            conn.exec_driver_sql(stmt)
 
 
 def upgrade_head(engine: Engine) -> None:

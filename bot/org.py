@@ -276,17 +276,25 @@ def roles_at(
     session: Session, person_id: str, unit: OrgUnit | None, admins: Iterable[str]
 ) -> Roles:
     """Roles granted on `unit` or any ancestor; bootstrap admins are admin everywhere."""
+    return roles_of(person_id, role_grants(session, person_id, unit), admins)
+
+
+def roles_of(person_id: str, grants: frozenset[str], admins: Iterable[str]) -> Roles:
+    """`Roles` from the person's grants on a unit and above (`role_grants`)."""
     bootstrap = person_id in set(admins)
-    names: set[str] = {ADMIN} if bootstrap else set()
-    if unit is not None:
-        grants = session.exec(
-            select(RoleGrant.role).where(
-                RoleGrant.person_id == person_id,
-                col(RoleGrant.unit_id).in_(ancestor_ids(unit)),
-            )
-        ).all()
-        names.update(grants)
-    return Roles(frozenset(names), bootstrap)
+    return Roles(grants | {ADMIN} if bootstrap else grants, bootstrap)
+
+
+def role_grants(session: Session, person_id: str, unit: OrgUnit | None) -> frozenset[str]:
+    """The roles granted to the person on `unit` or any ancestor."""
+    if unit is None:
+        return frozenset()
+    return frozenset(session.exec(
+        select(RoleGrant.role).where(
+            RoleGrant.person_id == person_id,
+            col(RoleGrant.unit_id).in_(ancestor_ids(unit)),
+        )
+    ).all())
 
 
 def grant_role(
@@ -367,9 +375,14 @@ def touch_person(
         person.name = simplify(name)
         person.updated_at = now
     if room_id is not None:
-        upsert(session, RoomMember, {"room_id": room_id, "person_id": person_id, "last_seen": now},
-               ["room_id", "person_id"], ["last_seen"])
+        note_speaker(session, room_id, person_id, now)
     return person
+
+
+def note_speaker(session: Session, room_id: str, person_id: str, now: datetime) -> None:
+    """The person speaks in this group (last seen now)."""
+    upsert(session, RoomMember, {"room_id": room_id, "person_id": person_id, "last_seen": now},
+           ["room_id", "person_id"], ["last_seen"])
 
 
 def resolve_person(

@@ -23,6 +23,7 @@ from bot.limits import excerpt
 from bot.messages import Inbound, Mention, Quote
 from bot.models.core import AuditEntry, OrgUnit, Person, Room
 from bot.org import OrgError, Roles, resolve_person
+from bot.orgcache import OrgView
 from bot.outbox import ChartData, OutboxWriter
 from bot.text import Args, normalize, simplify, tokenize
 
@@ -114,6 +115,9 @@ class Ctx:
     roles: Roles
     command: Command
     services: dict[str, Any] = field(default_factory=dict)
+    # The per-process cache as this message sees it (`bot.orgcache`); None outside a
+    # message's unit of work. Read it before writing to the org's tables.
+    org: OrgView | None = None
 
     @property
     def zone(self) -> ZoneInfo:

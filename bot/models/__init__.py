@@ -1,6 +1,6 @@
 """Every table, one module per area. Importing this package registers them all."""
 
-from bot.models import accounts, core, jobs, notices, points, progress, rankings  # noqa: F401
+from bot.models import accounts, cache, core, jobs, notices, points, progress, rankings  # noqa: F401
 from bot.models.accounts import AccountRoom, BotAccount  # noqa: F401
 from bot.models.core import (  # noqa: F401
     AuditEntry,

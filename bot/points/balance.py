@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, type_coerce
+from sqlalchemy import and_, bindparam, case, func, true, type_coerce
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.config import Config
@@ -35,6 +36,7 @@ from bot.models.points import (
 )
 from bot.models.types import UTCDateTime
 from bot.org import EVALUATOR, KEEPER, Roles, household_of, rooms_of
+from bot.orgcache import OrgView
 from bot.points.errors import NotAllowed, PointsError
 from bot.points.policy import period_start
 from bot.points.targets import Target, household_below, household_for
@@ -237,10 +239,11 @@ def _expiry(config: Config) -> timedelta:
 
 
 def whose(session: Session, target: Target | None, person: Person, roles: Roles,
-          room_id: str | None, unit: OrgUnit | None, now: datetime) -> Household:
+          room_id: str | None, unit: OrgUnit | None, now: datetime,
+          org: OrgView | None = None) -> Household:
     """The household #查分 or #明细 asks about: the sender's own, or (for an evaluator
-    or keeper, in that village's group) the one named."""
-    own = household_of(session, person)
+    or keeper, in that village's group) the one named. `org`: the per-process cache."""
+    own = household_of(session, person) if org is None else _household_of(session, org, person)
     if target is None:
         if own is None:
             n = person.name or person.id
@@ -257,7 +260,7 @@ def whose(session: Session, target: Target | None, person: Person, roles: Roles,
         return own
     if room_id is None or unit is None or unit.level != "村":
         raise PointsError("查别户的积分请在那户所在村的群里发送")
-    hh = household_for(session, target, unit, room_id=room_id, unit=unit, now=now)
+    hh = household_for(session, target, unit, room_id=room_id, unit=unit, now=now, org=org)
     if (own is None or hh.id != own.id) and not roles.has(EVALUATOR, KEEPER):
         raise NotAllowed("查看别户的积分需要评议员或超市管理员权限；查自己家请发送：#查分")
     return hh
@@ -277,21 +280,80 @@ class Card:
     expiry: timedelta
 
 
-def _card(session: Session, hh: Household, now: datetime, config: Config) -> Card:
+def _household_of(session: Session, org: OrgView, person: Person) -> Household | None:
+    """`household_of`, from the per-process cache (a transient copy)."""
+    if person.household_id is None:
+        return None
+    hid = person.household_id
+    t = Household.__table__  # type: ignore[attr-defined]
+
+    def load() -> Household | None:
+        r = session.execute(sa_select(t).where(t.c.id == hid)).mappings().first()
+        return Household(**r) if r is not None else None
+
+    return org.get(("household", hid), load)
+
+
+@functools.cache
+def _card_query() -> Any:
+    """`balance_detail`, the newest RECENT entries and which of them were reversed, in
+    one statement: one row per entry (newest first), each with the sums; one row of
+    sums and no entry for a household without entries."""
+    sums, awaiting = _detail_queries()
+    s, a = sums.subquery("s"), awaiting.subquery("a")
+    e, r = PointEntry.__table__.alias("e"), PointEntry.__table__.alias("r")  # type: ignore[attr-defined]
+    reversed_by = sa_select(r.c.id).where(r.c.reverses_id == e.c.id).scalar_subquery()
+    recent = (sa_select(e, reversed_by.label("reversed_by"))
+              .where(e.c.household_id == bindparam("hid"))
+              .order_by(e.c.id.desc()).limit(RECENT).subquery("recent"))
+    return (sa_select(*s.c, *a.c, *recent.c)
+            .select_from(s.join(a, true()).outerjoin(recent, true()))
+            .order_by(recent.c.id.desc()))
+
+
+_ENTRY_COLUMNS = tuple(c.name for c in PointEntry.__table__.c)  # type: ignore[attr-defined]
+
+
+def _card_read(session: Session, household_id: int, now: datetime, expiry: timedelta
+               ) -> tuple[Balance, list[PointEntry], dict[int, int]]:
+    rows = session.execute(_card_query(), {"hid": household_id, "now": now,
+                                           "since": now - expiry}).all()
+    total, frozen, upcoming, first, awaiting = rows[0][:5]
+    bal = Balance(int(total), int(total) - int(frozen), int(frozen), int(upcoming), first,
+                  int(awaiting))
+    recent: list[PointEntry] = []
+    reversed_by: dict[int, int] = {}
+    n = len(_ENTRY_COLUMNS)
+    for row in rows:
+        values = row[5:5 + n]
+        if values[0] is None:  # no entries: the outer join's empty side
+            continue
+        entry = PointEntry(**dict(zip(_ENTRY_COLUMNS, values, strict=True)))
+        recent.append(entry)
+        if row[5 + n] is not None:
+            reversed_by[int(values[0])] = int(row[5 + n])
+    return bal, recent, reversed_by
+
+
+def _card(session: Session, hh: Household, now: datetime, config: Config,
+          org: OrgView | None = None) -> Card:
     assert hh.id is not None
-    village = session.get(OrgUnit, hh.unit_id)
-    parent = session.get(OrgUnit, village.parent_id) if village and village.parent_id else None
-    bal = balance_detail(session, hh.id, now, _expiry(config))
-    recent = entries_of(session, hh.id, limit=RECENT)
-    return Card(hh, village, parent, bal, recent, reversals_of(session, [e.id for e in recent]),
-                now, _expiry(config))
+    if org is None:
+        village = session.get(OrgUnit, hh.unit_id)
+        parent = session.get(OrgUnit, village.parent_id) if village and village.parent_id else None
+    else:  # from the cache: transient copies
+        village = org.unit(hh.unit_id)
+        parent = org.unit(village.parent_id) if village and village.parent_id else None
+    bal, recent, reversed_by = _card_read(session, hh.id, now, _expiry(config))
+    return Card(hh, village, parent, bal, recent, reversed_by, now, _expiry(config))
 
 
 def household_card(session: Session, target: Target | None, person: Person, roles: Roles,
-                   room_id: str | None, unit: OrgUnit | None, now: datetime, config: Config
-                   ) -> Card:
-    """#查分."""
-    return _card(session, whose(session, target, person, roles, room_id, unit, now), now, config)
+                   room_id: str | None, unit: OrgUnit | None, now: datetime, config: Config,
+                   org: OrgView | None = None) -> Card:
+    """#查分. `org`: the per-process cache (households, units)."""
+    hh = whose(session, target, person, roles, room_id, unit, now, org)
+    return _card(session, hh, now, config, org)
 
 
 def slip(session: Session, village_word: str | None, target: Target, room_id: str | None,

@@ -15,9 +15,10 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from bot.db import insert_ignore
 from bot.models.points import LedgerHead, PointEntry
 
 
@@ -42,16 +43,20 @@ def lock_head(session: Session, unit_id: int) -> LedgerHead:
     """The village's chain head, locked to the end of the transaction (SELECT … FOR
     UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers). Take it
     before any household or goods row, so every writer of a village locks in one order."""
-    insert_ignore(session, LedgerHead, {"unit_id": unit_id, "hash": ""}, ["unit_id"])
-    return session.exec(
-        select(LedgerHead).where(LedgerHead.unit_id == unit_id)
-        .with_for_update().execution_options(populate_existing=True)
-    ).one()
+    # One statement: made if missing, and locked (an upsert locks the row it updates).
+    pg = session.get_bind().dialect.name == "postgresql"
+    stmt = (pg_insert if pg else sqlite_insert)(LedgerHead).values(unit_id=unit_id, hash="")
+    stmt = stmt.on_conflict_do_update(index_elements=["unit_id"],
+                                      set_={"unit_id": stmt.excluded.unit_id})
+    return session.scalars(stmt.returning(LedgerHead),
+                           execution_options={"populate_existing": True}).one()
 
 
-def append(session: Session, entry: PointEntry) -> None:
-    """Chain a new (flushed) entry onto its village's head."""
-    head = lock_head(session, entry.unit_id)
+def append(session: Session, entry: PointEntry, head: LedgerHead | None = None) -> None:
+    """Chain a new (flushed) entry onto its village's head (`head`: already locked by
+    this transaction, `lock_head`)."""
+    if head is None:
+        head = lock_head(session, entry.unit_id)
     entry.prev_hash = head.hash
     entry.hash = entry_hash(entry, head.hash)
     head.entry_id, head.hash = entry.id, entry.hash

@@ -10,11 +10,13 @@ The functions a command calls (`award`, `confirm_all`, `reverse_one`, `object_on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, case, func, null, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.calendar import after_quiet_hours
@@ -33,10 +35,12 @@ from bot.models.points import (
     REDEEM,
     Good,
     HeldAward,
+    HouseholdLink,
     PointEntry,
     PointObjection,
 )
 from bot.org import ADMIN, EVALUATOR, KEEPER, Roles, household_of, linked_within, rooms_of
+from bot.orgcache import OrgView
 from bot.points import chain
 from bot.points.balance import balance, reversals_of
 from bot.points.errors import NotAllowed, PointsError
@@ -65,14 +69,14 @@ class LooksRepeated(PointsError):
         self.earlier = earlier
 
 
-def _earlier_same(session: Session, *, household_id: int, kind: str, rule: Rule | None,
-                  delta: int, reason: str, actor: Person, now: datetime,
-                  pol: Policy) -> PointEntry | None:
-    """The newest entry this evaluator made within `pol.repeat` that is the same award
-    (household, kind, and rule, or amount and reason) and still stands."""
+def _earlier_same(*, household_id: int, kind: str, rule: Rule | None, delta: int,
+                  reason: str, actor: Person, now: datetime, pol: Policy) -> Any:
+    """The id of the newest entry this evaluator made within `pol.repeat` that is the
+    same award (household, kind, and rule, or amount and reason) and still stands: a
+    scalar subquery."""
     reversed_ids = select(PointEntry.reverses_id).where(
         PointEntry.household_id == household_id, col(PointEntry.reverses_id).is_not(None))
-    q = select(PointEntry).where(
+    q = select(PointEntry.id).where(
         PointEntry.household_id == household_id, PointEntry.kind == kind,
         PointEntry.actor_id == actor.id, col(PointEntry.created_at) > now - pol.repeat,
         col(PointEntry.reverses_id).is_(None), col(PointEntry.id).not_in(reversed_ids),
@@ -83,7 +87,28 @@ def _earlier_same(session: Session, *, household_id: int, kind: str, rule: Rule 
     else:
         q = q.where(col(PointEntry.rule).is_(None), PointEntry.delta == delta,
                     PointEntry.reason == reason)
-    return session.exec(q.order_by(col(PointEntry.id).desc())).first()
+    return q.order_by(col(PointEntry.id).desc()).limit(1).scalar_subquery()
+
+
+def _before_insert(session: Session, repeat: Any, household_id: int, now: datetime
+                   ) -> tuple[int | None, int, int]:
+    """One statement before a new entry is written: the likely repeat's id (`repeat`,
+    or None), the household's balance, and the id the entry will have (so its hash is
+    written with it, not by a second statement): PostgreSQL's sequence (not taken for
+    a repeat), or on SQLite one past the highest (this transaction holds the write
+    lock, and ledger rows are never deleted)."""
+    if session.get_bind().dialect.name == "postgresql":
+        seq = func.nextval(func.pg_get_serial_sequence("point_entry", "id"))
+        next_id: Any = case((repeat.is_(None), seq), else_=None) if repeat is not None else seq
+    else:
+        next_id = select(func.coalesce(func.max(PointEntry.id), 0) + 1).scalar_subquery()
+    bal = (select(func.coalesce(func.sum(PointEntry.delta), 0))
+           .where(PointEntry.household_id == household_id,
+                  col(PointEntry.status).in_(COUNTED), col(PointEntry.effective_at) <= now)
+           .scalar_subquery())
+    earlier = repeat if repeat is not None else null()
+    row = session.execute(sa_select(earlier, bal, next_id)).one()  # type: ignore[call-overload]
+    return row[0], int(row[1]), int(row[2]) if row[2] is not None else 0
 
 
 def for_update(q: Any) -> Any:
@@ -142,15 +167,18 @@ def record(
     pol: Policy,
     config: Config,
     repeat_ok: bool = False,
+    org: OrgView | None = None,
+    balances: dict[int, int] | None = None,
 ) -> PointEntry:
     """Award (kind AWARD) or deduct (DEDUCT) points by a rule, or ad hoc by `amount`
     (a positive number) with a reason. Awards wait for a second evaluator where the
     village requires it, and for the publicity period before they can be redeemed.
     LooksRepeated (nothing written) for the same award by the same evaluator within
-    `pol.repeat`, unless `repeat_ok` (they confirmed it)."""
+    `pol.repeat`, unless `repeat_ok` (they confirmed it). `balances`: the household's
+    balance now, with this entry, is put there when the entry counts at once."""
     assert household.id is not None
     if kind == AWARD:
-        _not_own(session, actor, household, pol, now)
+        _not_own(session, actor, household, pol, now, org)
     if rule is not None:
         if (rule.points > 0) != (kind == AWARD):
             raise PointsError(f"“{rule.name}”是{'加' if rule.points > 0 else '扣'}分项，"
@@ -163,30 +191,36 @@ def record(
         if amount > pol.adhoc_cap:
             raise PointsError(f"临时{'加' if kind == AWARD else '扣'}分每次最多 {pol.adhoc_cap} 分")
         delta = amount if kind == AWARD else -amount
-    chain.lock_head(session, household.unit_id)  # the village's writers, one at a time
-    lock_household(session, household.id)
+    head = chain.lock_head(session, household.unit_id)  # the village's writers, one at a time
     if rule is not None and rule.cap_period:
+        # Capped awards of one household (and its redemptions) one after the other.
+        lock_household(session, household.id)
         since = period_start(rule.cap_period, now, config.zone)
         if rule_uses(session, household.id, rule.name, since, now, pol.expiry) >= rule.cap_count:
             raise PointsError(f"{household.name}{PERIOD_NOW[rule.cap_period]}已有“{rule.name}”"
                               f"（{rule.cap_text}）")
     text = "" if rule else simplify(reason)[:200]
-    if not repeat_ok and pol.repeat:
-        earlier = _earlier_same(session, household_id=household.id, kind=kind, rule=rule,
-                                delta=delta, reason=text, actor=actor, now=now, pol=pol)
-        if earlier is not None:
-            raise LooksRepeated(earlier)
+    repeat = (_earlier_same(household_id=household.id, kind=kind, rule=rule, delta=delta,
+                            reason=text, actor=actor, now=now, pol=pol)
+              if not repeat_ok and pol.repeat else None)
+    earlier_id, before, entry_id = _before_insert(session, repeat, household.id, now)
+    if earlier_id is not None:
+        earlier = session.get(PointEntry, earlier_id)
+        assert earlier is not None
+        raise LooksRepeated(earlier)
     pending = kind == AWARD and pol.confirmations >= 2
     publicity = timedelta(days=pol.publicity_days) if kind == AWARD else timedelta(0)
     entry = PointEntry(
+        id=entry_id,
         household_id=household.id, unit_id=household.unit_id, kind=kind, delta=delta,
         rule=rule.name if rule else None, reason=text,
         actor_id=actor.id, msg_id=msg_id, created_at=now, effective_at=now + publicity,
         status=PENDING if pending else ACTIVE,
     )
     session.add(entry)
-    session.flush()
-    chain.append(session, entry)
+    chain.append(session, entry, head)  # hashed with its id, then written: one INSERT
+    if balances is not None and entry.status in COUNTED and entry.effective_at <= now:
+        balances[household.id] = before + delta
     if pending:
         # Expiry is also enforced on read; the job tells the group, outside quiet hours.
         schedule(session, _expiry_key(entry), EXPIRY_KIND,
@@ -196,14 +230,25 @@ def record(
 
 
 def _not_own(session: Session, actor: Person, household: Household, pol: Policy,
-             now: datetime) -> None:
+             now: datetime, org: OrgView | None = None) -> None:
     """No award to one's own household, nor to one belonged to within `pol.own_household`
-    (re-registering elsewhere for a moment does not make it someone else's)."""
+    (re-registering elsewhere for a moment does not make it someone else's). `org`:
+    the actor's household links from the per-process cache."""
     assert household.id is not None
     if actor.household_id == household.id:
         raise PointsError(f"不能给自己家加分（{household.name}）")
-    if pol.own_household and linked_within(session, actor.id, household.id,
-                                           now - pol.own_household):
+    if not pol.own_household:
+        return
+    since = now - pol.own_household
+    if org is None:
+        linked = linked_within(session, actor.id, household.id, since)
+    else:
+        links = org.get(("links", actor.id), lambda: tuple(session.execute(
+            sa_select(HouseholdLink.household_id, HouseholdLink.until)  # type: ignore[call-overload]
+            .where(HouseholdLink.person_id == actor.id)).all()))
+        linked = any(hid == household.id and (until is None or until > since)
+                     for hid, until in links)
+    if linked:
         raise PointsError(f"您{pol.own_household.days}天内曾登记在{household.name}，"
                           "不能给这户加分，请另一位评议员办理")
 
@@ -405,7 +450,8 @@ class AwardResult:
 
 def award(session: Session, *, kind: str, village: OrgUnit, targets: Sequence[Target],
           rule_word: str | None, amount: int | None, reason: str, actor: Person,
-          msg_id: str | None, room_id: str | None, now: datetime, config: Config) -> AwardResult:
+          msg_id: str | None, room_id: str | None, now: datetime, config: Config,
+          org: OrgView | None = None) -> AwardResult:
     """Award (AWARD) or deduct (DEDUCT) points to each target household of `village` by
     a rule, or ad hoc by `amount` with a reason. Each household is done or refused on
     its own (a savepoint each). UnknownRule if `rule_word` names no rule."""
@@ -415,15 +461,19 @@ def award(session: Session, *, kind: str, village: OrgUnit, targets: Sequence[Ta
     failed: list[Failed] = []
     held: list[Held] = []
     seen: set[int] = set()
+    balances: dict[int, int] = {}  # each household's balance after its entry (`record`)
     for target in targets:
         try:
-            with session.begin_nested():
-                hh = household_for(session, target, village, room_id=room_id, unit=village, now=now)
+            # One target needs no savepoint of its own: when it fails nothing is done,
+            # and the handler's refusal undoes the whole command.
+            with session.begin_nested() if len(targets) > 1 else nullcontext():
+                hh = household_for(session, target, village, room_id=room_id, unit=village,
+                                   now=now, org=org)
                 if hh.id in seen:
                     raise DuplicateTarget(f"{hh.name} 重复了，只记一次")
                 entry = record(session, household=hh, kind=kind, rule=rule, amount=amount,
                                reason=reason, actor=actor, msg_id=msg_id, now=now, pol=pol,
-                               config=config)
+                               config=config, org=org, balances=balances)
         except LooksRepeated as e:
             assert hh.id is not None
             seen.add(hh.id)
@@ -438,7 +488,9 @@ def award(session: Session, *, kind: str, village: OrgUnit, targets: Sequence[Ta
         done.append((entry, hh))
     # Balances once every household is done (a household is named once).
     out = [Awarded(e, hh, None if e.status == PENDING or e.effective_at > now
-                   else balance(session, e.household_id, now)) for e, hh in done]
+                   else balances.get(e.household_id)
+                   if e.household_id in balances else balance(session, e.household_id, now))
+           for e, hh in done]
     return AwardResult(kind, pol, now, out, failed, held)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.messages import Mention
@@ -19,6 +20,7 @@ from bot.org import (
     people_named,
     resolve_person,
 )
+from bot.orgcache import OrgView
 from bot.points.errors import PointsError
 from bot.text import simplify
 
@@ -76,17 +78,28 @@ def person_named(session: Session, name: str, room_id: str | None, unit: OrgUnit
     return found[0] if found else None
 
 
+def village_households(session: Session, org: OrgView, village: OrgUnit) -> dict[str, Household]:
+    """The village's households by name, from the per-process cache (read whole on
+    first use; transient copies: never change them)."""
+    t = Household.__table__  # type: ignore[attr-defined]
+    return org.get(("households", village.id), lambda: {
+        r["name"]: Household(**r)
+        for r in session.execute(sa_select(t).where(t.c.unit_id == village.id)).mappings()})
+
+
 def household_for(session: Session, target: Target, village: OrgUnit, *, room_id: str | None,
-                  unit: OrgUnit | None, now: datetime) -> Household:
+                  unit: OrgUnit | None, now: datetime, org: OrgView | None = None) -> Household:
     """The household an @mention, a household name or a person's name means, in
     `village`. `room_id` and `unit` are the group's: a bare person's name is looked up
-    among its people."""
+    among its people. `org`: households by name from the cache."""
     if isinstance(target, Mention) and target.id:
         return person_household(session, resolve_person(session, target, room_id, unit, now),
                                 village)
     name = simplify(target.name if isinstance(target, Mention) else target).lstrip("@")
+    by_name = village_households(session, org, village) if org is not None else None
     for candidate in (name,) if name.endswith("家") else (name, f"{name}家"):
-        hh = find_household(session, village, candidate)
+        hh = (find_household(session, village, candidate) if by_name is None
+              else by_name.get(candidate))
         if hh is not None:
             return hh
     person = person_named(session, simplify(name), room_id, unit)

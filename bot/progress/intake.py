@@ -26,6 +26,7 @@ from sqlmodel import Session, col, or_, select
 from bot.config import Config
 from bot.models.core import OrgUnit, UnitAlias
 from bot.org import ancestor_ids, short_name
+from bot.orgcache import OrgView, Tree
 from bot.progress.errors import ProgressError
 from bot.progress.form import ReportItem, read_report
 from bot.progress.reports import ReportBatch, ReportLine, record_reports
@@ -79,6 +80,31 @@ def unit_names(session: Session, unit: OrgUnit) -> UnitNames:
     return UnitNames(tuple(own), tuple(others))
 
 
+def unit_names_in(tree: Tree, unit: OrgUnit) -> UnitNames:
+    """`unit_names` from the cached tree (`bot.orgcache`): no query."""
+    assert unit.id is not None
+    up = ancestor_ids(unit)[:-1]
+    parents = {unit.id} if unit.parent_id is None else {unit.id, unit.parent_id}
+    up_set = set(up)
+    near = {uid: u for uid, u in tree.units.items()
+            if uid in up_set or u.parent_id in parents}
+    near[unit.id] = unit
+
+    def names(u: OrgUnit) -> list[str]:
+        short = short_name(u.name)
+        return [u.name, *([short] if short else []), *tree.aliases.get(u.id or 0, ())]
+
+    mine = names(unit)
+    own = list(mine)
+    prefix = ""
+    for uid in reversed(up):
+        if uid in near:
+            prefix = near[uid].name + prefix
+            own += [prefix + n for n in mine]
+    others = [n for uid, u in near.items() if uid != unit.id for n in names(u)]
+    return UnitNames(tuple(own), tuple(others))
+
+
 def as_of_date(month: int, day_: int, today: date) -> date | None:
     """The day a '截至6月17日' means: this year's, unless that is still ahead and last
     year's is recent (typed in early January); None when it is no date."""
@@ -118,16 +144,16 @@ def _line(item: ReportItem, today: date, many: bool) -> ReportLine:
 def report_message(
     session: Session, config: Config, unit: OrgUnit, text: str, *, reporter: str,
     reporter_name: str, room_id: str | None, msg_id: str | None, now: datetime,
-    zone: ZoneInfo,
+    zone: ZoneInfo, org: OrgView | None = None,
 ) -> ReportBatch:
     """Read a #进度 message's text (normalised, as `Args.text`) and record every item in it. ReportFormError when it
     cannot be read without guessing, ProgressError for a 截至 date that is not recent,
     ReportRefused when an item cannot be recorded; in each case nothing is recorded."""
-    names = unit_names(session, unit)
+    names = unit_names(session, unit) if org is None else unit_names_in(org.tree(), unit)
     items = read_report(text, config.tasks, names.own, names.others)
     today = now.astimezone(zone).date()
     lines_in_text = len([ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()])
     lines = [_line(i, today, lines_in_text > 1) for i in items]
     return record_reports(session, config, unit, lines, reporter=reporter,
                           reporter_name=reporter_name, room_id=room_id, msg_id=msg_id,
-                          now=now, zone=zone, text_lines=lines_in_text)
+                          now=now, zone=zone, text_lines=lines_in_text, org=org)

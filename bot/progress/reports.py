@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.calendar import week_start
@@ -20,6 +21,7 @@ from bot.config import Config, TaskConfig
 from bot.models.core import OrgUnit, Room
 from bot.models.progress import Report, Target
 from bot.org import ancestor_ids_of_path, names_of, supervising_rooms, unit_label
+from bot.orgcache import OrgView
 from bot.progress.errors import ProgressError, ReportRefused
 from bot.progress.figures import Figures, Leaf, aggregate
 from bot.progress.rollup import (
@@ -89,13 +91,16 @@ def record_report(
     session: Session, unit: OrgUnit, task: TaskConfig, *, value: int, add: bool,
     of: int | None, correction: bool, reporter: str, reporter_name: str,
     room_id: str | None, msg_id: str | None, now: datetime, zone: ZoneInfo,
-    as_of: date | None = None,
+    as_of: date | None = None, org: OrgView | None = None,
 ) -> Recorded:
     """Record the unit's cumulative figure (`value`, or the last figure + `value` with
     `add`); ProgressError when it cannot be accepted."""
     name, m = task.name, task.unit
-    target = get_target(session, unit.id or 0, name)
-    if has_targets_below(session, unit, name):
+    if org is None:
+        target, below = get_target(session, unit.id or 0, name), has_targets_below(session, unit, name)
+    else:
+        target, below = _cached_target(session, org, unit, name)
+    if below:
         raise ProgressError(
             f"{unit.name}的{name}进度由下级单位汇总，请在下级单位的群里报送。"
             f"查看汇总：#进度查询 {name}"
@@ -148,6 +153,25 @@ def record_report(
     return Recorded(report, target, previous, figures, tuple(flags), m, as_of)
 
 
+def _cached_target(session: Session, org: OrgView, unit: OrgUnit, task: str
+                   ) -> tuple[Target | None, bool]:
+    """The unit's target for the task and whether a unit below it has one (as
+    `get_target` and `has_targets_below`), from the per-process cache: every unit's
+    target for the task is read at once (transient copies: never change them)."""
+    assert unit.id is not None
+    targets: dict[int, Target] = org.get(("targets", task), lambda: {
+        r["unit_id"]: Target(**r)
+        for r in session.execute(sa_select(Target.__table__).where(  # type: ignore[attr-defined]
+            Target.__table__.c.task == task)).mappings()})  # type: ignore[attr-defined]
+
+    def below() -> bool:
+        units = org.tree().units
+        return any(uid != unit.id and uid in units and units[uid].path.startswith(unit.path)
+                   for uid in targets)
+
+    return targets.get(unit.id), org.get(("targets_below", task, unit.id), below)
+
+
 def _recent_figures(session: Session, unit_id: int, task: str) -> list[int]:
     """The unit's newest figures for the task, newest first: as many as a run of
     unchanged figures needs (one more than UNCHANGED_RUN, so a flag is raised once)."""
@@ -184,7 +208,7 @@ class ReportBatch:
 def record_reports(
     session: Session, config: Config, unit: OrgUnit, lines: Sequence[ReportLine], *,
     reporter: str, reporter_name: str, room_id: str | None, msg_id: str | None,
-    now: datetime, zone: ZoneInfo, text_lines: int = 0,
+    now: datetime, zone: ZoneInfo, text_lines: int = 0, org: OrgView | None = None,
 ) -> ReportBatch:
     """Record every line of one message. One message is one report: if any line is bad,
     ReportRefused names every bad line and the caller rolls the whole message back, so
@@ -198,7 +222,7 @@ def record_reports(
             done.append(record_report(
                 session, unit, task, value=line.value, add=line.add, of=line.of,
                 correction=line.correction, reporter=reporter, reporter_name=reporter_name,
-                room_id=room_id, msg_id=msg_id, now=now, zone=zone, as_of=line.as_of,
+                room_id=room_id, msg_id=msg_id, now=now, zone=zone, as_of=line.as_of, org=org,
             ))
         except ProgressError as e:
             refused.append((line.line_no or i, e))

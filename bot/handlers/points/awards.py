@@ -67,7 +67,7 @@ def _record_all(ctx: Ctx, args: AwardArgs, kind: str) -> None:
         result = award(ctx.session, kind=kind, village=village, targets=args.targets,
                        rule_word=args.rule, amount=args.amount, reason=args.reason,
                        actor=ctx.person, msg_id=ctx.msg.id, room_id=ctx.msg.room, now=ctx.now,
-                       config=ctx.config)
+                       config=ctx.config, org=ctx.org)
     except UnknownRule as e:
         raise Usage(str(e)) from None
     if not result.done and not result.held:

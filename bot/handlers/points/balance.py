@@ -28,7 +28,7 @@ def parse_who(args: Args) -> WhoArgs:
 @domain
 def run_balance(ctx: Ctx, args: WhoArgs) -> None:
     card = household_card(ctx.session, args.target, ctx.person, ctx.roles, ctx.msg.room,
-                          ctx.unit, ctx.now, ctx.config)
+                          ctx.unit, ctx.now, ctx.config, ctx.org)
     ctx.reply(W.card_text(card, ctx.zone))
 
 

@@ -38,7 +38,7 @@ def run_report(ctx: Ctx, args: ReportArgs) -> None:
         batch = report_message(
             ctx.session, ctx.config, unit, args.text, reporter=ctx.person.id,
             reporter_name=ctx.person.name, room_id=ctx.msg.room, msg_id=ctx.msg.id,
-            now=ctx.now, zone=ctx.zone,
+            now=ctx.now, zone=ctx.zone, org=ctx.org,
         )
     except ReportFormError as e:
         raise Refusal(e.reason) from None  # it names the line and shows an example

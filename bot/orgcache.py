@@ -1,0 +1,204 @@
+"""The per-process cache of what every message reads and what rarely changes: the org
+tree and its names, groups and their units, people, roles, households and their
+links, targets.
+
+Every entry is kept under the cache version's token (`bot.models.cache`), which the
+database's triggers change, in the same transaction, with any change to those tables.
+A unit of work reads the token with its first statement (the journal insert returns
+it, `App._journal`) and takes the `Generation` of that token: the entries it finds
+there were read in a state with that token, and so are the state it sees. Several
+processes on one database, and rolled-back transactions and savepoints, stay correct
+because a token is random: a state that never committed leaves a token no one will
+read again, and a changed state always has a new one.
+
+Entries hold plain data or transient ORM objects that belong to no session: read them,
+never change them. A unit must read the cache before it writes to any of the watched
+tables (the message's preamble and the hot-path handlers do), or read the session.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import Session
+
+from bot.models.core import OrgUnit, Person, RoleGrant, Room, UnitAlias
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRow:
+    id: str
+    transport: str
+    topic: str
+    unit_id: int | None
+    bound_by: str | None
+    bound_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    id: str
+    name: str
+    household_id: int | None
+    updated_at: datetime
+
+
+class Generation:
+    """The entries read under one token."""
+
+    def __init__(self, token: str, limit: int) -> None:
+        self.token = token
+        self.limit = limit
+        self._entries: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+        """The entry under `key`, loaded (in the caller's session) on a miss."""
+        value = self._entries.get(key, _MISSING)
+        if value is _MISSING:
+            value = load()
+            if len(self._entries) >= self.limit:
+                self._entries.clear()
+            self._entries[key] = value
+        return value  # type: ignore[no-any-return]
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_ROOM = Room.__table__  # type: ignore[attr-defined]
+_PERSON = Person.__table__  # type: ignore[attr-defined]
+_UNIT = OrgUnit.__table__  # type: ignore[attr-defined]
+_ALIAS = UnitAlias.__table__  # type: ignore[attr-defined]
+_GRANT = RoleGrant.__table__  # type: ignore[attr-defined]
+
+
+class OrgCache:
+    """One per App (per process). Thread-safe: each unit of work keeps the generation
+    of its own token; a newer token replaces the current generation."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._current: Generation | None = None
+        self._lock = threading.Lock()
+        # (room, person) → the day the membership was last written: it is only
+        # written again on another day (room_member's last_seen). Recorded after commit.
+        self._members: dict[tuple[str, str], date] = {}
+        # Built once (statement construction costs more than the cached compilation).
+        self.rooms_q = select(*(_ROOM.c[c] for c in RoomRow.__slots__))
+        self.person_q = select(*(_PERSON.c[c] for c in PersonRow.__slots__)).where(
+            _PERSON.c.id == bindparam("id"))
+        self.units_q = select(_UNIT)
+        self.aliases_q = select(_ALIAS.c.unit_id, _ALIAS.c.alias).order_by(_ALIAS.c.id)
+        self.grants_q = select(_GRANT.c.unit_id, _GRANT.c.role).where(
+            _GRANT.c.person_id == bindparam("id"))
+
+    def generation(self, token: str) -> Generation:
+        current = self._current
+        if current is not None and current.token == token:
+            return current
+        with self._lock:
+            current = self._current
+            if current is None or current.token != token:
+                current = Generation(token, self.limit)
+                self._current = current
+            return current
+
+    # -- room members (not under the token: a membership is never removed) -----------
+
+    def member_known(self, room_id: str, person_id: str, day: date) -> bool:
+        return self._members.get((room_id, person_id)) == day
+
+    def member_written(self, room_id: str, person_id: str, day: date) -> None:
+        """After the commit that wrote it."""
+        if len(self._members) >= self.limit:
+            self._members.clear()
+        self._members[(room_id, person_id)] = day
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Every unit (transient copies: never change them) and its aliases, by id."""
+
+    units: dict[int, OrgUnit]
+    aliases: dict[int, tuple[str, ...]]
+
+
+@dataclass
+class OrgView:
+    """The cache as one unit of work sees it: its generation, its session. The groups
+    and the tree are read whole on first use (one statement each; a city has a few
+    thousand), people and their roles one person at a time."""
+
+    cache: OrgCache
+    gen: Generation
+    session: Session
+
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+        return self.gen.get(key, load)
+
+    def room(self, room_id: str) -> RoomRow | None:
+        return self.gen.get("rooms", self._rooms).get(room_id)
+
+    def _rooms(self) -> dict[str, RoomRow]:
+        return {r[0]: RoomRow(*r) for r in self.session.execute(self.cache.rooms_q)}
+
+    def person(self, person_id: str) -> PersonRow | None:
+        # Only people found are kept (a person's insert does not change the token).
+        row = self.gen.get(("person", person_id), lambda: self._person(person_id))
+        if row is None:
+            self.gen.forget(("person", person_id))
+        return row
+
+    def _person(self, person_id: str) -> PersonRow | None:
+        r = self.session.execute(self.cache.person_q, {"id": person_id}).first()
+        return PersonRow(*r) if r is not None else None
+
+    def tree(self) -> Tree:
+        return self.gen.get("tree", self._tree)
+
+    def _tree(self) -> Tree:
+        units = {r["id"]: OrgUnit(**r)
+                 for r in self.session.execute(self.cache.units_q).mappings()}
+        aliases: dict[int, list[str]] = {}
+        for uid, alias in self.session.execute(self.cache.aliases_q):
+            aliases.setdefault(uid, []).append(alias)
+        return Tree(units, {k: tuple(v) for k, v in aliases.items()})
+
+    def unit(self, unit_id: int) -> OrgUnit | None:
+        """A transient copy of the unit (shared: never change it)."""
+        return self.tree().units.get(unit_id)
+
+    def grants(self, person_id: str, unit: OrgUnit) -> frozenset[str]:
+        """The roles granted to the person on `unit` or above (as `bot.org.role_grants`)."""
+        mine = self.gen.get(("grants", person_id), lambda: tuple(
+            (uid, role) for uid, role in
+            self.session.execute(self.cache.grants_q, {"id": person_id})))
+        up = {int(p) for p in unit.path.strip("/").split("/") if p}
+        return frozenset(role for uid, role in mine if uid in up)
+
+
+def attach(session: Session, cls: type[T], pk: Any, data: dict[str, Any]) -> T:
+    """The session's instance of `cls` with this primary key, made from `data` without a
+    query when the session has none yet (the data must be the row as the database has
+    it: read under the unit's token)."""
+    key = identity_key(cls, pk)
+    obj = session.identity_map.get(key)
+    if obj is not None:
+        return obj  # type: ignore[no-any-return]
+    obj = cls(**data)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
