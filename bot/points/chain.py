@@ -10,11 +10,14 @@ are not hashed, they are recorded in the audit log.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -44,12 +47,18 @@ def lock_head(session: Session, unit_id: int) -> LedgerHead:
     UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers). Take it
     before any household or goods row, so every writer of a village locks in one order."""
     # One statement: made if missing, and locked (an upsert locks the row it updates).
-    pg = session.get_bind().dialect.name == "postgresql"
-    stmt = (pg_insert if pg else sqlite_insert)(LedgerHead).values(unit_id=unit_id, hash="")
-    stmt = stmt.on_conflict_do_update(index_elements=["unit_id"],
-                                      set_={"unit_id": stmt.excluded.unit_id})
-    return session.scalars(stmt.returning(LedgerHead),
+    return session.scalars(_head_upsert(session.get_bind().dialect.name),
+                           {"unit_id": unit_id},
                            execution_options={"populate_existing": True}).one()
+
+
+@functools.cache
+def _head_upsert(dialect: str) -> Any:
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = ins(LedgerHead).values(unit_id=bindparam("unit_id"), hash="")
+    return stmt.on_conflict_do_update(index_elements=["unit_id"],
+                                      set_={"unit_id": stmt.excluded.unit_id}
+                                      ).returning(LedgerHead)
 
 
 def append(session: Session, entry: PointEntry, head: LedgerHead | None = None) -> None:

@@ -9,13 +9,14 @@ The functions a command calls (`award`, `confirm_all`, `reverse_one`, `object_on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, null, or_
+from sqlalchemy import and_, bindparam, case, func, null, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -39,6 +40,7 @@ from bot.models.points import (
     PointEntry,
     PointObjection,
 )
+from bot.models.types import UTCDateTime
 from bot.org import ADMIN, EVALUATOR, KEEPER, Roles, household_of, linked_within, rooms_of
 from bot.orgcache import OrgView
 from bot.points import chain
@@ -69,45 +71,56 @@ class LooksRepeated(PointsError):
         self.earlier = earlier
 
 
-def _earlier_same(*, household_id: int, kind: str, rule: Rule | None, delta: int,
-                  reason: str, actor: Person, now: datetime, pol: Policy) -> Any:
-    """The id of the newest entry this evaluator made within `pol.repeat` that is the
-    same award (household, kind, and rule, or amount and reason) and still stands: a
-    scalar subquery."""
+def _earlier_same(by_rule: bool) -> Any:
+    """The id of the newest entry this evaluator (`actor`) made since `since` that is
+    the same award (household, kind, and rule, or amount and reason) and still stands:
+    a scalar subquery, bound by name."""
+    hid: Any = bindparam("hid")
     reversed_ids = select(PointEntry.reverses_id).where(
-        PointEntry.household_id == household_id, col(PointEntry.reverses_id).is_not(None))
+        PointEntry.household_id == hid, col(PointEntry.reverses_id).is_not(None))
     q = select(PointEntry.id).where(
-        PointEntry.household_id == household_id, PointEntry.kind == kind,
-        PointEntry.actor_id == actor.id, col(PointEntry.created_at) > now - pol.repeat,
+        PointEntry.household_id == hid, PointEntry.kind == bindparam("kind"),
+        PointEntry.actor_id == bindparam("actor"),
+        col(PointEntry.created_at) > bindparam("since", type_=UTCDateTime()),
         col(PointEntry.reverses_id).is_(None), col(PointEntry.id).not_in(reversed_ids),
         col(PointEntry.status).in_((*COUNTED, PENDING)),
     )
-    if rule is not None:
-        q = q.where(PointEntry.rule == rule.name)
+    if by_rule:
+        q = q.where(PointEntry.rule == bindparam("rule"))
     else:
-        q = q.where(col(PointEntry.rule).is_(None), PointEntry.delta == delta,
-                    PointEntry.reason == reason)
+        q = q.where(col(PointEntry.rule).is_(None), PointEntry.delta == bindparam("delta"),
+                    PointEntry.reason == bindparam("reason"))
     return q.order_by(col(PointEntry.id).desc()).limit(1).scalar_subquery()
 
 
-def _before_insert(session: Session, repeat: Any, household_id: int, now: datetime
-                   ) -> tuple[int | None, int, int]:
-    """One statement before a new entry is written: the likely repeat's id (`repeat`,
-    or None), the household's balance, and the id the entry will have (so its hash is
-    written with it, not by a second statement): PostgreSQL's sequence (not taken for
-    a repeat), or on SQLite one past the highest (this transaction holds the write
-    lock, and ledger rows are never deleted)."""
-    if session.get_bind().dialect.name == "postgresql":
+@functools.cache
+def _before_insert_query(dialect: str, repeat: str) -> Any:
+    """See `_before_insert`; `repeat`: "rule", "amount" (which likely repeat to look
+    for) or "" (none). Built once per shape."""
+    earlier = _earlier_same(repeat == "rule") if repeat else null()
+    if dialect == "postgresql":
         seq = func.nextval(func.pg_get_serial_sequence("point_entry", "id"))
-        next_id: Any = case((repeat.is_(None), seq), else_=None) if repeat is not None else seq
+        next_id: Any = case((earlier.is_(None), seq), else_=None) if repeat else seq
     else:
         next_id = select(func.coalesce(func.max(PointEntry.id), 0) + 1).scalar_subquery()
     bal = (select(func.coalesce(func.sum(PointEntry.delta), 0))
-           .where(PointEntry.household_id == household_id,
-                  col(PointEntry.status).in_(COUNTED), col(PointEntry.effective_at) <= now)
+           .where(PointEntry.household_id == bindparam("hid"),
+                  col(PointEntry.status).in_(COUNTED),
+                  col(PointEntry.effective_at) <= bindparam("now", type_=UTCDateTime()))
            .scalar_subquery())
-    earlier = repeat if repeat is not None else null()
-    row = session.execute(sa_select(earlier, bal, next_id)).one()  # type: ignore[call-overload]
+    return sa_select(earlier, bal, next_id)  # type: ignore[call-overload]
+
+
+def _before_insert(session: Session, household_id: int, now: datetime,
+                   repeat: dict[str, Any] | None) -> tuple[int | None, int, int]:
+    """One statement before a new entry is written: the likely repeat's id (None if
+    there is none, or `repeat` is None: not looked for), the household's balance, and
+    the id the entry will have (so its hash is written with it, not by a second
+    statement): PostgreSQL's sequence (not taken for a repeat), or on SQLite one past
+    the highest (this transaction holds the write lock; ledger rows are never deleted)."""
+    shape = "" if repeat is None else "rule" if "rule" in repeat else "amount"
+    q = _before_insert_query(session.get_bind().dialect.name, shape)
+    row = session.execute(q, {"hid": household_id, "now": now, **(repeat or {})}).one()
     return row[0], int(row[1]), int(row[2]) if row[2] is not None else 0
 
 
@@ -200,10 +213,11 @@ def record(
             raise PointsError(f"{household.name}{PERIOD_NOW[rule.cap_period]}已有“{rule.name}”"
                               f"（{rule.cap_text}）")
     text = "" if rule else simplify(reason)[:200]
-    repeat = (_earlier_same(household_id=household.id, kind=kind, rule=rule, delta=delta,
-                            reason=text, actor=actor, now=now, pol=pol)
-              if not repeat_ok and pol.repeat else None)
-    earlier_id, before, entry_id = _before_insert(session, repeat, household.id, now)
+    repeat: dict[str, Any] | None = None
+    if not repeat_ok and pol.repeat:
+        repeat = {"kind": kind, "actor": actor.id, "since": now - pol.repeat,
+                  **({"rule": rule.name} if rule is not None else {"delta": delta, "reason": text})}
+    earlier_id, before, entry_id = _before_insert(session, household.id, now, repeat)
     if earlier_id is not None:
         earlier = session.get(PointEntry, earlier_id)
         assert earlier is not None

@@ -7,12 +7,15 @@ result object for `bot.progress.wording` to put into words.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -175,15 +178,17 @@ def _cached_target(session: Session, org: OrgView, unit: OrgUnit, task: str
 def _recent_figures(session: Session, unit_id: int, task: str) -> list[int]:
     """The unit's newest figures for the task, newest first: as many as a run of
     unchanged figures needs (one more than UNCHANGED_RUN, so a flag is raised once)."""
-    return list(
-        session.exec(
-            select(Report.figure)
-            .where(Report.unit_id == unit_id, Report.task == task,
+    return list(session.execute(_recent_query(), {"unit_id": unit_id, "task": task}).scalars())
+
+
+@functools.cache
+def _recent_query() -> Any:
+    """Built once (building a statement costs more than running it)."""
+    return (select(Report.figure)
+            .where(Report.unit_id == bindparam("unit_id"), Report.task == bindparam("task"),
                    col(Report.withdrawn_at).is_(None))
             .order_by(col(Report.id).desc())
-            .limit(UNCHANGED_RUN)
-        ).all()
-    )
+            .limit(UNCHANGED_RUN))
 
 
 def _run_length(figures: Sequence[int]) -> int:
