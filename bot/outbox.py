@@ -26,6 +26,7 @@ from bot.limits import clip_reply
 from bot.messages import Outgoing
 from bot.models.accounts import AccountRoom
 from bot.models.core import OrgUnit, OutboxMessage, Room
+from bot.orgcache import instance
 from bot.text import to_traditional
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class OutboxWriter:
         }
         # A Core insert, built once: the ORM's unit of work costs more than the row.
         session.execute(self._insert, {**_OUTBOX_DEFAULTS, **values})
-        return OutboxMessage(**values)
+        return instance(OutboxMessage, values)
 
 
 def to_outgoing(row: OutboxMessage) -> Outgoing:

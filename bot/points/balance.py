@@ -36,7 +36,7 @@ from bot.models.points import (
 )
 from bot.models.types import UTCDateTime
 from bot.org import EVALUATOR, KEEPER, Roles, household_of, rooms_of
-from bot.orgcache import OrgView
+from bot.orgcache import OrgView, instance
 from bot.points.errors import NotAllowed, PointsError
 from bot.points.policy import period_start
 from bot.points.targets import Target, household_below, household_for
@@ -289,7 +289,7 @@ def _household_of(session: Session, org: OrgView, person: Person) -> Household |
 
     def load() -> Household | None:
         r = session.execute(sa_select(t).where(t.c.id == hid)).mappings().first()
-        return Household(**r) if r is not None else None
+        return instance(Household, r) if r is not None else None
 
     return org.get(("household", hid), load)
 
@@ -328,7 +328,7 @@ def _card_read(session: Session, household_id: int, now: datetime, expiry: timed
         values = row[5:5 + n]
         if values[0] is None:  # no entries: the outer join's empty side
             continue
-        entry = PointEntry(**dict(zip(_ENTRY_COLUMNS, values, strict=True)))
+        entry = instance(PointEntry, dict(zip(_ENTRY_COLUMNS, values, strict=True)))
         recent.append(entry)
         if row[5 + n] is not None:
             reversed_by[int(values[0])] = int(row[5 + n])

@@ -5,6 +5,7 @@ its own error class, so a handler never has to read an error's text."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -20,7 +21,7 @@ from bot.org import (
     people_named,
     resolve_person,
 )
-from bot.orgcache import OrgView
+from bot.orgcache import OrgView, instance
 from bot.points.errors import PointsError
 from bot.text import simplify
 
@@ -78,13 +79,18 @@ def person_named(session: Session, name: str, room_id: str | None, unit: OrgUnit
     return found[0] if found else None
 
 
-def village_households(session: Session, org: OrgView, village: OrgUnit) -> dict[str, Household]:
-    """The village's households by name, from the per-process cache (read whole on
-    first use; transient copies: never change them)."""
+def cached_household(session: Session, org: OrgView, village: OrgUnit, name: str
+                     ) -> Household | None:
+    """The village's household of this (simplified) name, from the per-process cache:
+    the village's households are read whole on first use; a transient copy (never
+    change it)."""
     t = Household.__table__  # type: ignore[attr-defined]
-    return org.get(("households", village.id), lambda: {
-        r["name"]: Household(**r)
+    rows: dict[str, Any] = org.get(("households", village.id), lambda: {
+        r["name"]: r
         for r in session.execute(sa_select(t).where(t.c.unit_id == village.id)).mappings()})
+    if name not in rows:
+        return None
+    return org.get(("household", village.id, name), lambda: instance(Household, rows[name]))
 
 
 def household_for(session: Session, target: Target, village: OrgUnit, *, room_id: str | None,
@@ -96,10 +102,9 @@ def household_for(session: Session, target: Target, village: OrgUnit, *, room_id
         return person_household(session, resolve_person(session, target, room_id, unit, now),
                                 village)
     name = simplify(target.name if isinstance(target, Mention) else target).lstrip("@")
-    by_name = village_households(session, org, village) if org is not None else None
     for candidate in (name,) if name.endswith("家") else (name, f"{name}家"):
-        hh = (find_household(session, village, candidate) if by_name is None
-              else by_name.get(candidate))
+        hh = (find_household(session, village, candidate) if org is None
+              else cached_household(session, org, village, candidate))
         if hh is not None:
             return hh
     person = person_named(session, simplify(name), room_id, unit)

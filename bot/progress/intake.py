@@ -26,7 +26,7 @@ from sqlmodel import Session, col, or_, select
 from bot.config import Config
 from bot.models.core import OrgUnit, UnitAlias
 from bot.org import ancestor_ids, short_name
-from bot.orgcache import OrgView, Tree
+from bot.orgcache import OrgView, Tree, UnitRow
 from bot.progress.errors import ProgressError
 from bot.progress.form import ReportItem, read_report
 from bot.progress.reports import ReportBatch, ReportLine, record_reports
@@ -86,11 +86,11 @@ def unit_names_in(tree: Tree, unit: OrgUnit) -> UnitNames:
     up = ancestor_ids(unit)[:-1]
     parents = {unit.id} if unit.parent_id is None else {unit.id, unit.parent_id}
     up_set = set(up)
-    near = {uid: u for uid, u in tree.units.items()
-            if uid in up_set or u.parent_id in parents}
+    near: dict[int, OrgUnit | UnitRow] = {uid: u for uid, u in tree.units.items()
+                                          if uid in up_set or u.parent_id in parents}
     near[unit.id] = unit
 
-    def names(u: OrgUnit) -> list[str]:
+    def names(u: OrgUnit | UnitRow) -> list[str]:
         short = short_name(u.name)
         return [u.name, *([short] if short else []), *tree.aliases.get(u.id or 0, ())]
 

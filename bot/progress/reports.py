@@ -24,7 +24,7 @@ from bot.config import Config, TaskConfig
 from bot.models.core import OrgUnit, Room
 from bot.models.progress import Report, Target
 from bot.org import ancestor_ids_of_path, names_of, supervising_rooms, unit_label
-from bot.orgcache import OrgView
+from bot.orgcache import OrgView, instance
 from bot.progress.errors import ProgressError, ReportRefused
 from bot.progress.figures import Figures, Leaf, aggregate
 from bot.progress.rollup import (
@@ -162,17 +162,21 @@ def _cached_target(session: Session, org: OrgView, unit: OrgUnit, task: str
     `get_target` and `has_targets_below`), from the per-process cache: every unit's
     target for the task is read at once (transient copies: never change them)."""
     assert unit.id is not None
-    targets: dict[int, Target] = org.get(("targets", task), lambda: {
-        r["unit_id"]: Target(**r)
-        for r in session.execute(sa_select(Target.__table__).where(  # type: ignore[attr-defined]
-            Target.__table__.c.task == task)).mappings()})  # type: ignore[attr-defined]
+    t = Target.__table__  # type: ignore[attr-defined]
+    rows: dict[int, Any] = org.get(("targets", task), lambda: {
+        r["unit_id"]: r for r in session.execute(sa_select(t).where(t.c.task == task)).mappings()})
+
+    def target() -> Target | None:
+        r = rows.get(unit.id or 0)
+        return instance(Target, r) if r is not None else None
 
     def below() -> bool:
         units = org.tree().units
         return any(uid != unit.id and uid in units and units[uid].path.startswith(unit.path)
-                   for uid in targets)
+                   for uid in rows)
 
-    return targets.get(unit.id), org.get(("targets_below", task, unit.id), below)
+    return (org.get(("target", task, unit.id), target),
+            org.get(("targets_below", task, unit.id), below))
 
 
 def _recent_figures(session: Session, unit_id: int, task: str) -> list[int]:
