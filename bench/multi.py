@@ -133,6 +133,8 @@ def _run(kind: str, url: str, procs: int, params: dict[str, Any]
         done = [_expect(c, "done") for c in pipes]
         return t0, [v for v, _ in done], sum(cpu for _, cpu in done)
     finally:
+        for c in pipes:  # a child still waiting for its rooms or its start ends here
+            c.close()
         for p in children:
             p.join(timeout=30)
             if p.is_alive():
