@@ -333,9 +333,10 @@ def freeze_startup_objects() -> None:
     """Once a long-running process has started (`villagebot run`; the bench, which
     measures that process): collect, then move every object alive into the collector's
     permanent generation (`gc.freeze`), so that a full collection scans only what was
-    made since. The ~116,000 objects of the start (SQLAlchemy, pydantic, the models)
-    made one gen-2 pass take 60–75 ms, a stall every message waited behind (issue 17,
-    P3's p99); frozen, 2–5 ms. Not for tests and tools that build many apps."""
+    made since. The ~118,000 objects of the start (SQLAlchemy, pydantic, the models)
+    made one gen-2 pass cost 60–70 ms of CPU, a stall every message waited behind
+    (issue 17, P3's p99); frozen, under 1 ms. Not for tests and tools that build many
+    apps (docs/performance.md)."""
     gc.collect()
     gc.freeze()
 
