@@ -39,7 +39,7 @@ from bot.config import Config
 from bot.db import insert_ignore
 from bot.models.core import Room
 from bot.models.jobs import Job, JobRun
-from bot.outbox import OutboxWriter
+from bot.outbox import ChartData, OutboxWriter
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,12 @@ class JobCtx:
 
     def send(
         self, room_id: str, text: str, kind: str = "reminder", image: bytes | None = None,
-        mentions: Sequence[str] = (),
+        mentions: Sequence[str] = (), chart: ChartData | None = None,
     ) -> None:
+        """Queue a message in the occurrence's transaction; a `chart` is drawn by the
+        sender after the commit (never while the transaction holds its locks)."""
         self.writer.put(self.session, self.mark(text), room_id=room_id, kind=kind, image=image,
-                        mentions=mentions)
+                        mentions=mentions, chart=chart)
 
 
 def once(job: Job, after: datetime, config: Config) -> datetime | None:
