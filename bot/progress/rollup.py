@@ -167,26 +167,26 @@ def _sub_units_query(dialect: str) -> Any:
     cut = bindparam("cut", type_=Integer())  # len(scope.path)
     unit, below, child = aliased(OrgUnit), aliased(OrgUnit), aliased(OrgUnit)
     other = aliased(Target)
-    rest = func.substr(unit.path, cut + 1)
+    rest = func.substr(col(unit.path), cut + 1)
     sub_id = cast(func.substr(rest, 1, strpos(rest, "/") - 1), Integer).label("sub_id")
-    has_sub_units = sa_select(child.id).where(child.parent_id == unit.id).exists()
+    has_sub_units = sa_select(col(child.id)).where(col(child.parent_id) == col(unit.id)).exists()
     target_below = (
-        sa_select(other.id)
-        .join(below, below.id == other.unit_id)
-        .where(other.task == col(Target.task), below.id != unit.id,
-               func.substr(below.path, 1, func.length(unit.path)) == unit.path)
+        sa_select(col(other.id))
+        .join(below, col(below.id) == col(other.unit_id))
+        .where(col(other.task) == col(Target.task), col(below.id) != col(unit.id),
+               func.substr(col(below.path), 1, func.length(col(unit.path))) == col(unit.path))
         .exists()
     )
     newest = aliased(Report)
     leaves = (
         sa_select(sub_id, col(Target.start).label("start"),
                   col(Target.deadline).label("deadline"), col(Target.amount).label("amount"),
-                  newest.id.label("report_id"), newest.figure.label("figure"),
-                  newest.report_date.label("report_date"))
-        .join(unit, unit.id == col(Target.unit_id))
-        .outerjoin(newest, newest.id == _newest_report(on))
-        .where(col(Target.task) == task, unit.path.startswith(bindparam("path")),
-               unit.id != bindparam("scope"), ~and_(has_sub_units, target_below))
+                  col(newest.id).label("report_id"), col(newest.figure).label("figure"),
+                  col(newest.report_date).label("report_date"))
+        .join(unit, col(unit.id) == col(Target.unit_id))
+        .outerjoin(newest, col(newest.id) == _newest_report(on))
+        .where(col(Target.task) == task, col(unit.path).startswith(bindparam("path")),
+               col(unit.id) != bindparam("scope"), ~and_(has_sub_units, target_below))
         .subquery()
     )
     groups = (
