@@ -566,7 +566,7 @@ def reroute_unreachable(
         copy_id = session.exec(there.order_by(col(m.id)).limit(1)).first()
         if copy_id is None:
             copy = OutboxMessage(transport=target, room_id=hook, text=text, image=row.image,
-                                 kind=FAILOVER_KIND, created_at=now)
+                                 chart=row.chart, kind=FAILOVER_KIND, created_at=now)
             session.add(copy)
             session.flush()
             copy_id = copy.id
