@@ -333,10 +333,6 @@ def bulletin_chart_data(b: Bulletin, traditional: bool = False) -> Chart:
                               panels, traditional, marks)
 
 
-def bulletin_chart(b: Bulletin, traditional: bool = False) -> bytes:
-    return bulletin_chart_data(b, traditional).render()
-
-
 def standing_chart_data(st: Standing, traditional: bool = False) -> Chart:
     """The chart of a #排名 reply: one panel, the task's or the composite's."""
     if st.composite:
