@@ -105,3 +105,17 @@ async def test_a_message_records_its_accounts_membership_once(app: App) -> None:
     assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {}
     await app.handle(msg(3, "a2"))
     assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {"r9@c": {"a2"}}
+
+
+async def test_an_unusable_room_id_never_reaches_the_membership(app: App) -> None:
+    """Membership is recorded after the inbound checks: a room id they refuse (here with
+    a control character, and one past the id limit) is dropped, not stored."""
+    from bot.messages import Inbound
+
+    bad = ["r\x00bad@c", "r" * (app.config.limits.input_limits().max_id_chars + 1)]
+    for n, room in enumerate(bad):
+        await app.handle(Inbound(transport="wechaty", id=f"m{n}", sender="wxid_x",
+                                 sender_name="某", text="#帮助", at=START, room=room,
+                                 account="a1"))
+    assert app.db.run_sync(lambda s: accounts.rooms_of(s, "a1")) == []
+    assert not any(app.memberships.known("a1", r) for r in bad)
