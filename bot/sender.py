@@ -242,14 +242,7 @@ class OutboxSender:
         async with self._lock(name):
             while not self._stop.is_set() and _available(transport):
                 now = self.clock.now()
-                if pacer.day != pacer.local_day(now):
-                    since = pacer.day_start(now)
-                    pacer.day = pacer.local_day(now)
-                    pacer.sent_today = await self.db.run(
-                        partial(sent_since, transport=name, since=since)
-                    )
-                if pacer.capped():
-                    self._cap_reached(name, pacer.day)
+                if await self._capped(pacer, now, name):
                     return sent
                 rows = await self.db.run(partial(unsent, transport=name))
                 if rows and rows[0][0].at < now - pacer.stale:
@@ -323,14 +316,7 @@ class OutboxSender:
         async with self._lock(f"account:{name}"):
             while not self._stop.is_set() and _available(transport):
                 now = self.clock.now()
-                if pacer.day != pacer.local_day(now):
-                    since = pacer.day_start(now)
-                    pacer.day = pacer.local_day(now)
-                    pacer.sent_today = await self.db.run(
-                        partial(sent_since, transport=tname, since=since, account=name)
-                    )
-                if pacer.capped():
-                    self._cap_reached(name, pacer.day)
+                if await self._capped(pacer, now, tname, account=name):
                     return sent
                 if ordered is None or name in self._changed or (
                         time.monotonic() - fetched > ROUTES_TTL):
@@ -393,6 +379,21 @@ class OutboxSender:
         if moved:
             self.notify()
         return moved
+
+    async def _capped(self, pacer: Pacer, now: datetime, transport: str,
+                      account: str | None = None) -> bool:
+        """The daily cap of a paced transport (of one of its accounts): at the first look
+        of a local day its count restarts from what the database says was sent since
+        that day began (a restart forgets nothing); True, told once a day, when reached."""
+        if pacer.day != pacer.local_day(now):
+            since = pacer.day_start(now)
+            pacer.day = pacer.local_day(now)
+            pacer.sent_today = await self.db.run(
+                partial(sent_since, transport=transport, since=since, account=account))
+        if pacer.capped():
+            self._cap_reached(account or transport, pacer.day)
+            return True
+        return False
 
     def _cap_reached(self, name: str, day: date | None) -> None:
         if day is None or self._capped_on.get(name) == day:
