@@ -264,6 +264,59 @@ async def test_a_down_account_in_this_process_is_replaced_at_once(app, clock) ->
     assert all(r.account == "b" and r.attempts == 0 for r in rows(app))
 
 
+class Killed(Live):
+    """The transport of a process that is killed (SIGKILL) while its second message is
+    in the puppet service's hands: that send never returns to the process."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.in_flight = asyncio.Event()
+
+    async def send(self, out: Outgoing) -> None:
+        if self.sent:
+            self.in_flight.set()
+            await asyncio.Future()  # never: the process dies here
+        await super().send(out)
+
+
+@pytest.mark.parametrize("how", ["silent", "logged out"])
+async def test_a_killed_process_s_claimed_row_goes_at_once_when_its_account_is_down(
+        app, clock, how) -> None:
+    """Two processes' senders on one database. The one holding a is killed mid-round,
+    after one message and with the next one claimed; when a is marked down (its
+    heartbeat silent past the timeout, or its own process's logout), the claimed row is
+    given back in that transaction, and b sends it at once, not 15 minutes later. The
+    row that went before the kill is not sent again; the one in flight is sent by b
+    (at-least-once: see `bot.accounts.release_claims`)."""
+    join(app, "a", ["g1", "g2", "g3"])
+    join(app, "b", ["g1", "g2", "g3"])
+    heartbeat(app, "a", "b")
+    queue(app, ["g1", "g2", "g3"], "【通知 5】内容")
+    killed = Killed(clock)
+    one = sender(app, {"a": killed})
+    process = asyncio.create_task(one.flush_account("a"))
+    await killed.in_flight.wait()
+    process.cancel()  # SIGKILL: nothing of the process runs after this point
+    with pytest.raises(asyncio.CancelledError):
+        await process
+    [claimed] = [r for r in rows(app) if r.sent_at is None and r.next_try_at is not None]
+    assert (claimed.room_id, claimed.account) == ("g2", "a")
+    clock.set(START + timedelta(seconds=100))
+    heartbeat(app, "b")
+    if how == "silent":
+        assert app.db.run_sync(
+            lambda s: accounts.mark_stale_down(s, clock.now(), TIMEOUT)) == ["a"]
+    else:
+        assert app.db.run_sync(lambda s: accounts.mark_down(s, "a", clock.now(), "退出登录"))
+    lives = {"b": Live(clock)}
+    assert await sender(app, lives).flush() == 2
+    assert [o.room for o in by_account(lives)["b"]] == ["g2", "g3"]
+    assert [o.room for _, o in killed.sent] == ["g1"]
+    check_once_by_members(app, {"a": killed, **lives}, membership({"a": {"g1", "g2", "g3"},
+                                                                    "b": {"g1", "g2", "g3"}}))
+    assert clock.now() == START + timedelta(seconds=100)  # no claim window waited out
+
+
 async def test_unreachable_groups_go_to_the_units_wecom_webhook_once(app, clock) -> None:
     chat = MemoryChat(app)
     await build_city(chat)  # r_hy, r_wc, r_hsw are 浑源县 and below; r_yg is another county
