@@ -152,28 +152,63 @@ def backoff(attempts: int) -> timedelta:
 # How long one sending attempt holds its row (longer than the slowest send: WeCom's own
 # rate-limit waits). A sender that dies mid-send leaves the row to be retried after it.
 CLAIM = timedelta(minutes=15)
+MINUTE = timedelta(minutes=1)  # the per-group limit's window
 
 
-def claim(session: Session, msg_id: int, now: datetime, account: str | None = None) -> bool:
+def claim(session: Session, msg_id: int, now: datetime, account: str | None = None,
+          per_group: int | None = None) -> bool:
     """Take a due row for one sending attempt, so that another sender on the same
     database (a second bot process) does not send it too. False: it is not free.
     `account`: the bot account that takes it; the row is its from then on (it is sent,
-    retried and counted against the daily cap by that account)."""
+    retried and counted against the daily cap by that account). `per_group`: not taken
+    while its group has had that many messages in the last minute (or in flight),
+    whichever accounts sent them (the group's limit, `recent_sends`)."""
     values: dict[str, object] = {"next_try_at": now + CLAIM}
     if account is not None:
         values["account"] = account
-    result = session.execute(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == msg_id,
-            col(OutboxMessage.sent_at).is_(None),
-            col(OutboxMessage.failed).is_(False),
-            col(OutboxMessage.merged_into).is_(None),
-            or_(col(OutboxMessage.next_try_at).is_(None), col(OutboxMessage.next_try_at) <= now),
-        )
-        .values(**values)
+    m = OutboxMessage.__table__  # type: ignore[attr-defined]
+    q = update(m).where(
+        m.c.id == msg_id, m.c.sent_at.is_(None), m.c.failed.is_(False),
+        m.c.merged_into.is_(None), or_(m.c.next_try_at.is_(None), m.c.next_try_at <= now),
     )
+    if per_group is not None:
+        # Sent in the last minute, or in flight now (claimed by another account: it
+        # holds back the rest of its group in any case, `bot.sender._pick_route`).
+        o = m.alias("recent")
+        q = q.where(sa_select(func.count()).select_from(o).where(
+            o.c.room_id == m.c.room_id,
+            or_(o.c.sent_at > now - MINUTE,
+                and_(o.c.sent_at.is_(None), o.c.next_try_at > now, o.c.failed.is_(False),
+                     o.c.merged_into.is_(None))),
+        ).scalar_subquery() < per_group)
+    result = session.execute(q.values(**values))
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def take(session: Session, msg_id: int, now: datetime, account: str,
+         per_group: int | None = None) -> Outgoing | None:
+    """`claim` for `account` and the claimed row, in one transaction; None: not free.
+    The row as it was before the claim: its `account` tells whether it was any
+    account's (given back unassigned should this account fail to send it)."""
+    out = outgoing(session, msg_id)
+    if out is None or not claim(session, msg_id, now, account, per_group):
+        return None
+    return out
+
+
+def recent_sends(session: Session, transport: str, now: datetime) -> dict[str, list[datetime]]:
+    """When each group (and contact: "to:id") of `transport` was sent a message in the
+    last minute, by whichever account or process: the per-group limit is the group's.
+    One range read on `sent_at`'s index (a handful of rows per account and minute)."""
+    m = OutboxMessage
+    out: dict[str, list[datetime]] = {}
+    for room, to, at in session.execute(
+        sa_select(col(m.room_id), col(m.to_id), col(m.sent_at))
+        .where(col(m.sent_at) > now - MINUTE, col(m.transport) == transport)
+        .order_by(col(m.sent_at))
+    ).all():
+        out.setdefault(room if room is not None else f"to:{to}", []).append(at)
+    return out
 
 
 def release(session: Session, msg_id: int, unassign: bool = False) -> None:

@@ -39,12 +39,13 @@ from bot.outbox import (
     mark_failed,
     mark_sent,
     merge_stale,
-    outgoing,
     pending,
+    recent_sends,
     release,
     reroute_unreachable,
     routes,
     sent_since,
+    take,
     unsent,
 )
 from bot.pacing import Pacer
@@ -193,13 +194,14 @@ class OutboxSender:
                         break
         return sent
 
-    async def _send(self, out: Outgoing, account: str | None = None) -> str:
+    async def _send(self, out: Outgoing, account: str | None = None,
+                    claimed: bool = False) -> str:
         """One message through its transport (through `account`'s, given one): SENT,
         UNSENT (failed: it waits for its retry), DOWN (it waits untried), or TAKEN
         (another sender on the database has it). An account always claims its row: the
-        row is then that account's."""
+        row is then that account's. `claimed`: the caller has claimed it already."""
         claims = self.shared or account is not None
-        if claims and not await self.db.run(
+        if claims and not claimed and not await self.db.run(
             partial(claim, msg_id=out.id, now=self.clock.now(), account=account)
         ):
             return TAKEN
@@ -286,6 +288,15 @@ class OutboxSender:
 
         return live
 
+    def _look(self, name: str, now: datetime, session: Session
+              ) -> tuple[set[str], list[Route], dict[str, list[datetime]]]:
+        """What account `name` works from, read in one transaction: the live accounts,
+        its rows (`routes`), and every account's messages to each group in the last
+        minute (`recent_sends`)."""
+        live = self._live(now)(session) | {name}
+        return (live, routes(session, self.account_transport, name, live),
+                recent_sends(session, self.account_transport, now))
+
     async def flush_account(self, name: str) -> int:
         """Send what account `name` is to send now, paced by its own `Pacer`.
 
@@ -321,9 +332,8 @@ class OutboxSender:
                 if ordered is None or name in self._changed or (
                         time.monotonic() - fetched > ROUTES_TTL):
                     self._changed.discard(name)
-                    live = await self.db.run(self._live(now)) | {name}
-                    found = await self.db.run(
-                        partial(routes, transport=tname, account=name, live=live))
+                    live, found, recent = await self.db.run(partial(self._look, name, now))
+                    pacer.heard(recent)
                     fetched = time.monotonic()
                     if not found:
                         return sent
@@ -349,8 +359,14 @@ class OutboxSender:
                         ordered = None
                     continue
                 fresh = False
-                out = await self.db.run(partial(outgoing, msg_id=route.id))
-                result = TAKEN if out is None else await self._send(out, account=name)
+                # Claimed and read in one transaction. The claim also checks the group's
+                # limit against what every account sent it (this read of the others'
+                # messages may be a few seconds old): refused, the rows are read again.
+                out = await self.db.run(partial(
+                    take, msg_id=route.id, now=self.clock.now(), account=name,
+                    per_group=pacer.per_group_per_minute))
+                result = TAKEN if out is None else await self._send(out, account=name,
+                                                                    claimed=True)
                 if result == SENT:
                     pacer.sent(route.key, self.clock.now())
                     sent += 1

@@ -371,6 +371,40 @@ async def test_merge_of_a_stale_backlog_per_group_and_account(app, clock) -> Non
     assert app.db.run_sync(lambda s: queued_by_account(s, WECHATY)) == {"b": 2}
 
 
+@pytest.mark.parametrize("together", [False, True])
+async def test_the_per_group_limit_is_the_groups_across_accounts(app, clock, together) -> None:
+    """Two accounts in one group, each with three replies to send there (each the
+    receiver of its commands), at most 3 a minute: the group gets at most 3 in any
+    minute from the two together. One after the other (the second reads what the first
+    sent), and at once (both read before either sends: the claim refuses the fourth)."""
+    join(app, "a", ["g1", "g2"])
+    join(app, "b", ["g1"])
+    heartbeat(app, "a", "b")
+    for i in range(3):
+        queue(app, ["g1"], f"a 的回复{i}", kind="reply", account="a")
+        queue(app, ["g1"], f"b 的回复{i}", kind="reply", account="b")
+    queue(app, ["g2"], "别的群")
+    lives = {"a": Live(clock), "b": Live(clock)}
+    step = Lockstep(clock)
+    s = sender(app, lives, sleep=step.sleep,
+               pace=lambda: pacer(min_gap=0, jitter=0, per_group_per_minute=3))
+    if together:
+        done = await asyncio.gather(*(step.run(s.flush_account(n)) for n in lives))
+    else:
+        done = [await step.run(s.flush_account(n)) for n in lives]
+    assert sum(done) == 7
+    check_once_by_members(app, lives, membership({"a": {"g1", "g2"}, "b": {"g1"}}))
+    times = sorted(t for live in lives.values() for t, o in live.sent if o.room == "g1")
+    assert len(times) == 6
+    assert all(times[i + 3] - times[i] >= timedelta(minutes=1) for i in range(3)), times
+    # A restarted sender (its pacer knows nothing) still counts them from the database.
+    queue(app, ["g1"], "再一条", kind="reply", account="a")
+    again = {"a": Live(clock)}
+    assert await sender(app, again, pace=lambda: pacer(min_gap=0, jitter=0,
+                                                        per_group_per_minute=3)).flush() == 1
+    assert again["a"].sent[0][0] - times[3] >= timedelta(minutes=1)
+
+
 async def test_the_daily_cap_counts_per_account(app, clock) -> None:
     join(app, "a", ["g1", "g2"])
     join(app, "b", ["g1", "g2"])
