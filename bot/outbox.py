@@ -298,7 +298,9 @@ def merge_stale(
     more than one unsent message gets them all as one message (split into parts only
     past `max_chars`), in their order, each line with the time it was queued; the
     originals are marked `merged_into` and never sent. The newest image (or chart), if any, goes
-    with the last part. Returns the ids of the new messages.
+    with the last part. Headed 【补发】 when one of them is late for what it is (`_late`),
+    else 【汇总】 (a backlog of a round going out at its pace). Returns the ids of the new
+    messages.
 
     With several bot accounts: `ids` limits it to the rows one account may send, and
     the merged messages are that `account`'s. A group's rows are taken with one UPDATE
@@ -325,11 +327,14 @@ def merge_stale(
         pictured = next((r for r in reversed(group) if r.image is not None or r.chart), None)
         image, chart = (pictured.image, pictured.chart) if pictured else (None, None)
         parts = _parts(lines, max_chars - 40)  # room for the header
+        late = any(_late(r, stale_before) for r in group)
         made = []
         for i, body in enumerate(parts, start=1):
             n = f" {i}/{len(parts)}" if len(parts) > 1 else ""
-            # A backlog comes from an outage or from yesterday's daily cap: say neither.
-            header = f"【补发{n}】此前未能及时发出的 {len(group)} 条消息："
+            # 补发 only when one of them is late for what it is (an outage, yesterday's
+            # daily cap: said neither); a round still going out at its pace is not.
+            header = (f"【补发{n}】此前未能及时发出的 {len(group)} 条消息：" if late
+                      else f"【汇总{n}】以下 {len(group)} 条消息一并发出：")
             text = f"{header}\n{body}"
             row = OutboxMessage(
                 transport=transport, room_id=room_id, to_id=to_id,
@@ -347,6 +352,19 @@ def merge_stale(
         new_ids.extend(m.id for m in made if m.id is not None)
         log.info("merged %d stale messages to %s into %d", len(group), room_id or to_id, len(made))
     return new_ids
+
+
+# Kinds sent as a round to many groups (a notice, a weekly bulletin): a city's round
+# takes hours at the ban-safe pace (`bot.capacity`), so waiting in the queue is not being
+# late. Their own text carries their deadline. Every other kind (a reply, a reminder or
+# chase due at its time, an alert) is late once it has waited past the stale window.
+ROUND_KINDS = frozenset({"notice", "bulletin"})
+
+
+def _late(row: OutboxMessage, stale_before: datetime) -> bool:
+    if row.kind == MERGED_KIND:  # merged before: as its own header said
+        return row.text.startswith(("【补发", "【補發"))
+    return row.kind not in ROUND_KINDS and row.created_at < stale_before
 
 
 TAKEN_MARK = -1  # merged_into while a merge or a reroute holds the row, in its transaction
