@@ -68,11 +68,15 @@ class Pacer:
     def stale(self) -> timedelta:
         return timedelta(minutes=self.stale_minutes)
 
+    def gap_wait(self, now: datetime) -> float:
+        """Seconds before the account may send anything (its gap or quiet pause); 0: now."""
+        if self._next_ok is not None and now < self._next_ok:
+            return (self._next_ok - now).total_seconds()
+        return 0.0
+
     def wait(self, key: str, now: datetime) -> float:
         """Seconds before a message to `key` (a group or contact) may go; 0: now."""
-        wait = 0.0
-        if self._next_ok is not None and now < self._next_ok:
-            wait = (self._next_ok - now).total_seconds()
+        wait = self.gap_wait(now)
         if self._heard is not None:
             times = [t for t in self._heard.get(key, ()) if t > now - MINUTE]
             times += [t for t in self._since_heard.get(key, ()) if t > now - MINUTE]

@@ -512,6 +512,7 @@ def _pick_route(ordered: list[Route], name: str, live: set[str], pacer: Pacer, n
     until its pace allows one (None: nothing of its own to wait for)."""
     blocked: set[str] = set()
     wait: float | None = None
+    gap = pacer.gap_wait(now)
     for r in ordered:
         if r.key in blocked:
             continue
@@ -520,6 +521,8 @@ def _pick_route(ordered: list[Route], name: str, live: set[str], pacer: Pacer, n
             continue
         if not _takes(r, name, live):  # another live account's (a reply it received)
             continue
+        if gap > 0:  # every row waits at least the account's gap: look again after it
+            return None, gap  # (not scanning a city's rows after each message)
         w = pacer.wait(r.key, now)
         if w <= 0:
             return r, None
