@@ -75,8 +75,10 @@ def gateways(tmp_path: Path) -> Iterator[dict[str, Gateway]]:
         pytest.skip("the Node gateway is not installed: run `make gateway`")
     gws = {n: Gateway(tmp_path, fixture(n), name=f"gateway-{n}") for n in ACCOUNTS}
     try:
+        for gw in gws.values():  # side by side: each takes seconds of Node start-up
+            gw.launch()
         for gw in gws.values():
-            gw.start()
+            gw.wait_ready(60)
         yield gws
     finally:
         for gw in gws.values():
