@@ -211,18 +211,20 @@ def recent_sends(session: Session, transport: str, now: datetime) -> dict[str, l
     return out
 
 
-def release(session: Session, msg_id: int, unassign: bool = False) -> None:
+def release(session: Session, msg_id: int, unassign: bool = False,
+            account: str | None = None) -> None:
     """Give a claimed row back untried (the transport was down): due again at once.
     `unassign`: it was any account's before the claim, and is again (another account in
-    its group may take it at once)."""
+    its group may take it at once). `account`: the claimer; a row another account holds
+    now (this one was marked down meanwhile, `bot.accounts.release_claims`) is left."""
+    q = update(OutboxMessage).where(
+        col(OutboxMessage.id) == msg_id, col(OutboxMessage.sent_at).is_(None))
+    if account is not None:
+        q = q.where(col(OutboxMessage.account) == account)
     values: dict[str, object] = {"next_try_at": None}
     if unassign:
         values["account"] = None
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == msg_id, col(OutboxMessage.sent_at).is_(None))
-        .values(**values)
-    )
+    session.execute(q.values(**values))
 
 
 def mark_sent(
@@ -245,13 +247,16 @@ def mark_sent(
 
 def mark_failed(
     session: Session, msg_id: int, error: str, max_attempts: int, now: datetime,
-    unassign: bool = False,
+    unassign: bool = False, account: str | None = None,
 ) -> None:
     """Count a failed attempt: retried after a backoff, given up after `max_attempts`.
     `unassign`: the retry may go by any account in the group (the one that failed may
-    have left it)."""
+    have left it). `account`: the claimer; a row another account holds now is left (its
+    claim window is not cut short by this one's late failure)."""
     row = session.get(OutboxMessage, msg_id)
     if row is None or row.sent_at is not None:
+        return
+    if account is not None and row.account != account:
         return
     if unassign:
         row.account = None
@@ -274,7 +279,7 @@ def sent_since(
         .where(OutboxMessage.transport == transport, col(OutboxMessage.sent_at) >= since)
     )
     if account is not None:
-        q = q.where(OutboxMessage.account == account)
+        q = q.where(col(OutboxMessage.account) == account)
     return session.exec(q).one()
 
 

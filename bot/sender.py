@@ -215,7 +215,8 @@ class OutboxSender:
             if claims:
                 # A row that was any account's is again: another in its group may take it.
                 unassign = account is not None and out.account is None
-                await self.db.run(partial(release, msg_id=out.id, unassign=unassign))
+                await self.db.run(partial(release, msg_id=out.id, unassign=unassign,
+                                          account=account))
             return DOWN
         except Exception as e:  # the transport's failure: keep the row, retry later
             log.warning("sending outbox %s via %s failed: %r", out.id, out.transport, e)
@@ -225,6 +226,7 @@ class OutboxSender:
                 partial(
                     mark_failed, msg_id=out.id, error=error, max_attempts=self.max_attempts,
                     now=now, unassign=account is not None and out.account is None,
+                    account=account,
                 )
             )
             return UNSENT

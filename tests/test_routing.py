@@ -317,6 +317,29 @@ async def test_a_killed_process_s_claimed_row_goes_at_once_when_its_account_is_d
     assert clock.now() == START + timedelta(seconds=100)  # no claim window waited out
 
 
+def test_a_late_failure_of_a_dropped_account_leaves_the_new_claim_alone(app, clock) -> None:
+    """a was marked down (hung) while sending; its row was given back and b claimed it.
+    When a's send then fails (or says down) after all, b's claim stands: a's failure
+    neither cuts b's claim window short (a third account could send it meanwhile) nor
+    takes the row from b."""
+    from bot.outbox import CLAIM, claim, mark_failed, release
+
+    join(app, "a", ["g1"])
+    join(app, "b", ["g1"])
+    heartbeat(app, "a", "b")
+    queue(app, ["g1"], "【通知 6】内容")
+    [row] = rows(app)
+    run = app.db.run_sync
+    assert run(lambda s: claim(s, row.id, clock.now(), account="a"))
+    assert run(lambda s: accounts.mark_down(s, "a", clock.now(), "无响应"))
+    assert run(lambda s: claim(s, row.id, clock.now(), account="b"))
+    run(lambda s: mark_failed(s, row.id, "timeout", 8, clock.now(), unassign=True,
+                              account="a"))
+    run(lambda s: release(s, row.id, unassign=True, account="a"))
+    [row] = rows(app)
+    assert (row.account, row.attempts, row.next_try_at) == ("b", 0, clock.now() + CLAIM)
+
+
 async def test_unreachable_groups_go_to_the_units_wecom_webhook_once(app, clock) -> None:
     chat = MemoryChat(app)
     await build_city(chat)  # r_hy, r_wc, r_hsw are 浑源县 and below; r_yg is another county
