@@ -82,7 +82,8 @@ def mark_stale_down(session: Session, now: datetime, timeout: timedelta,
     return changed
 
 
-def release_claims(session: Session, name: str, now: datetime) -> int:
+def release_claims(session: Session, name: str, now: datetime,
+                   claimed_before: datetime | None = None) -> int:
     """The rows a down account had claimed (or was retrying) and not sent are due again
     at once, in the transaction that marks it down: another live account in the group
     (or the unit's WeCom webhook) takes them now, not after the claim window
@@ -96,13 +97,19 @@ def release_claims(session: Session, name: str, now: datetime) -> int:
     risks one duplicate per dropped account, a copy that carries the same 【通知 N】
     number (and a second 收到 counts once); not sending it risks a group that silently
     never gets the notice. Marking it sent before the send would make the loss the
-    silent case, so it is not done."""
-    result = session.execute(
-        update(_OUT).where(
-            _OUT.c.account == name, _OUT.c.sent_at.is_(None), _OUT.c.failed.is_(False),
-            _OUT.c.merged_into.is_(None), _OUT.c.next_try_at > now,
-        ).values(next_try_at=None))
-    return _rowcount(result)
+    silent case, so it is not done.
+
+    `claimed_before`: only the claims made before then (a process starting with the
+    account gives back what its killed predecessor held, not what it took itself)."""
+    q = update(_OUT).where(
+        _OUT.c.account == name, _OUT.c.sent_at.is_(None), _OUT.c.failed.is_(False),
+        _OUT.c.merged_into.is_(None), _OUT.c.next_try_at > now,
+    )
+    if claimed_before is not None:
+        from bot.outbox import CLAIM  # bot.outbox reads the memberships from here
+
+        q = q.where(_OUT.c.next_try_at <= claimed_before + CLAIM)
+    return _rowcount(session.execute(q.values(next_try_at=None)))
 
 
 def _transition(session: Session, name: str, status: str, now: datetime, detail: str) -> bool:
