@@ -30,7 +30,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.db import Database, insert_ignore
 from bot.jobs import JobKind, JobRunner
-from bot.limits import Limits, Rejected, excerpt, sanitize
+from bot.limits import Limits, Rejected, Sanitized, excerpt, sanitize
 from bot.messages import Inbound
 from bot.migrate import create_schema
 from bot.models.core import InboundMessage, Room
@@ -77,9 +77,13 @@ class App:
         """Handle one inbound message; True if it was a command (and so journaled).
         Returns once its transaction has committed (group commit: with whatever other
         messages were waiting); only then is the sender woken."""
+        clean = self._sanitized(msg)
+        if clean is None:
+            return False
+        # Learned from any message (chat too), once its ids passed the checks.
         if msg.account and msg.room and not self.memberships.known(msg.account, msg.room):
             await self._note_member(msg.account, msg.room)
-        checked = self._check(msg)
+        checked = self._parsed(clean)
         if checked is None:
             return False
         msg, parsed, too_long = checked
@@ -114,10 +118,17 @@ class App:
         """The one place inbound fields are checked (`bot.limits.sanitize`): the cleaned
         message and its command, or None for chat and for a message unfit to handle
         (logged and dropped, never answered)."""
+        result = self._sanitized(msg)
+        return None if result is None else self._parsed(result)
+
+    def _sanitized(self, msg: Inbound) -> Sanitized | None:
         result = sanitize(msg, self.config.limits.input_limits())
         if isinstance(result, Rejected):
             log.warning("dropped an inbound message: %s", result.reason)
             return None
+        return result
+
+    def _parsed(self, result: Sanitized) -> tuple[Inbound, Parsed, bool] | None:
         parsed = self.router.parse(result.msg)
         if parsed is None:
             return None
