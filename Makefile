@@ -60,8 +60,6 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
-	# The capacity model against the real sender for a city of 3,000 groups on 6 accounts.
-	VILLAGEBOT_CITY=3000 $(BIN)/pytest -q tests/test_capacity.py -k 3000
 	$(BIN)/villagebot capacity --groups 3010 --accounts 6 --shared 0.2
 
 bench-quick: $(STAMP)

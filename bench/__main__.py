@@ -13,10 +13,12 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import baselines, goals
+from bench import baselines, goals, multi
 from bench.common import Summary, pg_database
 
 
@@ -72,8 +74,16 @@ def main(argv: list[str] | None = None) -> None:
     r_raw, r_naive = Summary(), Summary()
     bot_raw, bot_naive, bot_pg = Summary(), Summary(), Summary()
     pg_base, p3, p5s, p5p = Summary(), Summary(), Summary(), Summary()
+    # Issue 17 §7: two bot processes on one PostgreSQL database (bench/multi.py).
+    bot_pg1, bot_pg2, cpu_pg1, cpu_pg2 = Summary(), Summary(), Summary(), Summary()
+    p3pg1, p3pg2 = Summary(), Summary()
     rank_r, pts_r, chafen, p6t, p6m = Summary(), Summary(), Summary(), Summary(), Summary()
     pg_ok = True
+    if on("P2") or on("P3") or on("P5"):
+        probe = pg_database()
+        pg_ok = probe is not None
+        if probe is not None:
+            probe[1]()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         p4_app = (goals.p4_load(f"sqlite:///{d / 'p4.db'}", z.p4_villages, z.p4_rows)
@@ -101,6 +111,19 @@ def main(argv: list[str] | None = None) -> None:
                         pg_base.add(base)
                 finally:
                     drop()
+                if on("P2"):
+                    # The same messages from two processes, each its own app and half of
+                    # the groups; in full mode also from one child process, to show the
+                    # harness costs nothing, and the CPU per message either way.
+                    if not args.quick:  # the harness itself, one process (full mode)
+                        with _pg() as url:
+                            rate, cpu = multi.p2_processes(url, z.p2, procs=1)
+                            bot_pg1.add(rate / base)
+                            cpu_pg1.add(cpu)
+                    with _pg() as url:
+                        rate, cpu = multi.p2_processes(url, z.p2, procs=2)
+                        bot_pg2.add(rate / base)
+                        cpu_pg2.add(cpu)
                 if on("P5"):
                     url, drop = pg_database() or ("", lambda: None)
                     try:
@@ -109,6 +132,11 @@ def main(argv: list[str] | None = None) -> None:
                         drop()
             if on("P3"):
                 p3.add(goals.p3_latency(d / f"p3_{r}.db", 200, z.p3_seconds))
+                if pg_ok:  # the same burst on PostgreSQL, one process then two
+                    with _pg() as url:
+                        p3pg1.add(multi.p3_processes(url, 200, z.p3_seconds, procs=1))
+                    with _pg() as url:
+                        p3pg2.add(multi.p3_processes(url, 200, z.p3_seconds, procs=2))
             if on("P5"):
                 p5s.add(goals.p5_reminders(f"sqlite:///{d / f'p5_{r}.db'}", z.p5))
             if p4_app is not None:
@@ -129,12 +157,18 @@ def main(argv: list[str] | None = None) -> None:
     row("P1", "bot / raw sqlite3 FULL one-row commits", bot_raw, "≥ 0.15", bot_raw.median >= 0.15)
     row("P1", "bot / naive AsyncSession bot (4 rows)", bot_naive, "≥ 2", bot_naive.median >= 2)
     if pg_ok:
-        row("P2", f"bot 8 groups / {baselines.pg_driver().split(' ')[0]} 8 conns", bot_pg,
-            "≥ 0.08", bot_pg.median >= 0.08)
+        drv = baselines.pg_driver().split(" ")[0]
+        row("P2", f"bot 8 groups / {drv} 8 conns", bot_pg, "≥ 0.08", bot_pg.median >= 0.08)
+        row("P2", f"2 processes, 8 groups / {drv} 8 conns", bot_pg2, "≥ 0.08",
+            bot_pg2.median >= 0.08)
     elif on("P2"):
         print("P2   skipped: no PostgreSQL server answered")
     row("P3", "p99 latency / 50 ms (200 msg/s mixed)", _scaled(p3, 1 / 50), "< 1",
         p3.median < 50)
+    if pg_ok:
+        row("P3", "PG 1 process: p99 / 50 ms", _scaled(p3pg1, 1 / 50), "< 1", p3pg1.median < 50)
+        row("P3", "PG 2 processes: p99 / 50 ms", _scaled(p3pg2, 1 / 50), "< 1",
+            p3pg2.median < 50)
     row("P4", "#排名 at the city / its bare SQL", rank_r, "≤ 1.5", rank_r.median <= 1.5)
     row("P4", "#积分排名 at the city / its bare SQL", pts_r, "≤ 1.5", pts_r.median <= 1.5)
     row("P4", "#查分 end to end / 1 ms", _scaled(chafen, 1.0), "≤ 1", chafen.median <= 1)
@@ -152,6 +186,15 @@ def main(argv: list[str] | None = None) -> None:
     if pg_ok:
         print(f"  {baselines.pg_driver()} 8 connections {pg_base.show('{:,.0f}')} rows/s; "
               f"bot 8 groups {_mul(bot_pg, pg_base).show('{:,.0f}')} msg/s")
+        if bot_pg2.values:
+            one = (f"1 child process {_mul(bot_pg1, pg_base).show('{:,.0f}')} msg/s, "
+                   f"{cpu_pg1.show('{:.1f}')} ms CPU a message; " if bot_pg1.values else "")
+            print(f"  the same messages from {one}2 processes "
+                  f"{_mul(bot_pg2, pg_base).show('{:,.0f}')} msg/s, {cpu_pg2.show('{:.1f}')} ms "
+                  f"CPU a message (the bot processes' CPU; PostgreSQL's not counted)")
+        if p3pg1.values:
+            print(f"  P3 on PostgreSQL p99 {p3pg1.show('{:,.0f}')} ms in 1 process, "
+                  f"{p3pg2.show('{:,.0f}')} ms in 2")
     print(f"  P3 p99 {p3.show('{:,.0f}')} ms; #查分 {chafen.show('{:.2f}')} ms; P6 "
           f"{p6t.show('{:.2f}')} s, {p6m.show('{:.0f}')} MiB (import + open + read the groups; "
           f"no gateway handshake)")
@@ -160,6 +203,19 @@ def main(argv: list[str] | None = None) -> None:
     for name, n in goals.statement_counts().items():
         print(f"  {name:<26} {n}")
     print(f"\n({time.perf_counter() - t_start:.0f} s)")
+
+
+@contextmanager
+def _pg() -> Iterator[str]:
+    """A scratch PostgreSQL database for one measurement, dropped after it."""
+    made = pg_database()
+    if made is None:
+        raise RuntimeError("PostgreSQL stopped answering")
+    url, drop = made
+    try:
+        yield url
+    finally:
+        drop()
 
 
 def _scaled(s: Summary, f: float) -> Summary:

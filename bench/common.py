@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import event
 
-from bot.app import App
+from bot.app import App, freeze_startup_objects
 from bot.clock import VirtualClock
 from bot.config import load_config
 from bot.messages import Inbound, Mention
@@ -68,7 +68,8 @@ class Counter:
 
 
 def make_app(url: str, clock: VirtualClock | None = None, full_sync: bool = False) -> App:
-    """The real bot on `url`, rate limit lifted (one sender sends whole bursts here).
+    """The real bot on `url`, rate limit lifted (one sender sends whole bursts here),
+    its start-up objects frozen out of the collector's way as `villagebot run` does.
 
     `full_sync`: SQLite with synchronous=FULL whatever the config says (FULL is the
     bot's default): a later connect hook sets it and the pool is emptied so every
@@ -76,6 +77,7 @@ def make_app(url: str, clock: VirtualClock | None = None, full_sync: bool = Fals
     """
     config = load_config().with_overrides(limits={"burst": 10**9})
     app = build_app(config, clock=clock or VirtualClock(START), db_url=url, admins=[ADMIN])
+    freeze_startup_objects()  # as `villagebot run` does once started
     if full_sync and app.db.dialect == "sqlite":
         engine = app.db.engine
 

@@ -18,9 +18,11 @@ from sqlmodel import Session, col
 
 from bot.db import insert_ignore, upsert
 from bot.models.accounts import AccountRoom, BotAccount
+from bot.models.core import OutboxMessage
 
 UP, DOWN = "up", "down"
 _T = BotAccount.__table__  # type: ignore[attr-defined]
+_OUT = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ def mark_down(session: Session, name: str, now: datetime, detail: str = "") -> b
                      {"name": name, "status": DOWN, "status_since": now,
                       "detail": detail[:500]}, ["name"]):
         return True
-    return _transition(session, name, DOWN, now, detail)
+    if _transition(session, name, DOWN, now, detail):
+        release_claims(session, name, now)
+        return True
+    return False
 
 
 def mark_stale_down(session: Session, now: datetime, timeout: timedelta,
@@ -72,8 +77,39 @@ def mark_stale_down(session: Session, now: datetime, timeout: timedelta,
             update(_T).where(_T.c.name == name, _T.c.status == UP, _T.c.heartbeat_at < cutoff)
             .values(status=DOWN, status_since=now, detail=detail[:500]))
         if _rowcount(result) == 1:
+            release_claims(session, name, now)
             changed.append(name)
     return changed
+
+
+def release_claims(session: Session, name: str, now: datetime,
+                   claimed_before: datetime | None = None) -> int:
+    """The rows a down account had claimed (or was retrying) and not sent are due again
+    at once, in the transaction that marks it down: another live account in the group
+    (or the unit's WeCom webhook) takes them now, not after the claim window
+    (`bot.outbox.CLAIM`, 15 minutes). They keep its name: a row of an account that is
+    not live is any live member's (`bot.sender._takes`), and its own again if it comes
+    back first.
+
+    At-least-once, on purpose. The sender marks a row sent after the transport took it
+    (`OutboxSender._send`), so the one row a killed or hung process had in flight may
+    have reached its group or not, and nothing here can tell which. Sending it again
+    risks one duplicate per dropped account, a copy that carries the same 【通知 N】
+    number (and a second 收到 counts once); not sending it risks a group that silently
+    never gets the notice. Marking it sent before the send would make the loss the
+    silent case, so it is not done.
+
+    `claimed_before`: only the claims made before then (a process starting with the
+    account gives back what its killed predecessor held, not what it took itself)."""
+    q = update(_OUT).where(
+        _OUT.c.account == name, _OUT.c.sent_at.is_(None), _OUT.c.failed.is_(False),
+        _OUT.c.merged_into.is_(None), _OUT.c.next_try_at > now,
+    )
+    if claimed_before is not None:
+        from bot.outbox import CLAIM  # bot.outbox reads the memberships from here
+
+        q = q.where(_OUT.c.next_try_at <= claimed_before + CLAIM)
+    return _rowcount(session.execute(q.values(next_try_at=None)))
 
 
 def _transition(session: Session, name: str, status: str, now: datetime, detail: str) -> bool:

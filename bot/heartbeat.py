@@ -69,6 +69,7 @@ class AccountWatch:
         # One RPC's answer is awaited this long; longer is a hang.
         self.ping_timeout = min(10.0, max(2.0, self.every))
         self._was_up: set[str] = set()  # accounts that were logged in in this process
+        self.started = app.clock.now()
         self._live: set[str] = set()  # the live accounts at the last look
         self.changed = asyncio.Event()
 
@@ -89,8 +90,9 @@ class AccountWatch:
         for name, transport in self.held.items():
             problem = await transport.ping(self.ping_timeout)
             if problem is None:
+                first = name not in self._was_up
                 self._was_up.add(name)
-                await self._beat(name, getattr(transport, "health", None))
+                await self._beat(name, getattr(transport, "health", None), first)
                 continue
             if transport.available:  # logged in but not answering: start over
                 log.error("微信账号 %s 无响应，重新连接：%s", name, problem)
@@ -107,11 +109,17 @@ class AccountWatch:
             self._live = live
             self.notify()
 
-    async def _beat(self, name: str, health: object) -> None:
+    async def _beat(self, name: str, health: object, first: bool = False) -> None:
         now = self.app.clock.now()
         user_id = getattr(health, "user_id", None)
+        started = self.started
 
         def beat(s: Session) -> bool:
+            if first:
+                # This process holds the account now: what an earlier process of it
+                # had claimed and not sent (killed, and restarted before its silence
+                # marked the account down) is due again, not after the claim window.
+                accounts.release_claims(s, name, now, claimed_before=started)
             row = s.get(BotAccount, name)
             was_down = row is not None and row.status == accounts.DOWN
             since = row.status_since if row is not None else None

@@ -160,42 +160,79 @@ def backoff(attempts: int) -> timedelta:
 # How long one sending attempt holds its row (longer than the slowest send: WeCom's own
 # rate-limit waits). A sender that dies mid-send leaves the row to be retried after it.
 CLAIM = timedelta(minutes=15)
+MINUTE = timedelta(minutes=1)  # the per-group limit's window
 
 
-def claim(session: Session, msg_id: int, now: datetime, account: str | None = None) -> bool:
+def claim(session: Session, msg_id: int, now: datetime, account: str | None = None,
+          per_group: int | None = None) -> bool:
     """Take a due row for one sending attempt, so that another sender on the same
     database (a second bot process) does not send it too. False: it is not free.
     `account`: the bot account that takes it; the row is its from then on (it is sent,
-    retried and counted against the daily cap by that account)."""
+    retried and counted against the daily cap by that account). `per_group`: not taken
+    while its group has had that many messages in the last minute (or in flight),
+    whichever accounts sent them (the group's limit, `recent_sends`)."""
     values: dict[str, object] = {"next_try_at": now + CLAIM}
     if account is not None:
         values["account"] = account
-    result = session.execute(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == msg_id,
-            col(OutboxMessage.sent_at).is_(None),
-            col(OutboxMessage.failed).is_(False),
-            col(OutboxMessage.merged_into).is_(None),
-            or_(col(OutboxMessage.next_try_at).is_(None), col(OutboxMessage.next_try_at) <= now),
-        )
-        .values(**values)
+    m = OutboxMessage.__table__  # type: ignore[attr-defined]
+    q = update(m).where(
+        m.c.id == msg_id, m.c.sent_at.is_(None), m.c.failed.is_(False),
+        m.c.merged_into.is_(None), or_(m.c.next_try_at.is_(None), m.c.next_try_at <= now),
     )
+    if per_group is not None:
+        # Sent in the last minute, or in flight now (claimed by another account: it
+        # holds back the rest of its group in any case, `bot.sender._pick_route`).
+        o = m.alias("recent")
+        q = q.where(sa_select(func.count()).select_from(o).where(
+            o.c.room_id == m.c.room_id,
+            or_(o.c.sent_at > now - MINUTE,
+                and_(o.c.sent_at.is_(None), o.c.next_try_at > now, o.c.failed.is_(False),
+                     o.c.merged_into.is_(None))),
+        ).scalar_subquery() < per_group)
+    result = session.execute(q.values(**values))
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
-def release(session: Session, msg_id: int, unassign: bool = False) -> None:
+def take(session: Session, msg_id: int, now: datetime, account: str,
+         per_group: int | None = None) -> Outgoing | None:
+    """`claim` for `account` and the claimed row, in one transaction; None: not free.
+    The row as it was before the claim: its `account` tells whether it was any
+    account's (given back unassigned should this account fail to send it)."""
+    out = outgoing(session, msg_id)
+    if out is None or not claim(session, msg_id, now, account, per_group):
+        return None
+    return out
+
+
+def recent_sends(session: Session, transport: str, now: datetime) -> dict[str, list[datetime]]:
+    """When each group (and contact: "to:id") of `transport` was sent a message in the
+    last minute, by whichever account or process: the per-group limit is the group's.
+    One range read on `sent_at`'s index (a handful of rows per account and minute)."""
+    m = OutboxMessage
+    out: dict[str, list[datetime]] = {}
+    for room, to, at in session.execute(
+        sa_select(col(m.room_id), col(m.to_id), col(m.sent_at))
+        .where(col(m.sent_at) > now - MINUTE, col(m.transport) == transport)
+        .order_by(col(m.sent_at))
+    ).all():
+        out.setdefault(room if room is not None else f"to:{to}", []).append(at)
+    return out
+
+
+def release(session: Session, msg_id: int, unassign: bool = False,
+            account: str | None = None) -> None:
     """Give a claimed row back untried (the transport was down): due again at once.
     `unassign`: it was any account's before the claim, and is again (another account in
-    its group may take it at once)."""
+    its group may take it at once). `account`: the claimer; a row another account holds
+    now (this one was marked down meanwhile, `bot.accounts.release_claims`) is left."""
+    q = update(OutboxMessage).where(
+        col(OutboxMessage.id) == msg_id, col(OutboxMessage.sent_at).is_(None))
+    if account is not None:
+        q = q.where(col(OutboxMessage.account) == account)
     values: dict[str, object] = {"next_try_at": None}
     if unassign:
         values["account"] = None
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == msg_id, col(OutboxMessage.sent_at).is_(None))
-        .values(**values)
-    )
+    session.execute(q.values(**values))
 
 
 def mark_sent(
@@ -218,13 +255,16 @@ def mark_sent(
 
 def mark_failed(
     session: Session, msg_id: int, error: str, max_attempts: int, now: datetime,
-    unassign: bool = False,
+    unassign: bool = False, account: str | None = None,
 ) -> None:
     """Count a failed attempt: retried after a backoff, given up after `max_attempts`.
     `unassign`: the retry may go by any account in the group (the one that failed may
-    have left it)."""
+    have left it). `account`: the claimer; a row another account holds now is left (its
+    claim window is not cut short by this one's late failure)."""
     row = session.get(OutboxMessage, msg_id)
     if row is None or row.sent_at is not None:
+        return
+    if account is not None and row.account != account:
         return
     if unassign:
         row.account = None
@@ -247,7 +287,7 @@ def sent_since(
         .where(OutboxMessage.transport == transport, col(OutboxMessage.sent_at) >= since)
     )
     if account is not None:
-        q = q.where(OutboxMessage.account == account)
+        q = q.where(col(OutboxMessage.account) == account)
     return session.exec(q).one()
 
 
@@ -271,7 +311,9 @@ def merge_stale(
     more than one unsent message gets them all as one message (split into parts only
     past `max_chars`), in their order, each line with the time it was queued; the
     originals are marked `merged_into` and never sent. The newest image (or chart), if any, goes
-    with the last part. Returns the ids of the new messages.
+    with the last part. Headed 【补发】 when one of them is late for what it is (`_late`),
+    else 【汇总】 (a backlog of a round going out at its pace). Returns the ids of the new
+    messages.
 
     With several bot accounts: `ids` limits it to the rows one account may send, and
     the merged messages are that `account`'s. A group's rows are taken with one UPDATE
@@ -298,11 +340,14 @@ def merge_stale(
         pictured = next((r for r in reversed(group) if r.image is not None or r.chart), None)
         image, chart = (pictured.image, pictured.chart) if pictured else (None, None)
         parts = _parts(lines, max_chars - 40)  # room for the header
+        late = any(_late(r, stale_before) for r in group)
         made = []
         for i, body in enumerate(parts, start=1):
             n = f" {i}/{len(parts)}" if len(parts) > 1 else ""
-            # A backlog comes from an outage or from yesterday's daily cap: say neither.
-            header = f"【补发{n}】此前未能及时发出的 {len(group)} 条消息："
+            # 补发 only when one of them is late for what it is (an outage, yesterday's
+            # daily cap: said neither); a round still going out at its pace is not.
+            header = (f"【补发{n}】此前未能及时发出的 {len(group)} 条消息：" if late
+                      else f"【汇总{n}】以下 {len(group)} 条消息一并发出：")
             text = f"{header}\n{body}"
             row = OutboxMessage(
                 transport=transport, room_id=room_id, to_id=to_id,
@@ -320,6 +365,19 @@ def merge_stale(
         new_ids.extend(m.id for m in made if m.id is not None)
         log.info("merged %d stale messages to %s into %d", len(group), room_id or to_id, len(made))
     return new_ids
+
+
+# Kinds sent as a round to many groups (a notice, a weekly bulletin): a city's round
+# takes hours at the ban-safe pace (`bot.capacity`), so waiting in the queue is not being
+# late. Their own text carries their deadline. Every other kind (a reply, a reminder or
+# chase due at its time, an alert) is late once it has waited past the stale window.
+ROUND_KINDS = frozenset({"notice", "bulletin"})
+
+
+def _late(row: OutboxMessage, stale_before: datetime) -> bool:
+    if row.kind == MERGED_KIND:  # merged before: as its own header said
+        return row.text.startswith(("【补发", "【補發"))
+    return row.kind not in ROUND_KINDS and row.created_at < stale_before
 
 
 TAKEN_MARK = -1  # merged_into while a merge or a reroute holds the row, in its transaction
@@ -574,7 +632,7 @@ def reroute_unreachable(
         copy_id = session.exec(there.order_by(col(m.id)).limit(1)).first()
         if copy_id is None:
             copy = OutboxMessage(transport=target, room_id=hook, text=text, image=row.image,
-                                 kind=FAILOVER_KIND, created_at=now)
+                                 chart=row.chart, kind=FAILOVER_KIND, created_at=now)
             session.add(copy)
             session.flush()
             copy_id = copy.id

@@ -49,6 +49,11 @@ class Pacer:
     _last: datetime | None = None
     day: date | None = None
     sent_today: int = 0
+    # Several accounts in one group: the per-group limit counts every account's messages.
+    # `heard` gives what the database says the groups were sent in the last minute (all
+    # accounts, this one included); this account's sends since then are added to it.
+    _heard: dict[str, list[datetime]] | None = None
+    _since_heard: dict[str, list[datetime]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config, rng: random.Random | None = None) -> Pacer:
@@ -63,11 +68,23 @@ class Pacer:
     def stale(self) -> timedelta:
         return timedelta(minutes=self.stale_minutes)
 
+    def gap_wait(self, now: datetime) -> float:
+        """Seconds before the account may send anything (its gap or quiet pause); 0: now."""
+        if self._next_ok is not None and now < self._next_ok:
+            return (self._next_ok - now).total_seconds()
+        return 0.0
+
     def wait(self, key: str, now: datetime) -> float:
         """Seconds before a message to `key` (a group or contact) may go; 0: now."""
-        wait = 0.0
-        if self._next_ok is not None and now < self._next_ok:
-            wait = (self._next_ok - now).total_seconds()
+        wait = self.gap_wait(now)
+        if self._heard is not None:
+            times = [t for t in self._heard.get(key, ()) if t > now - MINUTE]
+            times += [t for t in self._since_heard.get(key, ()) if t > now - MINUTE]
+            if len(times) >= self.per_group_per_minute:
+                times.sort()
+                first = times[len(times) - self.per_group_per_minute]
+                wait = max(wait, (first + MINUTE - now).total_seconds())
+            return wait
         recent = self._recent.get(key)
         if recent:
             while recent and recent[0] <= now - MINUTE:
@@ -90,8 +107,18 @@ class Pacer:
         else:
             gap = self.min_gap + (self.rng.uniform(0, self.jitter) if self.jitter else 0.0)
             self._next_ok = now + timedelta(seconds=gap)
-        self._recent.setdefault(key, deque()).append(now)
+        if self._heard is not None:
+            self._since_heard.setdefault(key, []).append(now)
+        else:
+            self._recent.setdefault(key, deque()).append(now)
         self.sent_today += 1
+
+    def heard(self, recent: dict[str, list[datetime]]) -> None:
+        """What every account sent to each group in the last minute (`bot.outbox.
+        recent_sends`); from then on the per-group limit counts it, not only this
+        account's own messages."""
+        self._heard = recent
+        self._since_heard = {}
 
     def local_day(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()

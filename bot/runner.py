@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from bot.accounts import note_rooms
-from bot.app import App
+from bot.app import App, freeze_startup_objects
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.db import normalize_url
@@ -403,6 +403,7 @@ async def run_bot(config: Config, db_url: str | None = None, account: str | None
         loop.add_signal_handler(sig, stop.set)
     try:
         await runner.start()
+        freeze_startup_objects()
         await stop.wait()
         log.info("stopping: finishing the message in hand")
     finally:

@@ -39,12 +39,13 @@ from bot.outbox import (
     mark_failed,
     mark_sent,
     merge_stale,
-    outgoing,
     pending,
+    recent_sends,
     release,
     reroute_unreachable,
     routes,
     sent_since,
+    take,
     unsent,
 )
 from bot.pacing import Pacer
@@ -193,13 +194,14 @@ class OutboxSender:
                         break
         return sent
 
-    async def _send(self, out: Outgoing, account: str | None = None) -> str:
+    async def _send(self, out: Outgoing, account: str | None = None,
+                    claimed: bool = False) -> str:
         """One message through its transport (through `account`'s, given one): SENT,
         UNSENT (failed: it waits for its retry), DOWN (it waits untried), or TAKEN
         (another sender on the database has it). An account always claims its row: the
-        row is then that account's."""
+        row is then that account's. `claimed`: the caller has claimed it already."""
         claims = self.shared or account is not None
-        if claims and not await self.db.run(
+        if claims and not claimed and not await self.db.run(
             partial(claim, msg_id=out.id, now=self.clock.now(), account=account)
         ):
             return TAKEN
@@ -213,7 +215,8 @@ class OutboxSender:
             if claims:
                 # A row that was any account's is again: another in its group may take it.
                 unassign = account is not None and out.account is None
-                await self.db.run(partial(release, msg_id=out.id, unassign=unassign))
+                await self.db.run(partial(release, msg_id=out.id, unassign=unassign,
+                                          account=account))
             return DOWN
         except Exception as e:  # the transport's failure: keep the row, retry later
             log.warning("sending outbox %s via %s failed: %r", out.id, out.transport, e)
@@ -223,6 +226,7 @@ class OutboxSender:
                 partial(
                     mark_failed, msg_id=out.id, error=error, max_attempts=self.max_attempts,
                     now=now, unassign=account is not None and out.account is None,
+                    account=account,
                 )
             )
             return UNSENT
@@ -242,14 +246,7 @@ class OutboxSender:
         async with self._lock(name):
             while not self._stop.is_set() and _available(transport):
                 now = self.clock.now()
-                if pacer.day != pacer.local_day(now):
-                    since = pacer.day_start(now)
-                    pacer.day = pacer.local_day(now)
-                    pacer.sent_today = await self.db.run(
-                        partial(sent_since, transport=name, since=since)
-                    )
-                if pacer.capped():
-                    self._cap_reached(name, pacer.day)
+                if await self._capped(pacer, now, name):
                     return sent
                 rows = await self.db.run(partial(unsent, transport=name))
                 if rows and rows[0][0].at < now - pacer.stale:
@@ -293,6 +290,15 @@ class OutboxSender:
 
         return live
 
+    def _look(self, name: str, now: datetime, session: Session
+              ) -> tuple[set[str], list[Route], dict[str, list[datetime]]]:
+        """What account `name` works from, read in one transaction: the live accounts,
+        its rows (`routes`), and every account's messages to each group in the last
+        minute (`recent_sends`)."""
+        live = self._live(now)(session) | {name}
+        return (live, routes(session, self.account_transport, name, live),
+                recent_sends(session, self.account_transport, now))
+
     async def flush_account(self, name: str) -> int:
         """Send what account `name` is to send now, paced by its own `Pacer`.
 
@@ -323,21 +329,13 @@ class OutboxSender:
         async with self._lock(f"account:{name}"):
             while not self._stop.is_set() and _available(transport):
                 now = self.clock.now()
-                if pacer.day != pacer.local_day(now):
-                    since = pacer.day_start(now)
-                    pacer.day = pacer.local_day(now)
-                    pacer.sent_today = await self.db.run(
-                        partial(sent_since, transport=tname, since=since, account=name)
-                    )
-                if pacer.capped():
-                    self._cap_reached(name, pacer.day)
+                if await self._capped(pacer, now, tname, account=name):
                     return sent
                 if ordered is None or name in self._changed or (
                         time.monotonic() - fetched > ROUTES_TTL):
                     self._changed.discard(name)
-                    live = await self.db.run(self._live(now)) | {name}
-                    found = await self.db.run(
-                        partial(routes, transport=tname, account=name, live=live))
+                    live, found, recent = await self.db.run(partial(self._look, name, now))
+                    pacer.heard(recent)
                     fetched = time.monotonic()
                     if not found:
                         return sent
@@ -363,8 +361,14 @@ class OutboxSender:
                         ordered = None
                     continue
                 fresh = False
-                out = await self.db.run(partial(outgoing, msg_id=route.id))
-                result = TAKEN if out is None else await self._send(out, account=name)
+                # Claimed and read in one transaction. The claim also checks the group's
+                # limit against what every account sent it (this read of the others'
+                # messages may be a few seconds old): refused, the rows are read again.
+                out = await self.db.run(partial(
+                    take, msg_id=route.id, now=self.clock.now(), account=name,
+                    per_group=pacer.per_group_per_minute))
+                result = TAKEN if out is None else await self._send(out, account=name,
+                                                                    claimed=True)
                 if result == SENT:
                     pacer.sent(route.key, self.clock.now())
                     sent += 1
@@ -393,6 +397,21 @@ class OutboxSender:
         if moved:
             self.notify()
         return moved
+
+    async def _capped(self, pacer: Pacer, now: datetime, transport: str,
+                      account: str | None = None) -> bool:
+        """The daily cap of a paced transport (of one of its accounts): at the first look
+        of a local day its count restarts from what the database says was sent since
+        that day began (a restart forgets nothing); True, told once a day, when reached."""
+        if pacer.day != pacer.local_day(now):
+            since = pacer.day_start(now)
+            pacer.day = pacer.local_day(now)
+            pacer.sent_today = await self.db.run(
+                partial(sent_since, transport=transport, since=since, account=account))
+        if pacer.capped():
+            self._cap_reached(account or transport, pacer.day)
+            return True
+        return False
 
     def _cap_reached(self, name: str, day: date | None) -> None:
         if day is None or self._capped_on.get(name) == day:
@@ -495,6 +514,7 @@ def _pick_route(ordered: list[Route], name: str, live: set[str], pacer: Pacer, n
     until its pace allows one (None: nothing of its own to wait for)."""
     blocked: set[str] = set()
     wait: float | None = None
+    gap = pacer.gap_wait(now)
     for r in ordered:
         if r.key in blocked:
             continue
@@ -503,6 +523,8 @@ def _pick_route(ordered: list[Route], name: str, live: set[str], pacer: Pacer, n
             continue
         if not _takes(r, name, live):  # another live account's (a reply it received)
             continue
+        if gap > 0:  # every row waits at least the account's gap: look again after it
+            return None, gap  # (not scanning a city's rows after each message)
         w = pacer.wait(r.key, now)
         if w <= 0:
             return r, None

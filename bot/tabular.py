@@ -166,10 +166,21 @@ def _rows(table: Iterable[Iterable[Any]], columns: Mapping[str, Sequence[str]],
             "或".join(_chinese(columns[k]) for k in alts) for alts in missing) + example])
     out: list[Row] = []
     for n, cells in enumerate(chain(top[at + 1:], it), start=at + 2):
+        cells = list(cells)
         row = {k: v for k, v in zip(keys, cells, strict=False) if k is not None}
-        if any(cell_text(v) for v in row.values()):
+        if any(cell_text(v) for v in row.values()) and not _totals_row(cells):
             out.append((n, row))
     return out
+
+
+# An office sheet's sum rows (合计, 吴城乡小计, 全县总计 …): the sum of the rows above,
+# never a unit of its own (no place name ends so), so they are skipped wherever the word
+# stands (序号 or a name column).
+_TOTALS = re.compile(r"^.{0,16}?(合计|小计|总计)[:：]?$")
+
+
+def _totals_row(cells: Sequence[Any]) -> bool:
+    return any(_TOTALS.match(re.sub(r"\s+", "", simplify(cell_text(v)))) for v in cells)
 
 
 # -- writing -----------------------------------------------------------------------

@@ -105,3 +105,55 @@ async def test_a_message_records_its_accounts_membership_once(app: App) -> None:
     assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {}
     await app.handle(msg(3, "a2"))
     assert app.db.run_sync(lambda s: accounts.members(s, ["r9@c"])) == {"r9@c": {"a2"}}
+
+
+async def test_an_unusable_room_id_never_reaches_the_membership(app: App) -> None:
+    """Membership is recorded after the inbound checks: a room id they refuse (here with
+    a control character, and one past the id limit) is dropped, not stored."""
+    from bot.messages import Inbound
+
+    bad = ["r\x00bad@c", "r" * (app.config.limits.input_limits().max_id_chars + 1)]
+    for n, room in enumerate(bad):
+        await app.handle(Inbound(transport="wechaty", id=f"m{n}", sender="wxid_x",
+                                 sender_name="某", text="#帮助", at=START, room=room,
+                                 account="a1"))
+    assert app.db.run_sync(lambda s: accounts.rooms_of(s, "a1")) == []
+    assert not any(app.memberships.known("a1", r) for r in bad)
+
+
+async def test_a_restarted_process_gives_back_what_its_predecessor_had_claimed(
+        app: App) -> None:
+    """Account a's process was killed mid-send and restarted before its silence marked
+    a down: at the new process's first heartbeat, the row the old one had claimed is due
+    again at once; a row this process claimed itself since it started is left."""
+    from sqlmodel import col, select
+
+    from bot.heartbeat import AccountWatch
+    from bot.models.core import OutboxMessage
+    from bot.outbox import CLAIM, claim
+
+    class Up:
+        account, available = "a", True
+
+        async def ping(self, timeout: float) -> str | None:
+            return None
+
+        def restart(self, reason: str) -> None:
+            raise AssertionError(reason)
+
+    run = app.db.run_sync
+    with app.db.transaction() as s:
+        for room in ("g1", "g2"):
+            app.writer.put(s, "【通知 1】内容", room_id=room, transport="wechaty", kind="notice")
+    ids = run(lambda s: [r.id for r in s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))])
+    run(lambda s: accounts.heartbeat(s, "a", START))
+    assert run(lambda s: claim(s, ids[0], START, account="a"))  # the killed process
+    app.clock.set(START + timedelta(seconds=30))  # type: ignore[attr-defined]
+    watch = AccountWatch(app, {"a": Up()}, alerts=None, notify=lambda: None)
+    app.clock.set(START + timedelta(seconds=31))  # type: ignore[attr-defined]
+    assert run(lambda s: claim(s, ids[1], app.clock.now(), account="a"))  # this one
+    await watch.tick()
+    got = run(lambda s: {r.id: r.next_try_at for r in s.exec(select(OutboxMessage))})
+    assert got == {ids[0]: None, ids[1]: START + timedelta(seconds=31) + CLAIM}
+    await watch.tick()  # not again at the next heartbeat
+    assert run(lambda s: {r.id: r.next_try_at for r in s.exec(select(OutboxMessage))}) == got

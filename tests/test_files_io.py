@@ -43,6 +43,23 @@ def test_header_below_title_rows_with_synonyms(tmp_path: Path) -> None:
                           "deadline": "2019-09-30"}
 
 
+def test_sum_rows_of_an_office_sheet_are_skipped(tmp_path: Path) -> None:
+    """合计/小计 rows (in the 序号 column or a name column) are sums, not units: skipped,
+    while every real row keeps its number as the file counts it."""
+    from bot.progress.files import read_table
+
+    path = write_csv(tmp_path / "t.csv", [
+        "序号,乡镇,村名,任务名称,目标任务数,完成时限",
+        "1,吴城乡,皇叔洼村,危房改造,50户,2019-09-30",
+        "2,吴城乡,东坪村,危房改造,30,2019-09-30",
+        ",吴城乡 小计,,危房改造,80,",
+        "合计,,,,80,",
+        "3,官儿乡,合计庄村,危房改造,9,2019-09-30",
+    ])
+    rows = read_table(path)
+    assert [(n, r["unit"]) for n, r in rows] == [(2, "皇叔洼村"), (3, "东坪村"), (6, "合计庄村")]
+
+
 @pytest.mark.parametrize("header", ["目标任务数", "任务目标", "计划任务数（户）", "年度目标"])
 def test_the_usual_names_of_a_target_column(tmp_path: Path, header: str) -> None:
     from bot.progress.files import read_table

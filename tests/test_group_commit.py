@@ -28,6 +28,7 @@ from bot.config import Config
 from bot.dashboard import collect
 from bot.db import Database
 from bot.drivers.memory import MemoryChat
+from bot.jobs import run_due
 from bot.messages import Inbound, Outgoing
 from bot.models.core import InboundMessage, OutboxMessage, UnitAlias
 from bot.outbox import pending
@@ -37,7 +38,7 @@ from bot.sender import OutboxSender
 from bot.text import Args
 from bot.wiring import build_app, registries
 from tests.conftest import ADMIN
-from tests.test_rankings_bot import CADRES, HQ, PNG, report, setup
+from tests.test_rankings_bot import CADRES, HQ, PNG, at, report, setup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -427,6 +428,29 @@ async def test_the_ranking_chart_is_drawn_by_the_sender_after_the_commit(app: Ap
     assert len(sent) == 1 and sent[0].chart is None
     assert sent[0].image is not None and sent[0].image.startswith(PNG)
     assert sent[0].image == chart.render()
+
+
+async def test_a_bulletin_chart_is_drawn_by_the_sender_after_the_commit(app: App) -> None:
+    chat = MemoryChat(app)
+    await setup(chat)
+    await report(chat, dict(zip(CADRES, (40, 30, 20), strict=True)))
+    # The Monday bulletins fall due; their jobs commit before anything is sent.
+    await run_due(app, at(6, 10, 9), advance=app.clock.set)  # type: ignore[attr-defined]
+    with app.db.transaction(deferred=True) as s:
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "bulletin")
+                      .order_by(col(OutboxMessage.id))).all()
+    assert {r.room_id for r in rows} == {"r_city", "r_county"}
+    # Committed with the chart's data, not a picture drawn inside the transaction.
+    assert all(r.image is None and r.chart is not None for r in rows)
+    charts = {r.room_id: Chart.from_json(r.chart or "") for r in rows}
+    assert charts["r_county"].title == "浑源县 周通报 6月10日"
+    assert [b.label for b in charts["r_county"].panels[0].bars] == [
+        "1 吴城乡", "2 官儿乡", "3 大磁窑镇（末位）"]
+    # The transport gets each picture, drawn from that data.
+    sent = {o.room: o for o in await chat.flush() if o.text.startswith("【周通报】")}
+    assert sorted(sent) == ["r_city", "r_county"]
+    for room, o in sent.items():
+        assert o.chart is None and o.image == charts[room].render()
 
 
 def test_the_chart_data_survives_json_unchanged() -> None:

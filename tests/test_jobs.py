@@ -51,7 +51,17 @@ def bad_timing(job: Job, after: datetime, config) -> datetime:
     raise KeyError("weekday")  # e.g. a payload written by an older version
 
 
+def retime_h(ctx: JobCtx) -> None:
+    """Re-times job "h" (which may have run earlier in the same batch)."""
+    schedule(ctx.session, "h", "hourly", START + 5 * HOUR, ctx.now, room_id="r1")
+
+
+def to_nowhere(ctx: JobCtx) -> None:
+    ctx.send("no_such_room", "lost")
+
+
 KINDS = [JobKind("hourly", say_due, hourly), JobKind("broken", explode, hourly),
+         JobKind("retime", retime_h), JobKind("nowhere", to_nowhere),
          JobKind("once", say_due, lambda job, after, config: None),
          JobKind("bad_timing", say_due, bad_timing), JobKind("oneoff", say_due)]
 
@@ -290,3 +300,35 @@ def test_a_burst_larger_than_a_batch_runs_each_once(engine_app, clock) -> None:
     # The loop reports the next due time (the built-in jobs') from its last read.
     assert results.next_at == app.db.run_sync(next_due_at) > at
     assert len(outbox(app)) == n
+
+
+def test_a_job_re_timed_later_in_its_batch_keeps_the_new_time(engine_app, clock) -> None:
+    """A batch writes its jobs' next times at its end: a job re-timed by another
+    occurrence of the same batch, after its own ran, keeps that later change."""
+    app = engine_app
+    at = START + HOUR
+    h = add(app, "h", "hourly", at)
+    add(app, "r", "retime", at)
+    clock.set(at)
+    results = run_due_sync(app, at)
+    assert [r.outcome for r in results] == ["ran", "ran"]
+    assert outbox(app) == ["h 03 10:00"]
+    job = app.db.run_sync(lambda s: s.get(Job, h))
+    assert (job.next_at, job.active) == (START + 5 * HOUR, True)
+
+
+def test_a_message_to_an_unknown_room_fails_its_occurrence_only(engine_app, clock,
+                                                                 caplog) -> None:
+    """Messages are put in the outbox when the batch ends, but what would be refused
+    then is refused in the occurrence: it fails alone, the batch goes on."""
+    app = engine_app
+    at = START + HOUR
+    lost = add(app, "n", "nowhere", at)
+    ok = add(app, "a", "oneoff", at)
+    clock.set(at)
+    with caplog.at_level(logging.ERROR, logger="bot.jobs"):
+        results = run_due_sync(app, at)
+    assert sorted((r.job_id, r.outcome) for r in results) == sorted(
+        [(lost, "failed"), (ok, "ran")])
+    assert outbox(app) == ["a 03 10:00"]
+    assert "unknown room" in caplog.text

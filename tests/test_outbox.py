@@ -225,6 +225,26 @@ async def test_stale_backlog_is_merged_into_one_message_per_group(app, clock) ->
     assert await sender.flush() == 0  # nothing left, nothing twice
 
 
+async def test_a_round_in_progress_is_merged_but_not_called_late(app, clock) -> None:
+    """A city round takes hours at the ban-safe pace: a group whose notices waited in it
+    gets them folded, headed as a summary, not as 补发. A reminder past its time among
+    them is late, and then the message says so."""
+    live, fake = Live(clock), FakeTime(clock)
+    queue(app, "r1", "【通知 1】周五报送材料", kind="notice")
+    queue(app, "r2", "【通知 1】周五报送材料", kind="notice")
+    clock.set(START + timedelta(hours=1))
+    queue(app, "r1", "【通知 2】周一开会", kind="notice")
+    queue(app, "r2", "周报", kind="bulletin")
+    queue(app, "r2", "提醒：今天 10:30 前报送", kind="reminder")
+    clock.set(START + timedelta(hours=3))
+    sender = make_sender(app, live, fake)
+    assert await sender.flush() == 2
+    by_room = {o.room: o.text for _, o in live.sent}
+    assert by_room["r1"] == ("【汇总】以下 2 条消息一并发出：\n"
+                             "[09:00] 【通知 1】周五报送材料\n[10:00] 【通知 2】周一开会")
+    assert by_room["r2"].startswith("【补发】此前未能及时发出的 3 条消息：\n")
+
+
 def test_merge_splits_only_past_max_chars(app, clock) -> None:
     from bot.outbox import merge_stale
 

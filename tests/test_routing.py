@@ -264,6 +264,82 @@ async def test_a_down_account_in_this_process_is_replaced_at_once(app, clock) ->
     assert all(r.account == "b" and r.attempts == 0 for r in rows(app))
 
 
+class Killed(Live):
+    """The transport of a process that is killed (SIGKILL) while its second message is
+    in the puppet service's hands: that send never returns to the process."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.in_flight = asyncio.Event()
+
+    async def send(self, out: Outgoing) -> None:
+        if self.sent:
+            self.in_flight.set()
+            await asyncio.Future()  # never: the process dies here
+        await super().send(out)
+
+
+@pytest.mark.parametrize("how", ["silent", "logged out"])
+async def test_a_killed_process_s_claimed_row_goes_at_once_when_its_account_is_down(
+        app, clock, how) -> None:
+    """Two processes' senders on one database. The one holding a is killed mid-round,
+    after one message and with the next one claimed; when a is marked down (its
+    heartbeat silent past the timeout, or its own process's logout), the claimed row is
+    given back in that transaction, and b sends it at once, not 15 minutes later. The
+    row that went before the kill is not sent again; the one in flight is sent by b
+    (at-least-once: see `bot.accounts.release_claims`)."""
+    join(app, "a", ["g1", "g2", "g3"])
+    join(app, "b", ["g1", "g2", "g3"])
+    heartbeat(app, "a", "b")
+    queue(app, ["g1", "g2", "g3"], "【通知 5】内容")
+    killed = Killed(clock)
+    one = sender(app, {"a": killed})
+    process = asyncio.create_task(one.flush_account("a"))
+    await killed.in_flight.wait()
+    process.cancel()  # SIGKILL: nothing of the process runs after this point
+    with pytest.raises(asyncio.CancelledError):
+        await process
+    [claimed] = [r for r in rows(app) if r.sent_at is None and r.next_try_at is not None]
+    assert (claimed.room_id, claimed.account) == ("g2", "a")
+    clock.set(START + timedelta(seconds=100))
+    heartbeat(app, "b")
+    if how == "silent":
+        assert app.db.run_sync(
+            lambda s: accounts.mark_stale_down(s, clock.now(), TIMEOUT)) == ["a"]
+    else:
+        assert app.db.run_sync(lambda s: accounts.mark_down(s, "a", clock.now(), "退出登录"))
+    lives = {"b": Live(clock)}
+    assert await sender(app, lives).flush() == 2
+    assert [o.room for o in by_account(lives)["b"]] == ["g2", "g3"]
+    assert [o.room for _, o in killed.sent] == ["g1"]
+    check_once_by_members(app, {"a": killed, **lives}, membership({"a": {"g1", "g2", "g3"},
+                                                                    "b": {"g1", "g2", "g3"}}))
+    assert clock.now() == START + timedelta(seconds=100)  # no claim window waited out
+
+
+def test_a_late_failure_of_a_dropped_account_leaves_the_new_claim_alone(app, clock) -> None:
+    """a was marked down (hung) while sending; its row was given back and b claimed it.
+    When a's send then fails (or says down) after all, b's claim stands: a's failure
+    neither cuts b's claim window short (a third account could send it meanwhile) nor
+    takes the row from b."""
+    from bot.outbox import CLAIM, claim, mark_failed, release
+
+    join(app, "a", ["g1"])
+    join(app, "b", ["g1"])
+    heartbeat(app, "a", "b")
+    queue(app, ["g1"], "【通知 6】内容")
+    [row] = rows(app)
+    run = app.db.run_sync
+    assert run(lambda s: claim(s, row.id, clock.now(), account="a"))
+    assert run(lambda s: accounts.mark_down(s, "a", clock.now(), "无响应"))
+    assert run(lambda s: claim(s, row.id, clock.now(), account="b"))
+    run(lambda s: mark_failed(s, row.id, "timeout", 8, clock.now(), unassign=True,
+                              account="a"))
+    run(lambda s: release(s, row.id, unassign=True, account="a"))
+    [row] = rows(app)
+    assert (row.account, row.attempts, row.next_try_at) == ("b", 0, clock.now() + CLAIM)
+
+
 async def test_unreachable_groups_go_to_the_units_wecom_webhook_once(app, clock) -> None:
     chat = MemoryChat(app)
     await build_city(chat)  # r_hy, r_wc, r_hsw are 浑源县 and below; r_yg is another county
@@ -316,6 +392,40 @@ async def test_merge_of_a_stale_backlog_per_group_and_account(app, clock) -> Non
     assert merged.room == "g1" and merged.text.startswith("【补发】此前未能及时发出的 2 条消息")
     # g2's rows are b's, and b is live: a neither merges nor sends them.
     assert app.db.run_sync(lambda s: queued_by_account(s, WECHATY)) == {"b": 2}
+
+
+@pytest.mark.parametrize("together", [False, True])
+async def test_the_per_group_limit_is_the_groups_across_accounts(app, clock, together) -> None:
+    """Two accounts in one group, each with three replies to send there (each the
+    receiver of its commands), at most 3 a minute: the group gets at most 3 in any
+    minute from the two together. One after the other (the second reads what the first
+    sent), and at once (both read before either sends: the claim refuses the fourth)."""
+    join(app, "a", ["g1", "g2"])
+    join(app, "b", ["g1"])
+    heartbeat(app, "a", "b")
+    for i in range(3):
+        queue(app, ["g1"], f"a 的回复{i}", kind="reply", account="a")
+        queue(app, ["g1"], f"b 的回复{i}", kind="reply", account="b")
+    queue(app, ["g2"], "别的群")
+    lives = {"a": Live(clock), "b": Live(clock)}
+    step = Lockstep(clock)
+    s = sender(app, lives, sleep=step.sleep,
+               pace=lambda: pacer(min_gap=0, jitter=0, per_group_per_minute=3))
+    if together:
+        done = await asyncio.gather(*(step.run(s.flush_account(n)) for n in lives))
+    else:
+        done = [await step.run(s.flush_account(n)) for n in lives]
+    assert sum(done) == 7
+    check_once_by_members(app, lives, membership({"a": {"g1", "g2"}, "b": {"g1"}}))
+    times = sorted(t for live in lives.values() for t, o in live.sent if o.room == "g1")
+    assert len(times) == 6
+    assert all(times[i + 3] - times[i] >= timedelta(minutes=1) for i in range(3)), times
+    # A restarted sender (its pacer knows nothing) still counts them from the database.
+    queue(app, ["g1"], "再一条", kind="reply", account="a")
+    again = {"a": Live(clock)}
+    assert await sender(app, again, pace=lambda: pacer(min_gap=0, jitter=0,
+                                                        per_group_per_minute=3)).flush() == 1
+    assert again["a"].sent[0][0] - times[3] >= timedelta(minutes=1)
 
 
 async def test_the_daily_cap_counts_per_account(app, clock) -> None:

@@ -77,13 +77,20 @@ class Gateway:
         return f"http://127.0.0.1:{self.control}"
 
     def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (several start side by side)."""
         env = {**os.environ, "GATEWAY_PORT": str(self.port), "GATEWAY_CONTROL": str(self.control),
                "GATEWAY_TOKEN": self.token, "GATEWAY_FIXTURE": json.dumps(self.fixture),
                "TMPDIR": str(self.tmp)}
         log = (self.tmp / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(["node", "gateway.mjs"], cwd=GATEWAY_DIR, env=env,
                                      stdout=subprocess.PIPE, stderr=log)
-        assert self.proc.stdout is not None
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = b""
         while time.monotonic() < deadline:

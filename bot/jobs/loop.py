@@ -5,6 +5,9 @@ and tools).
 Due occurrences are claimed in batches (up to `BATCH`, oldest first) and run in one
 transaction per batch, each occurrence in its own savepoint, then committed once: a
 burst of reminders due in the same minute costs a few commits, not one per reminder.
+What a batch needs is read once for all of it (the jobs, their groups, the runs
+already recorded), and its `JobRun` rows and next times are written once for all of it
+(`bot.jobs.engine.Batch`): an occurrence costs its savepoint and its kind's own work.
 
 With `advance` (a virtual clock's setter), time moves to each due time before the jobs
 due then run, as if the time had passed with the bot up; without it, occurrences run
@@ -29,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock
 from bot.db import Database
-from bot.jobs.engine import JobRunner, RunResult
+from bot.jobs.engine import Batch, JobRunner, RunResult
 from bot.jobs.scheduling import next_due_at
 
 log = logging.getLogger(__name__)
@@ -131,19 +134,23 @@ def _due_batch(host: JobHost, until: datetime, advance: Advance | None) -> _Batc
                 advance(first.next_at)
             # Empty when another process ran them while this one waited: look again.
             jobs = runner.lock_due(session, host.clock.now(), BATCH)
-        # The batch's rooms, held for its duration: the session's identity map keeps
-        # only referenced objects, and each message queued looks its room up.
+        # What the batch reads, read once: its rooms, held for its duration (the
+        # session's identity map keeps only referenced objects, and each message queued
+        # looks its room up), and the runs already recorded for its jobs.
         rooms = runner.rooms_of(session, jobs)  # noqa: F841
+        batch = Batch.start(session, jobs)
         now = host.clock.now()
         results: list[RunResult] = []
+        done = False
         for job in jobs:
             if job.next_at > now:
                 # A real clock behind `until`: this job and those after it are not due yet.
-                return _Batch(results, True, next_due_at(session))
+                done = True
+                break
             assert job.id is not None
             job_id = job.id
             try:
-                result = runner.run_job(session, job, now)
+                result = runner.run_job(session, job, now, batch)
             except DBAPIError:
                 raise  # the database, not the job: the caller retries later
             except Exception:
@@ -153,4 +160,6 @@ def _due_batch(host: JobHost, until: datetime, advance: Advance | None) -> _Batc
                 continue
             if result is not None:
                 results.append(result)
-        return _Batch(results, False)
+        # The batch's runs and next times, before anything reads the jobs' times again.
+        batch.write(session, runner.writer)
+        return _Batch(results, True, next_due_at(session)) if done else _Batch(results, False)

@@ -88,26 +88,51 @@ class Leaf:
     reported_on: date | None
 
 
+@dataclass(frozen=True)
+class Period:
+    """Reporting units sharing one plan period (start, deadline), summed: what the
+    roll-up needs of them (SQL groups them so: `bot.progress.rollup`)."""
+
+    start: date
+    deadline: date
+    amount: int  # their targets, summed
+    done: int  # their newest figures, summed
+    units: int
+    reported_units: int  # of them, those with a report by the date measured on
+    reported_on: date | None  # the newest report among them
+
+
 def aggregate(leaves: Sequence[Leaf], on: date) -> Figures | None:
     """The figures of these reporting units together on `on`; None without a target."""
-    target = sum(leaf.amount for leaf in leaves)
-    if not leaves or target <= 0:
-        return None
-    done = sum(leaf.done for leaf in leaves)
-    # Amount due by `on`, summed per plan period (the leaves mostly share one).
-    by_period: dict[tuple[date, date], int] = defaultdict(int)
+    by_period: dict[tuple[date, date], list[Leaf]] = defaultdict(list)
     for leaf in leaves:
-        by_period[(leaf.start, leaf.deadline)] += leaf.amount
-    due = sum(amount * schedule_fraction(s, d, on) for (s, d), amount in by_period.items())
+        by_period[(leaf.start, leaf.deadline)].append(leaf)
+    periods = []
+    for (s, d), group in by_period.items():
+        reported = [leaf.reported_on for leaf in group if leaf.reported_on is not None]
+        periods.append(Period(s, d, sum(leaf.amount for leaf in group),
+                              sum(leaf.done for leaf in group), len(group), len(reported),
+                              max(reported) if reported else None))
+    return combine(periods, on)
+
+
+def combine(periods: Sequence[Period], on: date) -> Figures | None:
+    """The figures of the reporting units of these plan periods together on `on`;
+    None without a target. The amount due by `on` is summed per plan period."""
+    target = sum(p.amount for p in periods)
+    if not periods or target <= 0:
+        return None
+    done = sum(p.done for p in periods)
+    due = sum(p.amount * schedule_fraction(p.start, p.deadline, on) for p in periods)
     completion = Fraction(done, target)
     schedule = Fraction(due) / target
-    reported = [leaf.reported_on for leaf in leaves if leaf.reported_on is not None]
+    reported = [p.reported_on for p in periods if p.reported_on is not None]
     c, s = pct(completion), pct(schedule)
     return Figures(
         done=done, target=target, exact_completion=completion, exact_schedule=schedule,
         completion_pct=c, schedule_pct=s, lead_pct=c - s,
-        start=min(leaf.start for leaf in leaves),
-        deadline=max(leaf.deadline for leaf in leaves), on=on,
-        reported_on=max(reported) if reported else None, units=len(leaves),
-        reported_units=len(reported),
+        start=min(p.start for p in periods),
+        deadline=max(p.deadline for p in periods), on=on,
+        reported_on=max(reported) if reported else None, units=sum(p.units for p in periods),
+        reported_units=sum(p.reported_units for p in periods),
     )

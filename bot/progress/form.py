@@ -25,10 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import cn2an
-
 from bot.config import TaskConfig
-from bot.text import NUMERAL_CHARS, simplify
+from bot.text import NUMERAL_CHARS, cn2an_smart, simplify
 
 MEASURES = "处户个座家项件套间栋所人亩"
 
@@ -264,7 +262,7 @@ class _Reader:
             ):
                 return s
             try:
-                value = cn2an.cn2an(s, "smart")
+                value = cn2an_smart(s)
             except Exception:  # cn2an raises assorted errors on odd runs
                 return s
             return str(int(value)) if float(value).is_integer() else s

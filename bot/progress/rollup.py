@@ -11,19 +11,20 @@ is the sum of its sub-units.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+import itertools
 from collections.abc import Iterable
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, String, bindparam, func
+from sqlalchemy import Date, Integer, String, and_, bindparam, cast, func
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.config import Config
 from bot.models.core import OrgUnit
 from bot.models.progress import Report, Target
-from bot.progress.figures import Figures, Leaf, aggregate
+from bot.progress.figures import Figures, Leaf, Period, aggregate, combine
 
 
 def in_subtree(column: Any, unit: OrgUnit) -> Any:
@@ -101,19 +102,25 @@ def latest_report(session: Session, unit_id: int, task: str) -> Report | None:
     ).first()
 
 
-@functools.cache
-def _leaves_query() -> Any:
-    """The subtree's targets for a task, each with its unit's path and its newest report
-    not withdrawn by `on` (a seek per target on `ix_progress_report_latest`): one
-    statement, built once."""
-    task, on = bindparam("task", type_=String()), bindparam("on", type_=Date())
-    newest = (
+def _newest_report(on: Any) -> Any:
+    """The id of the target's unit's newest report on its task not withdrawn by `on`
+    (a seek on `ix_progress_report_latest`), correlated to `Target`."""
+    return (
         sa_select(func.max(Report.id))
         .where(col(Report.unit_id) == col(Target.unit_id), col(Report.task) == col(Target.task),
                col(Report.withdrawn_at).is_(None), col(Report.report_date) <= on)
         .correlate(Target)
         .scalar_subquery()
     )
+
+
+@functools.cache
+def _leaves_query() -> Any:
+    """The subtree's targets for a task, each with its unit's path and its newest report
+    not withdrawn by `on` (a seek per target on `ix_progress_report_latest`): one
+    statement, built once."""
+    task, on = bindparam("task", type_=String()), bindparam("on", type_=Date())
+    newest = _newest_report(on)
     return (
         sa_select(col(Target.unit_id), col(Target.task), col(Target.amount), col(Target.start),
                   col(Target.deadline), col(OrgUnit.path), col(Report.figure),
@@ -144,27 +151,75 @@ def unit_figures(session: Session, unit: OrgUnit, task_name: str, on: date) -> F
     return aggregate(_leaves(session, unit, task_name, on), on)
 
 
+@functools.cache
+def _sub_units_query(dialect: str) -> Any:
+    """`sub_unit_figures` in one statement: the reporting units below a unit (`path`,
+    `scope`), grouped in SQL by direct sub-unit and plan period, each group's targets and
+    newest figures summed; with each sub-unit's row, in the order they were created.
+
+    A unit's direct sub-unit is the first id of its path below the scope's ('/12/40/'
+    under '/3/' is 12), cut out of the path: no join of every unit with every
+    sub-unit. A target is a reporting unit's when no target for its task is on a unit
+    below it; only a unit with sub-units can have one (a cheap test first), so the
+    costly subtree search runs for the few targets above the villages."""
+    strpos = func.strpos if dialect == "postgresql" else func.instr  # the same arguments
+    task, on = bindparam("task", type_=String()), bindparam("on", type_=Date())
+    cut = bindparam("cut", type_=Integer())  # len(scope.path)
+    unit, below, child = aliased(OrgUnit), aliased(OrgUnit), aliased(OrgUnit)
+    other = aliased(Target)
+    rest = func.substr(col(unit.path), cut + 1)
+    sub_id = cast(func.substr(rest, 1, strpos(rest, "/") - 1), Integer).label("sub_id")
+    has_sub_units = sa_select(col(child.id)).where(col(child.parent_id) == col(unit.id)).exists()
+    target_below = (
+        sa_select(col(other.id))
+        .join(below, col(below.id) == col(other.unit_id))
+        .where(col(other.task) == col(Target.task), col(below.id) != col(unit.id),
+               func.substr(col(below.path), 1, func.length(col(unit.path))) == col(unit.path))
+        .exists()
+    )
+    newest = aliased(Report)
+    leaves = (
+        sa_select(sub_id, col(Target.start).label("start"),
+                  col(Target.deadline).label("deadline"), col(Target.amount).label("amount"),
+                  col(newest.id).label("report_id"), col(newest.figure).label("figure"),
+                  col(newest.report_date).label("report_date"))
+        .join(unit, col(unit.id) == col(Target.unit_id))
+        .outerjoin(newest, col(newest.id) == _newest_report(on))
+        .where(col(Target.task) == task, col(unit.path).startswith(bindparam("path")),
+               col(unit.id) != bindparam("scope"), ~and_(has_sub_units, target_below))
+        .subquery()
+    )
+    groups = (
+        sa_select(leaves.c.sub_id, leaves.c.start, leaves.c.deadline,
+                  func.sum(leaves.c.amount).label("amount"),
+                  func.sum(func.coalesce(leaves.c.figure, 0)).label("done"),
+                  func.count().label("units"), func.count(leaves.c.report_id).label("reported"),
+                  func.max(leaves.c.report_date).label("reported_on"))
+        .group_by(leaves.c.sub_id, leaves.c.start, leaves.c.deadline)
+        .subquery()
+    )
+    return (
+        sa_select(OrgUnit, groups.c.start, groups.c.deadline, groups.c.amount, groups.c.done,
+                  groups.c.units, groups.c.reported, groups.c.reported_on)
+        .join(groups, groups.c.sub_id == col(OrgUnit.id))
+        .order_by(col(OrgUnit.id))
+    )
+
+
 def sub_unit_figures(
     session: Session, unit: OrgUnit, task_name: str, on: date
 ) -> list[tuple[OrgUnit, Figures]]:
     """Figures of each direct sub-unit that has a target for the task in its subtree,
     in the order the sub-units were created. Empty for a reporting unit itself."""
-    start = len(unit.path)
-    groups: dict[int, list[Leaf]] = defaultdict(list)
-    for leaf in _leaves(session, unit, task_name, on):
-        # The path below the unit's own ('/12/40/' under '/3/'): its first id is the
-        # direct sub-unit; empty for the unit itself.
-        below = leaf.path[start:].split("/", 1)[0]
-        if below:
-            groups[int(below)].append(leaf)
-    if not groups:
-        return []
-    subs = session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(list(groups)))).all()
+    q = _sub_units_query(session.get_bind().dialect.name)
+    rows = session.execute(q, {"path": unit.path, "cut": len(unit.path), "scope": unit.id,
+                               "task": task_name, "on": on}).all()
     out = []
-    for sub in sorted(subs, key=lambda u: u.id or 0):
-        fig = aggregate(groups[sub.id or 0], on)
+    for _, group in itertools.groupby(rows, key=lambda r: r[0].id):  # rows in id order
+        periods = list(group)
+        fig = combine([Period(*r[1:]) for r in periods], on)
         if fig is not None:
-            out.append((sub, fig))
+            out.append((periods[0][0], fig))
     return out
 
 

@@ -13,7 +13,7 @@ from bot.rankings.bulletin import Bulletin, Section, build_bulletin, bulletin_sc
 from bot.rankings.chart import (
     Chart,
     ChartError,
-    bulletin_chart,
+    bulletin_chart_data,
     points_chart,
     points_chart_data,
     standing_chart,
@@ -68,7 +68,7 @@ __all__ = [
     "BULLETIN_LEVELS", "COMPOSITE", "KINDS", "MONTHLY", "RANKING_LEVELS", "WEEKLY", "Bulletin",
     "BulletinKind", "Chart", "ChartError", "Entry", "Forecast", "NoVillages", "NothingToRank",
     "PointsStanding", "Ranked", "Section", "Standing", "UnknownTask", "build_bulletin",
-    "bulletin_chart", "bulletin_kind", "bulletin_scopes", "bulletin_text", "cn_number",
+    "bulletin_chart_data", "bulletin_kind", "bulletin_scopes", "bulletin_text", "cn_number",
     "common_schedule", "composite_entry", "composite_of", "composite_ranking", "figure_on",
     "forecast", "forecast_text", "last_streak", "month_bounds", "points_chart",
     "points_chart_data",

@@ -12,9 +12,10 @@ worker threads may render side by side.
 The PNG is deterministic for given inputs: fixed size and dpi, no metadata, and a
 palette image written by Pillow (a few kilobytes, not a few dozen).
 
-A command's chart is not drawn in its transaction: `Chart` is everything `render`
-needs, built from the data objects there and kept in the outbox row as JSON; the sender
-draws it when it sends (`draw_stored`), after the commit and outside any lock.
+A chart is not drawn in the transaction that queues it (a command's, a bulletin
+job's): `Chart` is everything `render` needs, built from the data objects there and
+kept in the outbox row as JSON; the sender draws it when it sends (`draw_stored`),
+after the commit and outside any lock.
 """
 
 from __future__ import annotations
@@ -330,10 +331,6 @@ def bulletin_chart_data(b: Bulletin, traditional: bool = False) -> Chart:
              for sec in b.sections]
     return ranking_chart_data(f"{b.scope.name} {b.kind.chart_title(b.period)} {day(b.on)}",
                               panels, traditional, marks)
-
-
-def bulletin_chart(b: Bulletin, traditional: bool = False) -> bytes:
-    return bulletin_chart_data(b, traditional).render()
 
 
 def standing_chart_data(st: Standing, traditional: bool = False) -> Chart:

@@ -4,18 +4,21 @@ monthly …), their timing and what period a run covers come from the registry i
 `bot.rankings.kinds`; this module turns each entry into a job kind and a built-in job
 seeded by `seed()`.
 
-An occurrence of a bulletin does not draw the bulletins itself: it queues one one-off
+An occurrence of a bulletin does not build the bulletins itself: it queues one one-off
 `bulletin_scope` job per HQ or county unit, keyed by bulletin, period and unit, and
-each of those builds, draws and sends one group's bulletin in its own transaction.
-Drawing a chart takes a few tenths of a second, so the write lock (SQLite) is held for
-one chart at a time rather than for all of them, and one scope that fails does not
-stop the others. Exactly once still holds: the occurrence runs once (the engine), a
-key that exists already is never queued again, and each one-off job runs once.
+each of those builds and queues one group's bulletin in its own savepoint, so one
+scope that fails does not stop the others. Exactly once still holds: the occurrence
+runs once (the engine), a key that exists already is never queued again, and each
+one-off job runs once.
+
+No chart is drawn in the job's transaction (a drawing takes a few tenths of a second,
+and the transaction holds SQLite's write lock): the outbox row keeps the chart's data
+(`bot.rankings.chart.Chart`) and the sender draws it after the commit, as for
+`#排名`. A chart that cannot be drawn then is logged and the text goes alone.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -31,15 +34,12 @@ from bot.rankings import (
 )
 from bot.rankings import (
     BulletinKind,
-    ChartError,
     build_bulletin,
-    bulletin_chart,
+    bulletin_chart_data,
     bulletin_kind,
     bulletin_scopes,
     bulletin_text,
 )
-
-log = logging.getLogger(__name__)
 
 SCOPE_KIND = "bulletin_scope"
 
@@ -57,7 +57,8 @@ def _publish(ctx: JobCtx, kind: BulletinKind, period: date, on: date) -> None:
 
 
 def run_scope(ctx: JobCtx) -> None:
-    """One group's bulletin: build (storing the outcome for streaks), word, draw, send."""
+    """One group's bulletin: build (storing the outcome for streaks), word, and queue it
+    with its chart's data (drawn at send time)."""
     s, p = ctx.session, ctx.payload
     scope = s.get(OrgUnit, ctx.job.unit_id) if ctx.job.unit_id is not None else None
     if scope is None:
@@ -70,13 +71,9 @@ def run_scope(ctx: JobCtx) -> None:
     text = bulletin_text(b)
     if p.get("late") and not ctx.late:
         text += LATE_MARK  # the occurrence that queued it was a 补发
-    try:
-        png: bytes | None = bulletin_chart(b, ctx.config.bot.reply_script == "traditional")
-    except ChartError:
-        log.exception("bulletin chart for %s not drawn", scope.name)
-        png = None
+    chart = bulletin_chart_data(b, ctx.config.bot.reply_script == "traditional")
     for room in rooms_of(s, [scope]):
-        ctx.send(room.id, text, kind="bulletin", image=png)
+        ctx.send(room.id, text, kind="bulletin", chart=chart)
 
 
 def _occurrence(kind: BulletinKind) -> JobKind:
