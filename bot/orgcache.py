@@ -12,8 +12,9 @@ because a token is random: a state that never committed leaves a token no one wi
 read again, and a changed state always has a new one.
 
 Entries hold plain data or transient ORM objects that belong to no session: read them,
-never change them. A unit must read the cache before it writes to any of the watched
-tables (the message's preamble and the hot-path handlers do), or read the session.
+never change them. A unit that writes to a watched table may still read the cache: a
+miss's load is kept only if the token is unchanged after it (`OrgView._stable`), so a
+unit's own uncommitted state never lands under the shared token.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
+from bot.models.cache import CacheVersion
 from bot.models.core import OrgUnit, Person, RoleGrant, Room, UnitAlias
 
 T = TypeVar("T")
@@ -62,11 +64,15 @@ class Generation:
         self.limit = limit
         self._entries: dict[Hashable, Any] = {}
 
-    def get(self, key: Hashable, load: Callable[[], T]) -> T:
-        """The entry under `key`, loaded (in the caller's session) on a miss."""
+    def get(self, key: Hashable, load: Callable[[], T],
+            stable: Callable[[], bool] | None = None) -> T:
+        """The entry under `key`, loaded (in the caller's session) on a miss; kept only
+        when `stable()` says the session still stands at this token after the load."""
         value = self._entries.get(key, _MISSING)
         if value is _MISSING:
             value = load()
+            if stable is not None and not stable():
+                return value
             if len(self._entries) >= self.limit:
                 self._entries.clear()
             self._entries[key] = value
@@ -105,6 +111,7 @@ class OrgCache:
         self.aliases_q = select(_ALIAS.c.unit_id, _ALIAS.c.alias).order_by(_ALIAS.c.id)
         self.grants_q = select(_GRANT.c.unit_id, _GRANT.c.role).where(
             _GRANT.c.person_id == bindparam("id"))
+        self.token_q = select(CacheVersion.__table__.c.token)  # type: ignore[attr-defined]
 
     def generation(self, token: str) -> Generation:
         current = self._current
@@ -159,17 +166,27 @@ class OrgView:
     session: Session
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
-        return self.gen.get(key, load)
+        return self.gen.get(key, load, self._stable)
+
+    def _stable(self) -> bool:
+        """After a miss's load: is the token still the generation's? Not when this unit
+        wrote to a watched table since its token was read (its own uncommitted state,
+        which a rolled-back savepoint would leave under the shared token), nor when, on
+        PostgreSQL, another transaction committed a change meanwhile. Then what was
+        loaded serves this unit only. One statement, on misses only."""
+        now = self.session.execute(self.cache.token_q).scalar()
+        return now is not None and now == self.gen.token
 
     def room(self, room_id: str) -> RoomRow | None:
-        return self.gen.get("rooms", self._rooms).get(room_id)
+        return self.gen.get("rooms", self._rooms, self._stable).get(room_id)
 
     def _rooms(self) -> dict[str, RoomRow]:
         return {r[0]: RoomRow(*r) for r in self.session.execute(self.cache.rooms_q)}
 
     def person(self, person_id: str) -> PersonRow | None:
         # Only people found are kept (a person's insert does not change the token).
-        row = self.gen.get(("person", person_id), lambda: self._person(person_id))
+        row = self.gen.get(("person", person_id), lambda: self._person(person_id),
+                           self._stable)
         if row is None:
             self.gen.forget(("person", person_id))
         return row
@@ -179,7 +196,7 @@ class OrgView:
         return PersonRow(*r) if r is not None else None
 
     def tree(self) -> Tree:
-        return self.gen.get("tree", self._tree)
+        return self.gen.get("tree", self._tree, self._stable)
 
     def _tree(self) -> Tree:
         units = {r[0]: UnitRow(*r) for r in self.session.execute(self.cache.units_q)}
@@ -190,7 +207,7 @@ class OrgView:
 
     def unit(self, unit_id: int) -> OrgUnit | None:
         """A transient copy of the unit (shared: never change it)."""
-        return self.gen.get(("unit", unit_id), lambda: self._unit(unit_id))
+        return self.gen.get(("unit", unit_id), lambda: self._unit(unit_id), self._stable)
 
     def _unit(self, unit_id: int) -> OrgUnit | None:
         row = self.tree().units.get(unit_id)
@@ -204,7 +221,7 @@ class OrgView:
         """The roles granted to the person on `unit` or above (as `bot.org.role_grants`)."""
         mine = self.gen.get(("grants", person_id), lambda: tuple(
             (uid, role) for uid, role in
-            self.session.execute(self.cache.grants_q, {"id": person_id})))
+            self.session.execute(self.cache.grants_q, {"id": person_id})), self._stable)
         up = {int(p) for p in unit.path.strip("/").split("/") if p}
         return frozenset(role for uid, role in mine if uid in up)
 

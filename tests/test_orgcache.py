@@ -128,6 +128,34 @@ def test_a_rolled_back_savepoint_is_never_served(two: tuple[App, App]) -> None:
         assert grants_seen(a, s) == frozenset()
 
 
+def test_a_unit_that_wrote_does_not_fill_the_shared_generation(two: tuple[App, App]) -> None:
+    """A unit reads its token first, then writes a role in a savepoint, then misses the
+    cache: what it loads is its own uncommitted state. It serves that unit, but is not
+    kept under the token it read, which the savepoint's rollback makes current again."""
+    a, _b = two
+    MemoryChat(a)
+    a.handle_sync(_msg(a, "#绑定 市 大同市", "r_city"))
+    a.handle_sync(_msg(a, "#绑定 县 浑源县 上级 大同市", "r_county"))
+    a.handle_sync(_msg(a, "#绑定 乡 吴城乡 上级 浑源县", "r_town"))
+    a.handle_sync(_msg(a, "#绑定 村 皇叔洼村 上级 吴城乡", VILLAGE))
+    vid = village_id(a)
+    with a.db.transaction() as s:
+        s.add(Person(id=P, name="小P", updated_at=a.clock.now()))
+    with a.db.transaction() as s:
+        read = token(s)
+        view = OrgView(a.cache, a.cache.generation(read), s)  # as the journal insert gives it
+        unit = view.unit(vid)
+        assert unit is not None
+        with s.begin_nested() as sp:
+            s.add(RoleGrant(person_id=P, unit_id=vid, role=EVALUATOR, granted_by=ADMIN,
+                            granted_at=a.clock.now()))
+            s.flush()
+            assert view.grants(P, unit) == {EVALUATOR}  # this unit sees its own write
+            sp.rollback()
+        assert token(s) == read
+        assert grants_seen(a, s) == frozenset()
+
+
 def _msg(app: App, text_: str, room: str, sender: str = ADMIN):  # type: ignore[no-untyped-def]
     from bot.messages import Inbound
 
