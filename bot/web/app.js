@@ -182,6 +182,10 @@
     if (S.busy) return;
     S.busy = true;
     document.body.classList.add("busy");
+    // Greyed out while the jobs of the move run and their messages go out (charts are
+    // drawn as they are sent): a tap then would otherwise be lost without a sign.
+    const buttons = document.querySelectorAll("#clock-controls button");
+    for (const b of buttons) b.disabled = true;
     try {
       const r = await VB.api("/api/clock", body);
       S.state.now = r.now;
@@ -193,6 +197,7 @@
     } finally {
       S.busy = false;
       document.body.classList.remove("busy");
+      for (const b of buttons) b.disabled = false;
     }
   }
 
