@@ -199,9 +199,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{p6t.show('{:.2f}')} s, {p6m.show('{:.0f}')} MiB (import + open + read the groups; "
           f"no gateway handshake)")
     print()
-    print("SQL statements per command (SQLite, counted on the app's engine):")
+    print("SQL statements per command (SQLite, counted on the app's engine, BEGIN included):")
     for name, n in goals.statement_counts().items():
-        print(f"  {name:<26} {n}")
+        print(f"  {name:<36} {n}")
     print(f"\n({time.perf_counter() - t_start:.0f} s)")
 
 

@@ -286,15 +286,21 @@ def statement_counts(url: str = "sqlite://") -> dict[str, int]:
         # so the figure is per occurrence of a (small) burst.
         for k in range(10):
             say.sync(f"#提醒 6月3日 10:00 入户核查{k}", sender=CADRE)
-        for name, text_, who, room in [
-            ("report (#进度)", "#进度 危房改造 5", CADRE, "r_v0"),
-            ("award (#加分)", "#加分 户0 10 义务劳动", RATER, "r_v0"),
-            ("#查分", "#查分 户0", RATER, "r_v0"),
-            ("#排名", "#排名 危房改造", HQ, "r_town"),
-            ("#积分排名", "#积分排名", HQ, "r_town"),
+        # Each command twice in a group new to it: the first pays the per-process cache's
+        # misses for that group (its village's households, its target: one load and one
+        # token check each), the second is the steady state.
+        for name, first, again, who, room in [
+            ("report (#进度)", "#进度 危房改造 5", "#进度 危房改造 6", CADRE, "r_v0"),
+            ("award (#加分)", "#加分 户0 10 义务劳动", "#加分 户0 10 防汛值班", RATER, "r_v0"),
+            ("#查分", "#查分 户0", "#查分 户0", RATER, "r_v0"),
+            ("#排名", "#排名 危房改造", "#排名 危房改造", HQ, "r_town"),
+            ("#积分排名", "#积分排名", "#积分排名", HQ, "r_town"),
         ]:
             with counter.counting():
-                say.sync(text_, sender=who, room=room)
+                say.sync(first, sender=who, room=room)
+            out[f"{name} first in its group"] = counter.n
+            with counter.counting():
+                say.sync(again, sender=who, room=room)
             out[name] = counter.n
         app.clock.set(START.replace(hour=10))  # type: ignore[attr-defined]
         with counter.counting():
