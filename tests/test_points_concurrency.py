@@ -1,28 +1,37 @@
 """Concurrent redemptions on PostgreSQL: twenty keepers' messages at once, each its own
-transaction through the whole bot, never overdraw a balance or a stock."""
+transaction through the whole bot, never overdraw a balance or a stock. And an award
+that waited for another's lock on the village's chain head reads what that one wrote."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlmodel import col, func, select
+from sqlalchemy import text
+from sqlmodel import Session, col, func, select
 
 from bot.app import App
 from bot.clock import VirtualClock
 from bot.config import load_config
+from bot.db import Database
 from bot.drivers.memory import MemoryChat
 from bot.messages import Inbound, Mention
-from bot.models.core import Household, OutboxMessage
-from bot.models.points import Good, PointEntry
-from bot.points import balance
+from bot.models.core import Household, OrgUnit, OutboxMessage, Person
+from bot.models.points import AWARD, Good, PointEntry
+from bot.org import create_unit, register_household
+from bot.points import balance, chain, policy, record
+from bot.points.ledger import LooksRepeated
 from bot.wiring import build_app
 from tests.conftest import START
 from tests.test_points import ADMIN, EVAL2, KEEP, V, one, setup_village
 
 pytestmark = pytest.mark.postgres
 THREADS = 20
+CFG = load_config()
 KEEPERS = (KEEP, "wxid_keep2")
 
 
@@ -111,3 +120,81 @@ async def test_twenty_households_race_for_ten_packs(pg_app: App) -> None:
         return s.exec(select(Good.stock)).one(), spent
 
     assert pg_app.db.run_sync(state) == (0, -150)
+
+
+# -- two awards in one village at once, the second waiting for the first's chain head ---
+
+
+def _village(s: Session) -> None:
+    town = create_unit(s, "吴城乡", "乡", None, START)
+    village = create_unit(s, "皇叔洼村", "村", town, START)
+    s.add(Person(id="eva", name="评议员", updated_at=START))
+    hh = register_household(s, village, "张三家", START).household
+    _award(s, hh, "修路", START)  # the village's head row exists: the steady state
+
+
+def _award(s: Session, hh: Household, reason: str, now: datetime,
+           balances: dict[int, int] | None = None) -> PointEntry:
+    village = s.get(OrgUnit, hh.unit_id)
+    assert village is not None
+    eva = s.get(Person, "eva")
+    assert eva is not None
+    return record(s, household=hh, kind=AWARD, rule=None, amount=10, reason=reason, actor=eva,
+                  msg_id=None, now=now, pol=policy(CFG, village), config=CFG, balances=balances)
+
+
+def _second_waits_for_first(db: Database, first: str, second: str
+                            ) -> tuple[PointEntry, PointEntry | BaseException, dict[int, int]]:
+    """The first award written, not committed; the second begun in its own transaction,
+    waiting for the village's head; then the first committed. What each did."""
+    now = START + timedelta(minutes=1)
+    out: dict[str, Any] = {}
+    balances: dict[int, int] = {}
+    pid: list[int] = []
+    with (Session(db.engine, expire_on_commit=False) as a,
+          Session(db.engine, expire_on_commit=False) as b):
+        hh_a = a.exec(select(Household)).one()
+        entry_a = _award(a, hh_a, first, now)  # holds the head's lock
+        hh_b = b.exec(select(Household)).one()
+        pid.append(b.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+        def run() -> None:
+            try:
+                out["b"] = _award(b, hh_b, second, now, balances)
+                b.commit()
+            except BaseException as e:  # noqa: BLE001 (returned)
+                out["b"] = e
+
+        t = threading.Thread(target=run)
+        t.start()
+        with db.engine.connect() as watch:  # until the second waits for a lock
+            waiting = text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted")
+            for _ in range(3000):
+                if watch.execute(waiting, {"pid": pid[0]}).scalar_one() or not t.is_alive():
+                    break
+                time.sleep(0.01)
+        assert t.is_alive(), out  # it did wait for the first
+        a.commit()
+        t.join()
+    return entry_a, out["b"], balances
+
+
+def test_an_award_waiting_for_the_head_reads_the_newest_entry(pg_url: str) -> None:
+    """Folding the head's lock into the read must not leave the read on the snapshot
+    taken before the wait: the second chains on the first, counts it in the balance,
+    and sees it as a likely repeat."""
+    db = Database(pg_url)
+    db.create_schema()
+    try:
+        db.run_sync(_village)
+        first, second, balances = _second_waits_for_first(db, "修桥", "救火")
+        assert isinstance(second, PointEntry), second
+        assert second.prev_hash == first.hash and second.id > first.id  # type: ignore[operator]
+        assert balances == {second.household_id: 30}  # 修路, 修桥 and 救火
+        # The same award by the same evaluator, waiting: held as a repeat of the first.
+        first, again, _ = _second_waits_for_first(db, "抗洪", "抗洪")
+        assert isinstance(again, LooksRepeated) and again.earlier.id == first.id, again
+        v = db.run_sync(chain.verify)
+        assert v.broken is None and v.entries == 4
+    finally:
+        db.close()

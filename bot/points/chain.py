@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.models.points import LedgerHead, PointEntry
@@ -50,6 +51,48 @@ def lock_head(session: Session, unit_id: int) -> LedgerHead:
     return session.scalars(_head_upsert(session.get_bind().dialect.name),
                            {"unit_id": unit_id},
                            execution_options={"populate_existing": True}).one()
+
+
+def head_select(dialect: str, *columns: Any) -> Any:
+    """SELECT the village's head (`:unit_id`) FOR UPDATE with `columns` beside it, for
+    `lock_head_reading`. On PostgreSQL a last column is the head's entry id as this
+    statement's snapshot saw it: after waiting for the lock, the head row itself is the
+    newest version, but sub-selects (`columns`) were read on the snapshot taken before."""
+    if dialect == "postgresql":
+        seen = aliased(LedgerHead)  # not the outer row: a sub-select of its own
+        snapshot: Any = (select(seen.entry_id).where(seen.unit_id == bindparam("unit_id"))
+                         .scalar_subquery())
+    else:
+        snapshot = col(LedgerHead.entry_id)  # SQLite: one writer, never behind
+    return (select(LedgerHead, *columns, snapshot)  # type: ignore[call-overload]
+            .where(LedgerHead.unit_id == bindparam("unit_id"))
+            .with_for_update(of=LedgerHead).execution_options(populate_existing=True))
+
+
+def lock_head_reading(session: Session, q: Any, params: dict[str, Any]
+                      ) -> tuple[LedgerHead, tuple[Any, ...]]:
+    """`lock_head` and a read in one statement (`q`: from `head_select`): the locked
+    head and the row (head, *columns, snapshot). Where there is no head row yet (a
+    village's first entry, or after a migration), it is made and read again; read again
+    too when the lock was waited for and another writer moved the head meanwhile, so
+    the columns are as of the newest entry (READ COMMITTED: the next statement's
+    snapshot is taken while this transaction holds the lock)."""
+    dialect = session.get_bind().dialect.name
+    for _ in range(4):  # at most 3: no row (made), moved while waiting, read while held
+        row = session.execute(q, params).first()
+        if row is None:
+            session.execute(_head_insert(dialect), {"unit_id": params["unit_id"]})
+            continue
+        if row[0].entry_id == row[-1]:
+            return row[0], tuple(row)
+    raise AssertionError("the ledger head could not be read")  # pragma: no cover
+
+
+@functools.cache
+def _head_insert(dialect: str) -> Any:
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    return ins(LedgerHead).values(unit_id=bindparam("unit_id"), hash="").on_conflict_do_nothing(
+        index_elements=["unit_id"])
 
 
 @functools.cache

@@ -37,6 +37,7 @@ from bot.models.points import (
     Good,
     HeldAward,
     HouseholdLink,
+    LedgerHead,
     PointEntry,
     PointObjection,
 )
@@ -108,20 +109,26 @@ def _before_insert_query(dialect: str, repeat: str) -> Any:
                   col(PointEntry.status).in_(COUNTED),
                   col(PointEntry.effective_at) <= bindparam("now", type_=UTCDateTime()))
            .scalar_subquery())
-    return sa_select(earlier, bal, next_id)  # type: ignore[call-overload]
+    return chain.head_select(dialect, earlier, bal, next_id)
 
 
-def _before_insert(session: Session, household_id: int, now: datetime,
-                   repeat: dict[str, Any] | None) -> tuple[int | None, int, int]:
-    """One statement before a new entry is written: the likely repeat's id (None if
-    there is none, or `repeat` is None: not looked for), the household's balance, and
-    the id the entry will have (so its hash is written with it, not by a second
-    statement): PostgreSQL's sequence (not taken for a repeat), or on SQLite one past
-    the highest (this transaction holds the write lock; ledger rows are never deleted)."""
+def _before_insert(session: Session, household: Household, now: datetime,
+                   repeat: dict[str, Any] | None
+                   ) -> tuple[LedgerHead, int | None, int, int]:
+    """One statement before a new entry is written: the village's chain head, locked
+    (`chain.lock_head_reading`: read again, rarely, when it had to be made or moved while
+    this waited for it); the likely repeat's id (None if there is none, or `repeat` is
+    None: not looked for), the household's balance, and the id the entry will have (so
+    its hash is written with it, not by a second statement): PostgreSQL's sequence (not
+    taken for a repeat), or on SQLite one past the highest (the transaction writes
+    before it appends, so holds the write lock or is refused at its next write; ledger
+    rows are never deleted)."""
     shape = "" if repeat is None else "rule" if "rule" in repeat else "amount"
     q = _before_insert_query(session.get_bind().dialect.name, shape)
-    row = session.execute(q, {"hid": household_id, "now": now, **(repeat or {})}).one()
-    return row[0], int(row[1]), int(row[2]) if row[2] is not None else 0
+    head, row = chain.lock_head_reading(
+        session, q, {"unit_id": household.unit_id, "hid": household.id, "now": now,
+                     **(repeat or {})})
+    return head, row[1], int(row[2]), int(row[3]) if row[3] is not None else 0
 
 
 def for_update(q: Any) -> Any:
@@ -204,9 +211,10 @@ def record(
         if amount > pol.adhoc_cap:
             raise PointsError(f"临时{'加' if kind == AWARD else '扣'}分每次最多 {pol.adhoc_cap} 分")
         delta = amount if kind == AWARD else -amount
-    head = chain.lock_head(session, household.unit_id)  # the village's writers, one at a time
     if rule is not None and rule.cap_period:
-        # Capped awards of one household (and its redemptions) one after the other.
+        # The village's writers one at a time, then capped awards of one household (and
+        # its redemptions): the order redemptions lock in. Checked before an id is taken.
+        chain.lock_head(session, household.unit_id)
         lock_household(session, household.id)
         since = period_start(rule.cap_period, now, config.zone)
         if rule_uses(session, household.id, rule.name, since, now, pol.expiry) >= rule.cap_count:
@@ -217,7 +225,8 @@ def record(
     if not repeat_ok and pol.repeat:
         repeat = {"kind": kind, "actor": actor.id, "since": now - pol.repeat,
                   **({"rule": rule.name} if rule is not None else {"delta": delta, "reason": text})}
-    earlier_id, before, entry_id = _before_insert(session, household.id, now, repeat)
+    # Otherwise the head is locked by the read itself (the village's writers, one at a time).
+    head, earlier_id, before, entry_id = _before_insert(session, household, now, repeat)
     if earlier_id is not None:
         earlier = session.get(PointEntry, earlier_id)
         assert earlier is not None
