@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from bot.app import App
 from bot.clock import VirtualClock
@@ -21,7 +21,7 @@ from bot.db import Database
 from bot.drivers.memory import MemoryChat
 from bot.messages import Inbound, Mention
 from bot.models.core import Household, OrgUnit, OutboxMessage, Person
-from bot.models.points import AWARD, Good, PointEntry
+from bot.models.points import AWARD, Good, LedgerHead, PointEntry
 from bot.org import create_unit, register_household
 from bot.points import balance, chain, policy, record
 from bot.points.ledger import LooksRepeated
@@ -177,6 +177,28 @@ def _second_waits_for_first(db: Database, first: str, second: str
         a.commit()
         t.join()
     return entry_a, out["b"], balances
+
+
+def test_a_villages_first_two_awards_at_once(pg_url: str) -> None:
+    """No head row yet: the first makes it; the second, finding none, waits to make it
+    too, then chains on the first."""
+    db = Database(pg_url)
+    db.create_schema()
+    try:
+        def village(s: Session) -> None:
+            _village(s)
+            s.exec(delete(PointEntry))  # type: ignore[call-overload]
+            s.exec(delete(LedgerHead))  # type: ignore[call-overload]
+
+        db.run_sync(village)
+        first, second, balances = _second_waits_for_first(db, "修桥", "救火")
+        assert isinstance(second, PointEntry), second
+        assert first.prev_hash == "" and second.prev_hash == first.hash
+        assert balances == {second.household_id: 20}
+        v = db.run_sync(chain.verify)
+        assert v.broken is None and v.entries == 2 and v.villages == 1
+    finally:
+        db.close()
 
 
 def test_an_award_waiting_for_the_head_reads_the_newest_entry(pg_url: str) -> None:
