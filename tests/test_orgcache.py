@@ -91,19 +91,25 @@ async def test_a_change_by_another_process_is_seen(two: tuple[App, App]) -> None
     assert [o.text for o in sent] == ["#进度 需要干部权限"]
 
 
-def test_a_rolled_back_savepoint_is_never_served(two: tuple[App, App]) -> None:
-    """A token seen inside a savepoint that rolled back is never the token of another
-    state: a counter would come back to the same number after the other process's
-    commit, and the role cached inside the savepoint would be served for it."""
-    a, b = two
+def village_with_p(a: App) -> int:
+    """The city down to 皇叔洼村, bound by the admin, and P known (no role yet): the
+    village's id."""
     MemoryChat(a)
     a.handle_sync(_msg(a, "#绑定 市 大同市", "r_city"))
     a.handle_sync(_msg(a, "#绑定 县 浑源县 上级 大同市", "r_county"))
     a.handle_sync(_msg(a, "#绑定 乡 吴城乡 上级 浑源县", "r_town"))
     a.handle_sync(_msg(a, "#绑定 村 皇叔洼村 上级 吴城乡", VILLAGE))
-    vid = village_id(a)
     with a.db.transaction() as s:
         s.add(Person(id=P, name="小P", updated_at=a.clock.now()))
+    return village_id(a)
+
+
+def test_a_rolled_back_savepoint_is_never_served(two: tuple[App, App]) -> None:
+    """A token seen inside a savepoint that rolled back is never the token of another
+    state: a counter would come back to the same number after the other process's
+    commit, and the role cached inside the savepoint would be served for it."""
+    a, b = two
+    vid = village_with_p(a)
     before = a.db.run_sync(token)
     with a.db.transaction() as s:
         with s.begin_nested() as sp:
@@ -133,14 +139,7 @@ def test_a_unit_that_wrote_does_not_fill_the_shared_generation(two: tuple[App, A
     cache: what it loads is its own uncommitted state. It serves that unit, but is not
     kept under the token it read, which the savepoint's rollback makes current again."""
     a, _b = two
-    MemoryChat(a)
-    a.handle_sync(_msg(a, "#绑定 市 大同市", "r_city"))
-    a.handle_sync(_msg(a, "#绑定 县 浑源县 上级 大同市", "r_county"))
-    a.handle_sync(_msg(a, "#绑定 乡 吴城乡 上级 浑源县", "r_town"))
-    a.handle_sync(_msg(a, "#绑定 村 皇叔洼村 上级 吴城乡", VILLAGE))
-    vid = village_id(a)
-    with a.db.transaction() as s:
-        s.add(Person(id=P, name="小P", updated_at=a.clock.now()))
+    vid = village_with_p(a)
     with a.db.transaction() as s:
         read = token(s)
         view = OrgView(a.cache, a.cache.generation(read), s)  # as the journal insert gives it
