@@ -309,7 +309,9 @@ class OutboxSender:
         claimed in the database with its name, so one account, in one process, sends
         it. Each group's rows go in their order, whichever account sends them, except
         that a row assigned to another live account (a reply it received the command
-        for) holds back none of the others: it goes at that account's pace.
+        for) holds back none of the others: it goes at that account's pace. A row in
+        flight (claimed) does hold back its group: with nothing else to send, this
+        account returns and looks again at its next poll.
 
         Spread: groups only this account reaches come first, then groups in order of
         how many live accounts reach them (fewest first): the accounts empty their own
