@@ -124,6 +124,27 @@ def quoted_notice_id(quoted_text: str) -> int | None:
 
 # -- acknowledgements ---------------------------------------------------------------
 
+# One '@name' said ahead of the words (WeChat puts a space after a mention; NFKC has
+# made its U+2005 a plain space).
+_AT_WORD = re.compile(r"@[^\s@]{1,20}[\s,，:：]+")
+
+
+def after_mentions(text: str, names: Iterable[str] = ()) -> str:
+    """`text` without the @mentions it starts with ('@赵主任 收到' → '收到'): the
+    mentioned people's names (which may hold a space), else any '@word '."""
+    named = sorted((n for n in names if n), key=len, reverse=True)
+    while text.startswith("@"):
+        name = next((n for n in named if text.startswith("@" + n)), None)
+        if name is not None and text[len(name) + 1 : len(name) + 2] in ("", " ", ",", "，", ":", "："):
+            text = text[len(name) + 1 :].lstrip(" ,，:：")
+            continue
+        m = _AT_WORD.match(text)
+        if m is None:
+            break
+        text = text[m.end() :]
+    return text
+
+
 
 @dataclass(frozen=True, slots=True)
 class Ack:

@@ -312,6 +312,9 @@ class Router:
     def _bare_command(
         self, text: str, mentions: tuple[Mention, ...], quote: Quote | None
     ) -> Parsed | None:
+        # '@赵主任 收到': a bare form said to someone (the notice's author, the bot's
+        # poster) is still that form.
+        text = language.after_mentions(text, (normalize(m.name) for m in mentions))
         for c in self._bare:
             assert c.bare is not None
             if c.bare(text, quote):

@@ -217,6 +217,7 @@ _DATE = re.compile(
     r"|(?P<y2>\d{4})(?P<s2>[-/.])(?P<m2>\d{1,2})(?P=s2)(?P<d2>\d{1,2})(?![\d.:/-])"
     r"|(?P<m3>\d{1,2})\s*月\s*(?P<d3>\d{1,2})\s*[日号]?"
     r"|(?P<m4>\d{1,2})[-/.](?P<d4>\d{1,2})(?![\d.:/-])"
+    r"|(?P<rel>本月|这个?月|下个?月)\s*(?P<d6>\d{1,2})\s*[日号]"
     r"|(?P<d5>\d{1,2})\s*[日号]"
 )
 _PERIOD = re.compile(r"上午|下午|中午|傍晚|晚上|晚间|早上|早晨|清晨|凌晨|夜里|夜间|半夜|深夜|早|晚")
@@ -417,8 +418,12 @@ def _date(m: re.Match[str], today: date, phrase: str) -> date:
     g = m.groupdict()
     y = g["y"] or g["y2"]
     mo = g["m"] or g["m2"] or g["m3"] or g["m4"]
-    d = int(g["d"] or g["d2"] or g["d3"] or g["d4"] or g["d5"])
-    if mo is None:  # "28号": this month, or next month once the day has passed
+    d = int(g["d"] or g["d2"] or g["d3"] or g["d4"] or g["d5"] or g["d6"])
+    if g["rel"] is not None:  # "下个月5号", "本月28日": that month, even if passed
+        year, month = today.year, today.month
+        if g["rel"].startswith("下"):
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    elif mo is None:  # "28号": this month, or next month once the day has passed
         year, month = today.year, today.month
         if d < today.day:
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)

@@ -13,7 +13,7 @@ from bot.models.core import InboundMessage
 from bot.models.progress import Report
 from bot.notices import receipts
 from tests.conftest import texts
-from tests.test_notices import HY_CADRE, VILLAGE_CADRE, VILLAGER, build_city, count, notify
+from tests.test_notices import HQ, HY_CADRE, VILLAGE_CADRE, VILLAGER, build_city, count, notify
 
 SEP = "- " * 14 + "-"
 
@@ -67,6 +67,24 @@ async def test_acknowledgement_forms(chat: MemoryChat, app: App) -> None:
     sent = await chat.say("已閱", sender=HY_CADRE, name="王县长", room="r_hy")
     assert texts(sent) == ["已记录：王县长确认收到通知 1"]
     assert sorted(acked_rooms(app, 1)) == ["r_hsw", "r_hy", "r_wc"]
+
+
+async def test_an_acknowledgement_said_to_someone(chat: MemoryChat, app: App) -> None:
+    """'@贾主任 收到' (WeChat's U+2005 after the name) acknowledges, as 收到 does; a
+    question or a denial said to someone stays chat."""
+    await build_city(chat)
+    await notify(chat, "#通知 浑源县 第一条")
+    for text in ["@贾主任 收到了吗", "@贾主任\u2005没收到", "@快递小哥 快递收到了"]:
+        assert await chat.say(text, sender=VILLAGER, room="r_wc",
+                              mentions=((HQ, "贾主任"),)) == [], text
+    assert acked_rooms(app, 1) == []
+    sent = await chat.say("@贾主任\u2005收到", sender=HY_CADRE, name="王县长", room="r_hy",
+                          mentions=((HQ, "贾主任"),))
+    assert texts(sent) == ["已记录：王县长确认收到通知 1"]
+    # Typed without picking the person (no mention id), and two names ahead.
+    sent = await chat.say("@贾主任 @王县长 收到，马上落实", sender=VILLAGER, room="r_wc")
+    assert texts(sent) == ["已记录：本群确认收到通知 1"]
+    assert sorted(acked_rooms(app, 1)) == ["r_hy", "r_wc"]
 
 
 async def test_the_named_notice_is_acknowledged(chat: MemoryChat, app: App) -> None:

@@ -163,6 +163,8 @@ def test_several_lines_and_repeated_command_word() -> None:
         ("危房改造 42 50", "“42 50”是两个数"),  # not 4250
         ("危房改造 四十二 五十", "“42 50”是两个数"),
         ("42 危房改造 50", "“42 50”是两个数"),
+        ("危房改造 20-25", "“20-25”是一个范围"),  # not a minus
+        ("危房改造 20处-25处", "“20-25”是一个范围"),
     ],
 )
 def test_report_reader_rejects(text: str, reason: str) -> None:

@@ -318,6 +318,7 @@ class _Reader:
         pos = 0
         for m in _NUMBER.finditer(seg):
             pre = _squash(seg[pos : m.start()])
+            joined = pos > 0 and m.start() == pos  # '20-25': a range, not a minus
             pos = m.end()
             n, of = m.group("n"), m.group("of")
             if m.group("pct"):
@@ -338,6 +339,9 @@ class _Reader:
                 raise self.fail(
                     where, f"看不懂“{pre}{sign or ''}{n}”，{task}后面写累计完成数，如 42 或 42/50"
                 )
+            if sign == "-" and joined and totals:
+                raise self.fail(
+                    where, f"“{totals[-1]}-{n}”是一个范围，完成数只写一个数，如 42 或 42/50")
             if sign == "-":
                 raise self.fail(
                     where,
