@@ -205,6 +205,8 @@ _PARTICLE = re.compile(r"^(?:了|啦|嘞|咯|啊|哈|的|喽|哦|呢|哒)+")
 _QUESTION = re.compile(r"^[\s了啦]*(?:吗|么|嘛|没|不|否|木有|没有)")
 # After a number: what it counts or dates is not a notice (收到 12份, 收到 6月).
 _COUNT_UNIT = re.compile(r"^[月日份个张件元块万天点年斤吨本条次页户人位]")
+# An acknowledgement closed by a comma or a stop, then a question of its own.
+_ASKS_AFTER = re.compile(r"^[^?？]*?(?:收到|收悉|已阅)[了啦嘞咯啊哈的喽哦哒]?[,，。.!！;；]+[^,，。.!！;；?？\s]")
 _ASKS_REPLY = re.compile(r"请.{0,10}回复|^[\s,，]*回复|回复收到|回个")
 
 
@@ -238,19 +240,19 @@ def classify_ack(text: str) -> Ack | None:
     [notice ref] [punctuation, emoji or a clause]. The name before must look like a unit
     (ends in 村/乡/镇/县/区/组/办/局/队 …) or a person (a surname and 1–3 characters, 小王,
     张书记), so that 快递收到了 stays chat. Never an acknowledgement: a negation before
-    (没收到, 未收到), a question after (收到了吗, 收到没) or a trailing '?', a request to
+    (没收到, 未收到), a question after (收到了吗, 收到没) or a trailing '?' (unless the
+    acknowledgement was closed first: 收到，模板在哪下载？), a request to
     reply (收到请回复, 请回复收到), an object after (收到红包, 收到货了吗).
     """
     t = text.strip().lower()
     if t[:1] in "#＃":
         t = t[1:].lstrip()
-    if (
-        not t
-        or len(t) > 200
-        or t.rstrip(_SEP_CHARS).endswith(("?", "？"))
-        or t.endswith(("?", "？"))
-    ):
+    if not t or len(t) > 200:
         return None
+    if (t.rstrip(_SEP_CHARS).endswith(("?", "？")) or t.endswith(("?", "？"))) and not (
+        _ASKS_AFTER.search(t)
+    ):
+        return None  # 收到？ asks; 收到，模板在哪下载？ acknowledges, then asks
     if _CHAT_NOUNS.search(t):
         return None
     m = _ACK_WORD.search(t)

@@ -261,6 +261,9 @@ ACKS: list[tuple[str, Ack]] = [
     ("收到 3组已转发", Ack(None, None)),
     ("楊家坪村收到", Ack(None, "杨家坪村")),
     ("收到，馬上落實", Ack(None, None)),
+    # acknowledged, then a question of its own (a trailing '?' alone asks)
+    ("收到，模板在哪里下载？", Ack(None, None)),
+    ("王家庄村收到！几点开会?", Ack(None, "王家庄村")),
     # numbers that cannot be notice ids: flagged, never an OverflowError
     ("收到1234567890", Ack(None, None, bad_id=True)),
     ("收到99999999999999999999999999", Ack(None, None, bad_id=True)),
@@ -271,7 +274,7 @@ ACKS: list[tuple[str, Ack]] = [
 # Space-separated: a negation, a question, a request to reply, an object, no ack word.
 _NOT_ACKS = (
     "没收到 未收到 还没收到 还没有收到 尚未收到 张三没收到 "
-    "收到了吗 收到了吗？ 收到吗 收到没 收到没有 收到了没 收到? 收到了12号通知吗 "
+    "收到了吗 收到了吗？ 收到吗 收到没 收到没有 收到了没 收到? 收到了12号通知吗 收到12？ 收到了没，？ "
     "收到请回复 收到，请回复 请回复收到 请大家回复收到 "
     "收不到 收到货了吗 快递收到了 东西收到了 收到红包 收到，谢谢老板的红包 "
     "大家收到了吗 大家收到 有没有收到 收到的通知在哪里 收到3个 "
