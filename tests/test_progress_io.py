@@ -130,6 +130,25 @@ def test_read_table_xlsx_and_header_errors(tmp_path) -> None:
         read_table(write_csv(tmp_path / "h.txt", ["x"]))
 
 
+def test_read_table_an_office_sheet(tmp_path) -> None:
+    """A county office's sheet: a merged title, a 填报单位 line, 序号, the header words
+    it uses (村名, 任务类别, 目标任务数（处）, 完成时限), a 合计 row and a footnote."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["浑源县2019年危房改造目标任务分解表"])
+    ws.merge_cells("A1:F1")
+    ws.append(["填报单位：吴城乡人民政府", None, None, None, "填报日期：2019年6月10日"])
+    ws.append(["序号", "村名", "任务类别", "目标任务数（处）", "开始时间", "完成时限"])
+    ws.append([1, "皇叔洼村", "危房改造", 50.0, None, date(2019, 6, 30)])
+    ws.append([2, "东坪村", "危房改造", 30, None, "2019.7.31"])
+    ws.append([None, "合计", None, 80, None, None])
+    ws.append(["注：完成时限以县指挥部文件为准"])
+    wb.save(tmp_path / "office.xlsx")
+    rows = read_table(tmp_path / "office.xlsx")
+    assert [(n, r["unit"], r["task"], r["amount"]) for n, r in rows] == [
+        (4, "皇叔洼村", "危房改造", 50), (5, "东坪村", "危房改造", 30)]
+
+
 async def test_export_matches_the_chat(chat, app, tmp_path) -> None:
     await tree(chat)
     await appoint(chat, "city", "wxid_hq", "赵主任", "指挥部")
