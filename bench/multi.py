@@ -20,7 +20,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench.common import CADRE, Say, make_app, setup_city, write_text
+from bench.common import CADRE, RATER, Say, make_app, setup_city, write_text
 
 GROUPS = 8  # village groups, split evenly between the processes
 
@@ -36,7 +36,7 @@ def _mix(k: int) -> tuple[str, str]:
     kind, i = k % 4, k // 4
     if kind < 2:
         return write_text(i)
-    return ("#查分 户0", CADRE) if kind == 2 else ("今天下午几点开会？", CADRE)
+    return ("#查分 户0", RATER) if kind == 2 else ("今天下午几点开会？", CADRE)
 
 
 def _child(kind: str, url: str, procs: int, k: int, params: dict[str, Any],
@@ -48,7 +48,7 @@ def _child(kind: str, url: str, procs: int, k: int, params: dict[str, Any],
         try:
             say = Say(app, f"m{k}_")
             for room in mine:  # warm-up, not timed: this process's first statements
-                say.sync("#查分 户0", sender=CADRE, room=room)
+                say.sync("#查分 户0", sender=RATER, room=room)
             conn.send(("ready", None))
             t0 = conn.recv()
             cpu = time.process_time()

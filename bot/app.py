@@ -231,7 +231,9 @@ class App:
     def _journal(self, session: Session, msg: Inbound, now: datetime) -> str | None:
         """Record the message: the cache version's token as of this write (one statement:
         the insert returns it), or None if it was recorded before (a duplicate)."""
-        row = session.execute(self.statements.journal(session), {
+        # The unit's first statement (nothing to flush): on the connection, past the
+        # ORM's statement handling.
+        row = session.connection().execute(self.statements.journal(session), {
             "transport": msg.transport, "msg_id": msg.id, "room_id": msg.room,
             "sender_id": msg.sender, "text": msg.text, "received_at": now}).first()
         if row is None:

@@ -87,8 +87,10 @@ class OutboxWriter:
             "kind": kind, "chart": chart.to_json() if chart is not None else None,
             "created_at": self._clock.now(), "account": account,
         }
-        # A Core insert, built once: the ORM's unit of work costs more than the row.
-        session.execute(self._insert, {**_OUTBOX_DEFAULTS, **values})
+        # A Core insert, built once, on the connection: the ORM's unit of work and
+        # statement handling cost more than the row (the outbox has no foreign key, so
+        # what the session holds unflushed may follow at the next flush).
+        session.connection().execute(self._insert, {**_OUTBOX_DEFAULTS, **values})
         return instance(OutboxMessage, values)
 
 

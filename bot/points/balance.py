@@ -316,8 +316,11 @@ _ENTRY_COLUMNS = tuple(c.name for c in PointEntry.__table__.c)  # type: ignore[a
 
 def _card_read(session: Session, household_id: int, now: datetime, expiry: timedelta
                ) -> tuple[Balance, list[PointEntry], dict[int, int]]:
-    rows = session.execute(_card_query(), {"hid": household_id, "now": now,
-                                           "since": now - expiry}).all()
+    # On the connection: a Core select needs none of the ORM's statement handling (its
+    # autoflush is kept: nothing pending is missed).
+    session.flush()
+    rows = session.connection().execute(_card_query(), {"hid": household_id, "now": now,
+                                                        "since": now - expiry}).all()
     total, frozen, upcoming, first, awaiting = rows[0][:5]
     bal = Balance(int(total), int(total) - int(frozen), int(frozen), int(upcoming), first,
                   int(awaiting))
