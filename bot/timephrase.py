@@ -218,6 +218,7 @@ _DATE = re.compile(
     r"|(?P<m3>\d{1,2})\s*月\s*(?P<d3>\d{1,2})\s*[日号]?"
     r"|(?P<m4>\d{1,2})[-/.](?P<d4>\d{1,2})(?![\d.:/-])"
     r"|(?P<rel>本月|这个?月|下个?月)\s*(?P<d6>\d{1,2})\s*[日号]"
+    r"|(?:(?P<m7>\d{1,2})\s*|(?P<rel7>本|这个?|下个?))?月底"
     r"|(?P<d5>\d{1,2})\s*[日号]"
 )
 _PERIOD = re.compile(r"上午|下午|中午|傍晚|晚上|晚间|早上|早晨|清晨|凌晨|夜里|夜间|半夜|深夜|早|晚")
@@ -418,6 +419,17 @@ def _date(m: re.Match[str], today: date, phrase: str) -> date:
     g = m.groupdict()
     y = g["y"] or g["y2"]
     mo = g["m"] or g["m2"] or g["m3"] or g["m4"]
+    if m.group(0).endswith("月底"):  # "月底", "下个月底", "6月底": that month's last day
+        mo = g["m7"]
+        if mo is None:
+            year, month = today.year, today.month
+            if (g["rel7"] or "").startswith("下"):
+                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+            return _month_end(year, month)
+        if not 1 <= int(mo) <= 12:
+            raise _refuse(phrase, f"没有{int(mo)}月", EX_DATE)
+        day = _month_end(today.year, int(mo))
+        return _month_end(today.year + 1, int(mo)) if (today - day).days > 183 else day
     d = int(g["d"] or g["d2"] or g["d3"] or g["d4"] or g["d5"] or g["d6"])
     if g["rel"] is not None:  # "下个月5号", "本月28日": that month, even if passed
         year, month = today.year, today.month
@@ -441,6 +453,11 @@ def _date(m: re.Match[str], today: date, phrase: str) -> date:
         except ValueError:
             raise _refuse(phrase, f"{year + 1}年2月没有29日", EX_DATE) from None
     return day
+
+
+def _month_end(year: int, month: int) -> date:
+    nxt = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return nxt - timedelta(days=1)
 
 
 def _weekday(m: re.Match[str]) -> int:
