@@ -221,6 +221,8 @@ _DATE = re.compile(
     r"|(?:(?P<m7>\d{1,2})\s*|(?P<rel7>本|这个?|下个?))?月底"
     r"|(?P<d5>\d{1,2})\s*[日号]"
 )
+# A week or month said without its day.
+_NO_DAY = re.compile(r"(?:下下个?|下个?|本|这个?|上个?)(?:周|星期|礼拜|月)(?![一二三四五六日天1-7\d底])")
 _PERIOD = re.compile(r"上午|下午|中午|傍晚|晚上|晚间|早上|早晨|清晨|凌晨|夜里|夜间|半夜|深夜|早|晚")
 _CLOCK = re.compile(
     rf"(?P<h>{_NUM})\s*(?:"
@@ -506,6 +508,8 @@ def parse_when(text: str, now: datetime) -> When:
     phrase = text[:end].strip()
     rest = text[end:]
     if not phrase:
+        if vague_day := _NO_DAY.match(text):  # "下周 9:00", "下个月 开会": which day?
+            raise _refuse(vague_day.group(0), "要写哪一天，如 下周三、下个月5号", EX_DATE)
         if _CLOCK.search(text) or _DATE.search(text):
             raise TimePhraseError(f"请把时间写在最前面。例：#提醒 {EX_DATE}")
         raise TimePhraseError(f"没写时间。例：#提醒 {EX_DATE}")
