@@ -199,7 +199,7 @@ class App:
         if token is None:
             log.info("duplicate delivery of %s/%s ignored", msg.transport, msg.id)
             return False
-        if gate is not None and not gate(session, msg):
+        if gate is not None and not gate(session, msg, parsed):
             return False  # chat after all; journaled, so judged only once
         if memo.verdict is None:  # asked once, even when the message is tried again
             memo.verdict = self.limiter.check(msg.sender, now)

@@ -129,11 +129,14 @@ def quoted_notice_id(quoted_text: str) -> int | None:
 _AT_WORD = re.compile(r"@[^\s@]{1,20}[\s,，:：]+")
 
 
-def after_mentions(text: str, names: Iterable[str] = ()) -> str:
-    """`text` without the @mentions it starts with ('@赵主任 收到' → '收到'): the
-    mentioned people's names (which may hold a space), else any '@word '."""
+def after_mentions(text: str, names: Iterable[str] = (), limit: int = 1) -> str:
+    """`text` without the @mentions it starts with ('@赵主任 收到' → '收到'), at most
+    `limit` of them (the mentions the transport reported): the mentioned people's names
+    (which may hold a space), else any '@word '."""
     named = sorted((n for n in names if n), key=len, reverse=True)
-    while text.startswith("@"):
+    for _ in range(limit):
+        if not text.startswith("@"):
+            break
         name = next((n for n in named if text.startswith("@" + n)), None)
         if name is not None and text[len(name) + 1 : len(name) + 2] in ("", " ", ",", "，", ":", "："):
             text = text[len(name) + 1 :].lstrip(" ,，:：")
@@ -205,8 +208,12 @@ _PARTICLE = re.compile(r"^(?:了|啦|嘞|咯|啊|哈|的|喽|哦|呢|哒)+")
 _QUESTION = re.compile(r"^[\s了啦]*(?:吗|么|嘛|没|不|否|木有|没有)")
 # After a number: what it counts or dates is not a notice (收到 12份, 收到 6月).
 _COUNT_UNIT = re.compile(r"^[月日份个张件元块万天点年斤吨本条次页户人位]")
-# An acknowledgement closed by a comma or a stop, then a question of its own.
-_ASKS_AFTER = re.compile(r"^[^?？]*?(?:收到|收悉|已阅)[了啦嘞咯啊哈的喽哦哒]?[,，。.!！;；]+[^,，。.!！;；?？\s]")
+# An acknowledgement closed by a comma or a stop, then a question of its own (收到，模板
+#在哪下载？); not a tag asking whether it was received (收到了，没？ 都收到了，对吧？).
+_ASKS_AFTER = re.compile(
+    r"^[^?？]*?(?:收到|收悉|已阅)[了啦嘞咯啊哈的喽哦哒]?[,，。.!！;；]+(?P<q>[^,，。.!！;；?？\s].*)")
+_TAG_QUESTION = re.compile(
+    r"^(?:吗|么|嘛|没|不|否|对吧|是吧|对吗|是吗|是不是|对不对|还是|有没有)|[没未]收到")
 _ASKS_REPLY = re.compile(r"请.{0,10}回复|^[\s,，]*回复|回复收到|回个")
 
 
@@ -249,10 +256,10 @@ def classify_ack(text: str) -> Ack | None:
         t = t[1:].lstrip()
     if not t or len(t) > 200:
         return None
-    if (t.rstrip(_SEP_CHARS).endswith(("?", "？")) or t.endswith(("?", "？"))) and not (
-        _ASKS_AFTER.search(t)
-    ):
-        return None  # 收到？ asks; 收到，模板在哪下载？ acknowledges, then asks
+    if t.rstrip(_SEP_CHARS).endswith(("?", "？")) or t.endswith(("?", "？")):
+        closed = _ASKS_AFTER.search(t)
+        if closed is None or _TAG_QUESTION.search(closed.group("q")):
+            return None  # 收到？ asks; 收到，模板在哪下载？ acknowledges, then asks
     if _CHAT_NOUNS.search(t):
         return None
     m = _ACK_WORD.search(t)

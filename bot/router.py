@@ -88,7 +88,7 @@ class Command:
     levels: tuple[str, ...] = ()
     # A cheap read run before anything is written or rate-limited: False means the
     # message is ordinary chat after all (收到 with no notice waiting in the group).
-    gate: Callable[[Session, Inbound], bool] | None = None
+    gate: Callable[[Session, Inbound, Parsed], bool] | None = None
     detail: str = ""
     permission: Permission = field(init=False, compare=False)
 
@@ -207,6 +207,9 @@ class Parsed:
     quote: Quote | None = None  # the quoted message, for a quote-reply
     # For a '#word' that is no command: the command it nearly is (#进渡 → #进度).
     suggestion: Command | None = None
+    # A bare form said to people ('@贾主任 收到'): the ids mentioned ahead of it (its gate
+    # decides whether it was said to them about the notice, or is chat with them).
+    said_to: tuple[str, ...] = ()
 
     def unknown_reply(self) -> str:
         """The answer to a '#word' that is no command (`command` is None)."""
@@ -312,13 +315,18 @@ class Router:
     def _bare_command(
         self, text: str, mentions: tuple[Mention, ...], quote: Quote | None
     ) -> Parsed | None:
-        # '@赵主任 收到': a bare form said to someone (the notice's author, the bot's
-        # poster) is still that form.
-        text = language.after_mentions(text, (normalize(m.name) for m in mentions))
+        # '@贾主任 收到': a bare form said to people the transport reports mentioned.
+        said_to: tuple[str, ...] = ()
+        if text.startswith("@") and mentions:
+            rest = language.after_mentions(text, (normalize(m.name) for m in mentions),
+                                           limit=len(mentions))
+            if rest != text:
+                text, said_to = rest, tuple(m.id for m in mentions)
         for c in self._bare:
             assert c.bare is not None
             if c.bare(text, quote):
-                return Parsed(c, c.name, Args(tokenize(text, mentions)[1:], text), quote)
+                return Parsed(c, c.name, Args(tokenize(text, mentions)[1:], text), quote,
+                              said_to=said_to)
         return None
 
     def allowed(self, ctx: Ctx, command: Command) -> str | None:

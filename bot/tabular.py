@@ -152,10 +152,14 @@ def _rows(table: Iterable[Iterable[Any]], columns: Mapping[str, Sequence[str]],
     # The header: the row naming the most known columns (the first such, on a tie).
     scored = [(len({k for k in map(key, r) if k}), i) for i, r in enumerate(top)]
     best, at = max(scored, key=lambda s: (s[0], -s[1]))
-    keys: list[str | None] = []
-    for h in top[at]:  # two columns with one meaning: the first counts
-        k = key(h)
-        keys.append(k if k not in keys else None)
+    # Two columns with one meaning: the one named by the more specific word counts (the
+    # earlier in its list: 项目名称 over 项目类别, 行政村 over 村庄), else the first.
+    ranked = [(k, columns[k].index(_header_name(h))) if (k := key(h)) else (None, 0)
+              for h in top[at]]
+    best_of = {k: min((r, i) for i, (kk, r) in enumerate(ranked) if kk == k)[1]
+               for k, _ in ranked if k is not None}
+    keys: list[str | None] = [k if k is not None and best_of[k] == i else None
+                              for i, (k, _) in enumerate(ranked)]
     needs = [(k,) if isinstance(k, str) else k for k in required]
     missing = [alts for alts in needs if not any(k in keys for k in alts)]
     if missing:

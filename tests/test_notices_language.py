@@ -70,19 +70,25 @@ async def test_acknowledgement_forms(chat: MemoryChat, app: App) -> None:
 
 
 async def test_an_acknowledgement_said_to_someone(chat: MemoryChat, app: App) -> None:
-    """'@贾主任 收到' (WeChat's U+2005 after the name) acknowledges, as 收到 does; a
-    question or a denial said to someone stays chat."""
+    """'@贾主任 收到' (WeChat's U+2005 after the name) to the notice's author
+    acknowledges, as 收到 does; said to anyone else it is an answer to them, and a
+    question or a denial said to the author stays chat."""
     await build_city(chat)
-    await notify(chat, "#通知 浑源县 第一条")
-    for text in ["@贾主任 收到了吗", "@贾主任\u2005没收到", "@快递小哥 快递收到了"]:
+    await notify(chat, "#通知 浑源县 第一条")  # by 贾健刚 (HQ)
+    for text in ["@贾主任 收到了吗", "@贾主任\u2005没收到", "@贾主任 快递收到了"]:
         assert await chat.say(text, sender=VILLAGER, room="r_wc",
                               mentions=((HQ, "贾主任"),)) == [], text
+    # To another member, or typed without picking anyone: chat with them.
+    assert await chat.say("@张三\u2005收到", sender=VILLAGER, room="r_wc",
+                          mentions=(("wxid_other", "张三"),)) == []
+    assert await chat.say("@贾主任 收到", sender=VILLAGER, room="r_wc") == []
     assert acked_rooms(app, 1) == []
     sent = await chat.say("@贾主任\u2005收到", sender=HY_CADRE, name="王县长", room="r_hy",
                           mentions=((HQ, "贾主任"),))
     assert texts(sent) == ["已记录：王县长确认收到通知 1"]
-    # Typed without picking the person (no mention id), and two names ahead.
-    sent = await chat.say("@贾主任 @王县长 收到，马上落实", sender=VILLAGER, room="r_wc")
+    # The author among others, as the puppet lists them.
+    sent = await chat.say("@贾主任 @王县长 收到，马上落实", sender=VILLAGER, room="r_wc",
+                          mentions=((HQ, "贾主任"), (HY_CADRE, "王县长")))
     assert texts(sent) == ["已记录：本群确认收到通知 1"]
     assert sorted(acked_rooms(app, 1)) == ["r_hy", "r_wc"]
 

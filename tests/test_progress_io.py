@@ -147,6 +147,12 @@ def test_read_table_an_office_sheet(tmp_path) -> None:
     rows = read_table(tmp_path / "office.xlsx")
     assert [(n, r["unit"], r["task"], r["amount"]) for n, r in rows] == [
         (4, "皇叔洼村", "危房改造", 50), (5, "东坪村", "危房改造", 30)]
+    # Two columns for one meaning: the more specific word's, wherever it stands.
+    path = write_csv(tmp_path / "two.csv", [
+        "村庄,行政村,项目类别,项目名称,目标任务数,完成时限",
+        "下庄,皇叔洼村,住房保障,危房改造,50,2019-06-30"])
+    [(_, row)] = read_table(path)
+    assert (row["unit"], row["task"]) == ("皇叔洼村", "危房改造")
 
 
 async def test_export_matches_the_chat(chat, app, tmp_path) -> None:

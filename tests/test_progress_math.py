@@ -165,6 +165,7 @@ def test_several_lines_and_repeated_command_word() -> None:
         ("42 危房改造 50", "“42 50”是两个数"),
         ("危房改造 20-25", "“20-25”是一个范围"),  # not a minus
         ("危房改造 20处-25处", "“20-25”是一个范围"),
+        ("危房改造 42 -5", "不能是负数"),
     ],
 )
 def test_report_reader_rejects(text: str, reason: str) -> None:

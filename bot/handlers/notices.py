@@ -13,7 +13,7 @@ from bot.messages import Inbound, Quote
 from bot.notices import wording
 from bot.org import CADRE, HQ
 from bot.reminders import wording as reminder_wording
-from bot.router import Command, Ctx, Refusal, Usage, split_message
+from bot.router import Command, Ctx, Parsed, Refusal, Usage, split_message
 from bot.text import Args, normalize, parse_int, simplify
 from bot.timephrase import TimePhraseError, parse_when
 
@@ -243,14 +243,23 @@ def _quoted_notice(msg: Inbound) -> int | None:
     return language.quoted_notice_id(quote.text) if quote is not None else None
 
 
-def ack_gate(session: Session, msg: Inbound) -> bool:
+def ack_gate(session: Session, msg: Inbound, parsed: Parsed) -> bool:
     """Before anything is written: a bare 收到 is a command only while the notice it
     would acknowledge (the named, the quoted, else the newest) waits in the group for
-    this person (a villager's 收到 to a notice for the cadres is ordinary chat)."""
+    this person (a villager's 收到 to a notice for the cadres is ordinary chat). Said to
+    people ('@贾主任 收到'), only while a notice of theirs waits there: '@张三 收到' is
+    an answer to 张三."""
     reply, quote = split_message(msg)
     text = normalize(reply)
-    if text[:1] in "#＃@":
-        return True  # '#收到 …' or '@bot 收到': always answered
+    if text[:1] in "#＃":
+        return True  # '#收到 …': always answered
+    if parsed.said_to:
+        if msg.room is None or not notices.is_waiting(session, msg.room,
+                                                      authors=parsed.said_to):
+            return False
+        text = parsed.args.text
+    elif text[:1] == "@":
+        return True  # '@bot 收到': always answered
     ack = _bare_ack(text, quote)
     if ack is None:
         return True  # not a bare form: the command's parser answers (it was addressed)

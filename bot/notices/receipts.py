@@ -192,12 +192,15 @@ def waiting_for(person_id: str | None) -> ColumnElement[bool]:
 
 
 def is_waiting(session: Session, room_id: str, notice_id: int | None = None,
-               person_id: str | None = None) -> bool:
+               person_id: str | None = None, authors: tuple[str, ...] = ()) -> bool:
     """Whether a notice (any, or the one named) awaits acknowledgement in this group (by
-    this person, when one is given)."""
+    this person, when one is given; from one of `authors`, when they are given)."""
     q = select(NoticeTarget.id).where(NoticeTarget.room_id == room_id, waiting_for(person_id))
     if notice_id is not None:
         q = q.where(NoticeTarget.notice_id == notice_id)
+    if authors:
+        q = q.join(Notice, col(Notice.id) == col(NoticeTarget.notice_id)).where(
+            col(Notice.author_id).in_(authors))
     return session.exec(q.limit(1)).first() is not None
 
 

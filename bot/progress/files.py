@@ -33,11 +33,12 @@ from bot.tabular import DATE, PERCENT, POINTS, ImportFailed, Row, Sheet, cell_in
 from bot.text import simplify
 
 COLUMNS = {
-    "unit": ("unit", "单位", "单位名称", "名称", "村名", "村", "责任单位", "村庄", "村庄名称",
-             "行政村", "村名称"),
+    # The specific words first: with two such columns, the earlier word's counts.
+    "unit": ("unit", "单位", "单位名称", "村名", "行政村", "村名称", "村", "责任单位", "名称",
+             "村庄", "村庄名称"),
     "parent": ("parent", "上级", "上级单位", "乡镇", "所属乡镇", "所属县", "所属单位"),
-    "task": ("task", "任务", "任务名称", "项目", "项目名称", "工作任务", "任务类别", "任务类型",
-             "项目类别", "项目类型", "类别", "指标", "指标名称"),
+    "task": ("task", "任务", "任务名称", "项目名称", "项目", "工作任务", "指标名称", "指标",
+             "任务类别", "任务类型", "项目类别", "项目类型", "类别"),
     "amount": ("amount", "目标", "target", "目标数", "任务数", "计划数", "数量", "目标任务",
                "任务量", "计划", "目标任务数", "任务目标", "目标数量", "计划任务数", "年度目标",
                "年度任务", "目标值"),

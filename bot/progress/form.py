@@ -235,11 +235,15 @@ class _Reader:
         first = tasks[0].name if tasks else "危房改造"
         self.example = f"例：#进度 {first} 42"
         self.names = "、".join(t.name for t in tasks)
+        self.many = False  # the message has several lines
 
     # -- errors --
 
     def fail(self, where: str, what: str) -> ReportFormError:
-        return ReportFormError(f"{where}{what}。{self.example}")
+        # Of several lines none was recorded: say so, or a cadre resends only the bad
+        # line and loses the good ones.
+        whole = "本条消息都没有记录，请改正后整条重发。" if self.many else ""
+        return ReportFormError(f"{where}{what}。{whole}{self.example}")
 
     # -- finding things --
 
@@ -296,10 +300,8 @@ class _Reader:
             if other is None and m and not any(g in m.group(1) for g in "各本全我该每"):
                 other = m.group(1)  # a unit the tree does not know: not guessed to be ours
             if other is not None:
-                raise ReportFormError(
-                    f"{where}写的是“{other}”，不能替其他单位报送；请在该单位的群里报，"
-                    f"或去掉单位名。{self.example}"
-                )
+                raise self.fail(where, f"写的是“{other}”，不能替其他单位报送；请在该单位的群里报，"
+                                       "或去掉单位名")
         return text
 
     # -- one task's words --
@@ -316,10 +318,13 @@ class _Reader:
         targets: list[int] = []
         pct = False
         pos = 0
+        prev: re.Match[str] | None = None
         for m in _NUMBER.finditer(seg):
             pre = _squash(seg[pos : m.start()])
-            joined = pos > 0 and m.start() == pos  # '20-25': a range, not a minus
-            pos = m.end()
+            # '20-25', '20处-25处': a range, not a minus ('42 -5' is one, '20/50-25' not).
+            joined = (prev is not None and prev.group("of") is None
+                      and seg[prev.end("n") : m.start()].strip(MEASURES) == "")
+            prev, pos = m, m.end()
             n, of = m.group("n"), m.group("of")
             if m.group("pct"):
                 pct = True  # a percentage is never the figure; its words are not read
@@ -456,7 +461,7 @@ class _Reader:
         lines = [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
         if not lines:
             raise self.fail("", "请写任务和累计完成数")
-        many = len(lines) > 1
+        many = self.many = len(lines) > 1
         items: list[ReportItem] = []
         seen: dict[str, int] = {}
         default_as_of: tuple[int, int] | None = None
