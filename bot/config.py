@@ -94,7 +94,7 @@ class LimitsSection(_Section):
     burst: int = Field(30, ge=1)
     per_minute: float = Field(20, gt=0)
     # Inbound text: a longer command gets one short refusal (see `bot.limits.Limits`).
-    max_command_chars: int = Field(2000, ge=100)
+    max_command_chars: int = Field(6000, ge=100)
     # One reply is cut past this many characters (a last resort against echoes).
     max_reply_chars: int = Field(5000, ge=500)
 

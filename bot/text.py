@@ -74,9 +74,20 @@ def numerals_to_digits(text: str) -> str:
     return _NUMERAL_RUN.sub(repl, text)
 
 
+# Invisible characters that copy-paste and some keyboards leave in text (zero-width
+# space and non-joiner, word joiner, BOM, soft hyphen); the emoji joiner U+200D stays.
+_INVISIBLE = re.compile("[\u200b\u200c\u2060\ufeff\u00ad]")
+
+
+# A figure with thousands separators as a spreadsheet writes it (1,200, 3，000): commas
+# between groups of three digits.
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
+
+
 def normalize(text: str) -> str:
     """The canonical form of a message's text (see the module doc)."""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _t2s().convert(text)
     text = numerals_to_digits(text)
     return text.strip()

@@ -390,7 +390,7 @@ def test_text_is_cleaned() -> None:
 
 
 def test_long_text_is_flagged_not_rejected() -> None:
-    at_limit = "#通知 全体 " + "通" * (2000 - len("#通知 全体 "))
+    at_limit = "#通知 全体 " + "通" * (LIMITS.max_command_chars - len("#通知 全体 "))
     assert not ok(sanitize(inbound(text=at_limit), LIMITS)).too_long
     result = ok(sanitize(inbound(text=at_limit + "知"), LIMITS))
     assert result.too_long and result.msg.text == at_limit + "知"

@@ -92,6 +92,7 @@ def test_parse_redeem_ids_review_slip() -> None:
     # The count in any order, in items or in packs (issue 13 §7).
     for typed, want in [("张三家 10 粽子", Want("粽子", 10, None)), ("张三家 粽子10个", Want("粽子", 10, "个")),
                        ("张三家 粽子 两份", Want("粽子", 2, "份")), ("张三家 2包 粽子", Want("粽子", 2, "包")),
+                       ("张三家 粽子 一份", Want("粽子", 1, "份")), ("张三家 一品香", Want("一品香")),
                        ("张三家 20个粽子", Want("个粽子", 20, None, lead=True))]:
         assert parse_redeem(args(typed)).wants == (want,), typed
     for bad in ["", "张三家", "张三家 粽子 10 20", "张三家 10"]:
@@ -126,6 +127,9 @@ def test_rules_by_name_alias_or_part_and_village_overrides() -> None:
     assert find_rule(pol, "最美家庭").name == "十佳模范"
     assert find_rule(pol, "防汛").name == "参加村集体防火防汛等公益活动"
     assert find_rule(pol, "公") is None and find_rule(pol, "吃饭") is None
+    # A figure glued to a rule's name is refused, never dropped for the rule's own.
+    with pytest.raises(PointsError, match="“六净六有”按规则是 \\+10 分，不用写分数"):
+        find_rule(pol, "20户容户貌")
     cfg = CFG.with_overrides(points={"villages": {"皇叔洼": {
         "confirmations_required": 2, "publicity_days": 3, "rules": [
             {"name": "门前三包", "points": 5}, {"name": "门前雪", "points": 3}]}}})

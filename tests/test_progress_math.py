@@ -166,6 +166,8 @@ def test_several_lines_and_repeated_command_word() -> None:
         ("危房改造 20-25", "“20-25”是一个范围"),  # not a minus
         ("危房改造 20处-25处", "“20-25”是一个范围"),
         ("危房改造 42 -5", "不能是负数"),
+        ("危房改造 20+3", r"“20\+3”请写成累计完成数，如 23；只报新增请写 \+3"),  # never 20
+        ("危房改造 25处+3处", r"“25\+3”请写成累计完成数"),
     ],
 )
 def test_report_reader_rejects(text: str, reason: str) -> None:

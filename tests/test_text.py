@@ -17,6 +17,10 @@ def test_normalize_scripts_widths_and_numerals() -> None:
     assert normalize("收到 十二") == "收到 12"
     assert normalize("截止 六月三十日") == "截止 6月30日"
     assert normalize("#进度 危房改造 ４２／５０") == "#进度 危房改造 42/50"
+    # Thousands separators (a figure copied from a sheet); invisible characters.
+    assert normalize("#目标 危房改造 1,200 截止 6月30日") == "#目标 危房改造 1200 截止 6月30日"
+    assert normalize("12,300,000 1,2 1,2345 1,200.5") == "12300000 1,2 1,2345 1,200.5"
+    assert normalize("#查分\u200b") == "#查分" and normalize("#进\ufeff度") == "#进度"
 
 
 def test_numerals_inside_words_are_names() -> None:

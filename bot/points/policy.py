@@ -92,7 +92,14 @@ def find_rule(pol: Policy, word: str) -> Rule | None:
     found = [r for r in pol.rules if any(w in n or (len(n) >= 2 and n in w)
                                          for n in (r.name, *r.aliases))]
     if len(found) == 1:
-        return found[0]
+        r = found[0]
+        rest = w
+        for n in sorted((r.name, *r.aliases), key=len, reverse=True):
+            rest = rest.replace(n, "")
+        if any(c.isdigit() for c in rest):  # '20户容户貌': a figure the rule does not take
+            raise PointsError(f"“{r.name}”按规则是 {r.points:+d} 分，不用写分数；临时加扣分请把"
+                              "分数和事由分开写，如 #加分 @张三 20 防汛值班")
+        return r
     if len(found) > 1:
         raise PointsError(f"“{w}”可能是：" + "、".join(r.name for r in found) + "，请写全称")
     return None

@@ -225,7 +225,7 @@ def review_text(r: Reviewed) -> str:
 def balance_lines(b: Balance, zone: ZoneInfo) -> list[str]:
     first = f"余额 {b.total} 分"
     if b.frozen:
-        first += f"，其中冻结 {b.frozen} 分（有异议待复核），可兑换 {b.redeemable} 分"
+        first += f"，其中冻结 {b.frozen} 分（有异议待复核），可兑换 {max(0, b.redeemable)} 分"
     lines = [first]
     if b.upcoming:
         when = day_text(b.upcoming_from, zone) if b.upcoming_from else ""
@@ -271,7 +271,7 @@ def slip_text(c: Card, zone: ZoneInfo, asker: str) -> str:
         "【爱心积分查询单】",
         f"村：{c.village.name if c.village else ''}" + (f"（{c.parent.name}）" if c.parent else ""),
         f"户：{c.household.name}",
-        f"余额：{b.total} 分（可兑换 {b.redeemable} 分）",
+        f"余额：{b.total} 分（可兑换 {max(0, b.redeemable)} 分）",
     ]
     if b.upcoming:
         out.append(f"待生效：{b.upcoming} 分")

@@ -344,6 +344,9 @@ class _Reader:
                 raise self.fail(
                     where, f"看不懂“{pre}{sign or ''}{n}”，{task}后面写累计完成数，如 42 或 42/50"
                 )
+            if sign == "+" and joined and totals:  # '20+3': the sum is not guessed
+                raise self.fail(where, f"“{totals[-1]}+{n}”请写成累计完成数，如 "
+                                       f"{totals[-1] + int(n)}；只报新增请写 +{n}")
             if sign == "-" and joined and totals:
                 raise self.fail(
                     where, f"“{totals[-1]}-{n}”是一个范围，完成数只写一个数，如 42 或 42/50")

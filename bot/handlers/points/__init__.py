@@ -63,7 +63,7 @@ COMMANDS = (
          usage="#撤销 编号 [理由]", example="#撤销 17", parse=parse_one_id, run=run_reverse,
          roles=(EVALUATOR, ADMIN, KEEPER),
          detail="加扣分由评议员或管理员撤销；兑换由超市管理员或管理员撤销，商品退回库存。"),
-    _cmd(name="查分", aliases=("查积分", "积分", "余额", "我的积分", "积分查询"),
+    _cmd(name="查分", aliases=("查积分", "积分", "余额", "我的积分", "积分查询", "查分数", "查余额", "积分余额"),
          summary="查看本户积分余额和最近记录", usage="#查分 [@某人]", example="#查分",
          parse=parse_who, run=run_balance, scope="any",
          detail="村民查自己家；评议员、超市管理员可查本村任一户：#查分 @张三"),

@@ -103,7 +103,9 @@ _WANT_COUNT = re.compile(r"^(\d+)(\D*)$")  # 10个, 2份, or 20个粽子 (count 
 
 
 def _digits(word: str) -> str:
-    # 两 is the usual way to say two of something (两份), and numerals_to_digits leaves it.
+    # 两 is the usual way to say two of something (两份), and numerals_to_digits leaves
+    # it, as it leaves 一 before some measure words (一份).
+    word = re.sub(r"^一(?=[份个袋包盒瓶桶箱块条双斤支把套件张卷提壶听罐]$)", "1", word)
     return numerals_to_digits(re.sub(r"^两(?=\D)", "2", word))
 
 
