@@ -102,6 +102,11 @@ async def test_everyone_notice(chat: MemoryChat, app: App) -> None:
     # At the end of the text too.
     sent = await notify(chat, "#通知 吴城乡 后天开会 全员")
     assert [o.text for o in sent if o.room == "r_wc"] == ['【通知 2】后天开会 — 请回复"收到"']
+    # And before the scope ("全员" is no unit).
+    sent = await notify(chat, "#通知 全员 吴城乡 周五大扫除")
+    assert [o.text for o in sent if o.room == "r_wc"] == ['【通知 3】周五大扫除 — 请回复"收到"']
+    sent = await chat.say("收到", sender=VILLAGER, name="张三", room="r_wc")
+    assert texts(sent) == ['已记录：本群确认收到通知 3。本群还有通知 2 未确认，请回复"收到 2"']
 
 
 async def test_receipt_names_people_and_the_groups_without_cadres(chat: MemoryChat,

@@ -108,6 +108,9 @@ def test_parse_day_month_ends() -> None:
     assert parse_day("二月底", today) == date(2019, 2, 28)
     assert parse_day("一月底", date(2019, 12, 10)) == date(2020, 1, 31)  # typed in December
     assert parse_day("年底", today) == date(2019, 12, 31)
+    assert parse_day("下月底", today) == date(2019, 7, 31)
+    assert parse_day("下个月底", date(2019, 12, 10)) == date(2020, 1, 31)
+    assert parse_day("本月底", today) == date(2019, 6, 30)
     assert parse_day("6月31日", today) is None
 
 

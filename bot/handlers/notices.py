@@ -49,11 +49,15 @@ EX_TIMED = "#通知 浑源县 定时 6月5日 9:00 召开推进会"
 
 
 def parse_notice(args: Args) -> NoticeArgs:
-    head = notices.split_head(args.text)
+    text, first = args.text.lstrip(), False
+    if m := _EVERYONE_HEAD.match(text):  # "#通知 全员 浑源县 …" too
+        text, first = text[m.end() :], True
+    head = notices.split_head(text)
     if head is None:
         raise Usage("请写发送范围和通知内容")
     names, body = head
     everyone, body = split_everyone(body)
+    everyone = everyone or first
     if not body:
         raise Usage("请在范围后面写通知内容")
     if m := _TIMED.match(body):
@@ -76,7 +80,10 @@ def _typed_body(ctx: Ctx, args: NoticeArgs) -> str:
             s = s[1:].lstrip()
     for name in sorted(ctx.command.names, key=len, reverse=True):
         if simplify(s[: len(name)]) == name:
-            head = notices.split_head(s[len(name) :])
+            rest = s[len(name) :].lstrip()
+            if m := _EVERYONE_HEAD.match(rest):  # "#通知 全员 浑源县 …"
+                rest = rest[m.end() :]
+            head = notices.split_head(rest)
             if head and head[1] and len(head[0]) == len(args.scope):
                 return split_everyone(head[1])[1] if args.everyone else head[1]
             break

@@ -70,8 +70,10 @@ def parse_day(word: str, today: date) -> date | None:
     w = numerals_to_digits(simplify(word))
     if w in ("年底", "年末"):
         return date(today.year, 12, 31)
-    if w in ("月底", "月末"):
+    if w in ("月底", "月末", "本月底", "本月末"):
         return _month_end(today.year, today.month)
+    if w in ("下月底", "下个月底", "下月末", "下个月末"):
+        return _month_end(today.year + (today.month == 12), today.month % 12 + 1)
     m = _MONTH_END.match(w)
     if m:
         year, month = int(m.group("y") or today.year), int(m.group("m"))
