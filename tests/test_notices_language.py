@@ -122,6 +122,11 @@ async def test_no_acknowledgement_changes_nothing(chat: MemoryChat, app: App) ->
         assert texts(sent) == ["没有这个编号的通知。例：收到 12"]
     # A bare 收到 with nothing waiting stays chat.
     assert await chat.say("收到", sender=VILLAGER, room="r_yg") == []
+    # A number that is no notice of this group, while one waits: told which one.
+    assert await chat.say("收到 3", sender=VILLAGER, room="r_hsw") == []  # not his to say
+    sent = await chat.say("收到 3", sender=VILLAGE_CADRE, room="r_hsw")
+    assert texts(sent) == ["没有通知 3。本群待确认的是通知 1，请回复“收到 1”"]
+    assert acked_rooms(app, 1) == []
 
 
 async def test_hashtags_that_are_no_command_get_no_reply(chat: MemoryChat, app: App) -> None:

@@ -272,7 +272,11 @@ def ack_gate(session: Session, msg: Inbound, parsed: Parsed) -> bool:
         return True  # not a bare form: the command's parser answers (it was addressed)
     if msg.room is None:
         return False
-    return notices.is_waiting(session, msg.room, ack.notice_id, msg.sender)
+    if notices.is_waiting(session, msg.room, ack.notice_id, msg.sender):
+        return True
+    # '收到 3' naming no notice of this group while another waits for this person: told
+    # which one, not left to believe it counted.
+    return ack.notice_id is not None and notices.is_waiting(session, msg.room, None, msg.sender)
 
 
 def run_ack(ctx: Ctx, args: AckArgs) -> None:
@@ -288,6 +292,10 @@ def run_ack(ctx: Ctx, args: AckArgs) -> None:
         ctx.reply(wording.acked_reply(ack))
         return
     if args.bare:
+        waiting = notices.newest_waiting(ctx.session, ctx.msg.room, ctx.person.id)
+        if ack.status in ("unknown", "not_here") and waiting is not None:
+            raise Refusal(f"{wording.ack_refusal(ack, ctx.zone)}。本群待确认的是通知 {waiting}，"
+                          f"请回复“收到 {waiting}”")
         return  # ordinary chat: nothing awaits acknowledgement here
     raise Refusal(wording.ack_refusal(ack, ctx.zone))
 
