@@ -287,6 +287,10 @@ class Router:
             return Parsed(self.lookup("帮助"), "帮助", Args((), ""), quote)
         name = self._name_at_start(text)
         helper = self.lookup("帮助")
+        if name is not None and (longer := self._slip_of_longer(text, name)) is not None:
+            # '#进度查寻': a slip in a longer command's name, not #进度 with '查寻'.
+            return Parsed(None, text.split()[0], Args((), text), quote,
+                          suggestion=self._by_name[longer])
         if name is not None:
             rest = text[len(name) :].strip()
             command = self._by_name[name]
@@ -311,6 +315,16 @@ class Router:
         if hashed:
             return None  # a topic, a 接龙, #乡村振兴#: chat
         return Parsed(None, word, Args((), text), quote)
+
+    def _slip_of_longer(self, text: str, name: str) -> str | None:
+        """A longer command name that `text` starts with but for one slip (进度查寻 for
+        进度查询), when `name` is its start and the typed word is as long as it."""
+        word = text.split()[0] if text.split() else ""
+        for longer in self._names:
+            if (len(longer) > len(name) and longer.startswith(name) and len(word) == len(longer)
+                    and word != longer and language.edit_distance(word, longer, 2) == 1):
+                return longer
+        return None
 
     def _bare_command(
         self, text: str, mentions: tuple[Mention, ...], quote: Quote | None

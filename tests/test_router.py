@@ -102,7 +102,8 @@ def test_hashtags_that_are_no_command_are_chat(router: Router, text: str) -> Non
 
 
 @pytest.mark.parametrize("text, suggested", [("#进渡 危房改造 42", "进度"), ("#度进", "进度"),
-                                             ("#报告 危房改造 42", "进度"), ("#查份", "查分")])
+                                             ("#报告 危房改造 42", "进度"), ("#查份", "查分"),
+                                             ("#进度查寻", "进度查询"), ("#进度查看", "进度查询")])
 def test_near_misses_carry_a_suggestion(router: Router, text: str, suggested: str) -> None:
     p = parse(router, text)
     assert p is not None and p.command is None and p.suggestion is not None
