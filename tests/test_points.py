@@ -380,6 +380,14 @@ async def test_goods_and_redemption(chat, app) -> None:
     goods = app.db.run_sync(lambda s: {g.name: g.stock for g in s.exec(select(Good)).all()})
     assert goods == {"粽子": 980, "毛巾": 112, "香皂": 2}
     assert bal(app, "张三家") == 0
+    # Off the shelf: not listed, not redeemable, kept with its stock; #上架 puts it back.
+    assert await one(chat, "#下架 香皂", ZS) == "#下架 需要超市管理员权限"
+    assert await one(chat, "#下架 香皂", KEEP) == "已下架：香皂（库存 2块 保留；重新上架请发送 #上架 香皂）"
+    assert "香皂" not in await one(chat, "#商品", ZS)
+    assert await one(chat, "#兑换 张三家 香皂", KEEP) == "本村超市没有“香皂”。现有：粽子、毛巾"
+    assert await one(chat, "#下架 香皂", KEEP) == "本村超市没有“香皂”"
+    assert await one(chat, "#上架 香皂", KEEP) == "已上架：香皂 2块/份 1分 库存2块"
+    assert "· 香皂 2块/份 1分 库存2块" in await one(chat, "#商品", ZS)
     # Each village has its own supermarket.
     assert (await one(chat, "#绑定 村 东坪村 上级 吴城乡", ADMIN, room="r_dp")).startswith("已新建并绑定")
     assert "库存0个" in await one(chat, "#商品", "wxid_x", room="r_dp")

@@ -23,6 +23,7 @@ from bot.handlers.points import (
     parse_slip,
     parse_stock,
 )
+from bot.handlers.points.shop import StockArgs
 from bot.messages import Mention
 from bot.models.core import OrgUnit, Person
 from bot.models.points import AWARD, DEDUCT
@@ -79,7 +80,8 @@ def test_parse_stock_forms() -> None:
     assert parse_stock(args("粽子 库存 +500")).add == 500
     assert parse_stock(args("粽子 库存-20")).add == -20
     assert parse_stock(args("食用油 每份1桶 价格50分")).pack == (1, "桶")
-    for bad in ["", "10个 粽子", "粽子", "粽子 很多", "粽子 库存", "粽子 10份"]:
+    assert parse_stock(args("粽子")) == StockArgs("粽子")  # back on the shelf, or refused there
+    for bad in ["", "10个 粽子", "粽子 很多", "粽子 库存", "粽子 10份"]:
         with pytest.raises(Usage):
             parse_stock(args(bad))
 

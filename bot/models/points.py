@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 from bot.models.core import utc_field
@@ -148,6 +148,8 @@ class Good(SQLModel, table=True):
     pack_unit: str = Field(default="个", max_length=4)
     price: int
     stock: int = 0
+    # False: taken off the shelf (#下架); kept, as redemptions in the ledger name it.
+    listed: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     updated_by: str | None = Field(default=None, max_length=128)
     updated_at: datetime = utc_field()
 

@@ -39,7 +39,7 @@ from bot.points.ledger import (
     review,
 )
 from bot.points.policy import Policy, Rule, find_rule, period_start, pick_rule, policy
-from bot.points.shop import Redemption, Want, redeem, stock_good, village_goods
+from bot.points.shop import Redemption, Want, redeem, stock_good, unlist_good, village_goods
 from bot.points.wording import day_text, entry_line, signed, status_label, what
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "signed",
     "status_label",
     "stock_good",
+    "unlist_good",
     "top_households",
     "village_activity",
     "village_goods",

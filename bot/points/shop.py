@@ -34,12 +34,13 @@ def parse_pack(text: str) -> tuple[int, str]:
 
 
 def village_goods(session: Session, village: OrgUnit, config: Config, now: datetime) -> list[Good]:
-    """The village supermarket's goods; a village without any starts with the config's."""
+    """The village supermarket's goods on the shelf; a village without any (listed or
+    not) starts with the config's."""
     rows = list(session.exec(
         select(Good).where(Good.unit_id == village.id).order_by(col(Good.id))
     ).all())
     if rows or not config.goods:
-        return rows
+        return [g for g in rows if g.listed]
     try:
         with session.begin_nested():
             for g in config.goods:
@@ -77,6 +78,8 @@ def stock_good(session: Session, village: OrgUnit, config: Config, name: str, *,
             raise PointsError(f"新商品“{simplify(name)}”要写每份多少分")
         good = Good(unit_id=village.id, name=simplify(name), price=price, updated_at=now)  # type: ignore[arg-type]
         session.add(good)
+    elif good.listed and pack is None and price is None and stock is None and add is None:
+        raise PointsError("请写每份数量、每份积分或库存。例：#上架 粽子 10个 15分 库存 1000")
     if pack is not None:
         good.pack_size, good.pack_unit = pack
     if price is not None:
@@ -87,9 +90,25 @@ def stock_good(session: Session, village: OrgUnit, config: Config, name: str, *,
         if good.stock + add < 0:
             raise PointsError(f"{good.name}库存只有 {good.stock}{good.pack_unit}，不能减少 {-add}")
         good.stock += add
+    created = created or not good.listed  # back on the shelf
+    good.listed = True
     good.updated_by, good.updated_at = actor.id, now
     session.flush()
     return good, created
+
+
+def unlist_good(session: Session, village: OrgUnit, config: Config, name: str, *,
+                actor: Person, now: datetime) -> Good:
+    """#下架: take a good off the shelf (it stays in the database: the ledger's
+    redemptions name it, and #上架 puts it back with its stock)."""
+    good = find_good(village_goods(session, village, config, now), name)
+    if good is None:
+        raise PointsError(f"本村超市没有“{simplify(name)}”")
+    locked = session.exec(for_update(select(Good).where(Good.id == good.id))).one()
+    locked.listed = False
+    locked.updated_by, locked.updated_at = actor.id, now
+    session.flush()
+    return locked
 
 
 @dataclass(frozen=True)

@@ -339,6 +339,11 @@ def stock_text(good: Good, created: bool) -> str:
     return f"{'已上架' if created else '已更新'}：{good_text(good)}"
 
 
+def unlisted_text(good: Good) -> str:
+    return (f"已下架：{good.name}（库存 {good.stock}{good.pack_unit} 保留；"
+            f"重新上架请发送 #上架 {good.name}）")
+
+
 def not_whole_packs(e: NotWholePacks, target: str) -> str:
     return f"{e}。例：#兑换 {target} {e.good.name} {e.nearest}"
 

@@ -1,6 +1,6 @@
 """Commands of the points family (爱心积分), by sub-family: `awards` (#加分 #扣分 #确认
 #撤销), `review` (#异议 #复核), `balance` (#查分 #明细 #积分榜 #规则 #代查), `shop`
-(#商品 #上架 #兑换) and `claim` (#认领 #未认领).
+(#商品 #上架 #下架 #兑换) and `claim` (#认领 #未认领).
 
 Each handler parses its words, calls one function of `bot.points` and puts the result
 into words with `bot.points.wording`.
@@ -32,7 +32,15 @@ from bot.handlers.points.balance import (
 from bot.handlers.points.claim import parse_claim, run_claim, run_unlinked
 from bot.handlers.points.common import parse_ids, parse_none
 from bot.handlers.points.review import parse_object, parse_review, run_object, run_review
-from bot.handlers.points.shop import parse_redeem, parse_stock, run_goods, run_redeem, run_stock
+from bot.handlers.points.shop import (
+    parse_redeem,
+    parse_stock,
+    parse_unlist,
+    run_goods,
+    run_redeem,
+    run_stock,
+    run_unlist,
+)
 from bot.org import ADMIN, CADRE, EVALUATOR, KEEPER
 from bot.points.claim import TRIES_PER_DAY
 from bot.router import Command
@@ -79,6 +87,10 @@ COMMANDS = (
          usage="#上架 商品名 每份数量 每份积分 库存 数量", example="#上架 粽子 10个 15分 库存 1000",
          parse=parse_stock, run=run_stock, roles=(KEEPER,), levels=("村",),
          detail="可只改一项：#上架 粽子 库存 2000；补货：#上架 粽子 库存 +500"),
+    _cmd(name="下架", aliases=("撤下", "删除商品"), summary="把商品从货架上撤下",
+         usage="#下架 商品名", example="#下架 粽子", parse=parse_unlist, run=run_unlist,
+         roles=(KEEPER,), levels=("村",),
+         detail="撤下后 #商品 不再列出、不能兑换；库存和兑换记录保留，#上架 粽子 即恢复。"),
     _cmd(name="兑换", aliases=("换购", "兑奖"), summary="用积分兑换商品",
          usage="#兑换 @某人|户名 商品 数量 …", example="#兑换 @张三 粽子 10",
          parse=parse_redeem, run=run_redeem, roles=(KEEPER,), levels=("村",),

@@ -1,4 +1,4 @@
-"""#商品 #上架 #兑换: the village's love supermarket."""
+"""#商品 #上架 #下架 #兑换: the village's love supermarket."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.handlers.points.common import NoArgs, domain
-from bot.points import NotWholePacks, Want, stock_good, village_goods
+from bot.points import NotWholePacks, Want, stock_good, unlist_good, village_goods
 from bot.points import wording as W
 from bot.points.shop import redeem_for
 from bot.points.targets import Target, target_text
@@ -75,9 +75,7 @@ def parse_stock(args: Args) -> StockArgs:
             pack = (int(c.group(2)), c.group(3))
             continue
         raise Usage(f"看不懂“{w}”")
-    if pack is None and price is None and stock is None and add is None:
-        raise Usage("请写每份数量、每份积分或库存")
-    return StockArgs(name, pack, price, stock, add)
+    return StockArgs(name, pack, price, stock, add)  # the name alone: back on the shelf
 
 
 @domain
@@ -90,6 +88,27 @@ def run_stock(ctx: Ctx, args: StockArgs) -> None:
     ctx.audit("good", good=good.id, name=good.name, pack=good.pack_size, unit=good.pack_unit,
               price=good.price, stock=good.stock, created=created)
     ctx.reply(W.stock_text(good, created))
+
+
+@dataclass(frozen=True)
+class UnlistArgs:
+    name: str
+
+
+def parse_unlist(args: Args) -> UnlistArgs:
+    words = args.words()
+    if len(words) != 1:
+        raise Usage("请写一个商品名")
+    return UnlistArgs(simplify(words[0]))
+
+
+@domain
+def run_unlist(ctx: Ctx, args: UnlistArgs) -> None:
+    village = ctx.require_unit("村")
+    good = unlist_good(ctx.session, village, ctx.config, args.name, actor=ctx.person,
+                       now=ctx.now)
+    ctx.audit("good_unlisted", good=good.id, name=good.name, stock=good.stock)
+    ctx.reply(W.unlisted_text(good))
 
 
 @dataclass(frozen=True)
