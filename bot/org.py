@@ -297,6 +297,12 @@ def role_grants(session: Session, person_id: str, unit: OrgUnit | None) -> froze
     ).all())
 
 
+def holds_role(session: Session, person_id: str, role: str) -> bool:
+    """Whether the person holds `role` on any unit (a direct message has no unit)."""
+    return session.exec(select(RoleGrant.id).where(
+        RoleGrant.person_id == person_id, RoleGrant.role == role).limit(1)).first() is not None
+
+
 def grant_role(
     session: Session, person_id: str, unit: OrgUnit, role: str, by: str, now: datetime
 ) -> bool:

@@ -273,9 +273,14 @@ async def test_receipts(chat, app) -> None:
         "#回执 需要指挥部权限（通知的发布人也可查看自己的通知）"
     ]
     assert texts(await chat.say("#回执 99", sender=HQ, room="r_city")) == ["没有通知 99"]
-    # The author may also ask in a direct message.
+    # The author may also ask in a direct message; so may 指挥部 (a role on some unit),
+    # of any notice; nobody else.
     sent = await chat.say("#回执 2", sender=HY_CADRE, room=None)
     assert sent[0].to == HY_CADRE and sent[0].text.startswith("通知 2")
+    assert (await chat.say("#回执 2", sender=HQ, room=None))[0].text.startswith("通知 2")
+    assert texts(await chat.say("#回执 99", sender=HQ, room=None)) == ["没有通知 99"]
+    assert texts(await chat.say("#回执 2", sender=VILLAGER, room=None)) == [
+        "#回执 需要指挥部权限（通知的发布人也可查看自己的通知）"]
     # Everyone acknowledged (皇叔洼村: its cadre).
     await chat.say("收到", sender=VILLAGER, room="r_wc")
     await chat.say("收到", sender=VILLAGE_CADRE, room="r_hsw")

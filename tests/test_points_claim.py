@@ -77,6 +77,10 @@ async def test_import_csv_with_title_rows_heads_and_phones(chat, app, tmp_path: 
     await _village(chat, app, tmp_path)
     assert _households(app) == [("张三", "张三", "13524681357", []),
                                 ("李四", "李四", "13900001111", []), ("王五", "王五", None, [])]
+    # Named by the head, called 王五家 in chat (as every example says it).
+    await appoint(chat, "village", "wxid_rater", "评议员甲", "评议员")
+    assert (await one(chat, "#加分 王五家 红白事", "wxid_rater")).startswith("已加分：#1 王五 +30")
+    assert "户：王五\n余额：30 分" in await one(chat, "#代查 王五家", CADRE)
 
 
 async def test_import_xlsx_and_a_bad_phone_changes_nothing(chat, app, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot import language, notices
 from bot.messages import Inbound, Quote
 from bot.notices import wording
-from bot.org import CADRE, HQ
+from bot.org import CADRE, HQ, holds_role
 from bot.reminders import wording as reminder_wording
 from bot.router import Command, Ctx, Parsed, Refusal, Usage, split_message
 from bot.text import Args, normalize, parse_int, simplify
@@ -319,15 +319,21 @@ def parse_receipt(args: Args) -> ReceiptArgs:
     return ReceiptArgs(n)
 
 
+def _hq(ctx: Ctx) -> bool:
+    """指挥部 here, or (in a direct message, which has no unit) on any unit."""
+    return ctx.roles.has(HQ) or (ctx.msg.room is None
+                                 and holds_role(ctx.session, ctx.person.id, HQ))
+
+
 def _receipt_check(ctx: Ctx) -> str | None:
-    if ctx.roles.has(HQ) or notices.is_author(ctx.session, ctx.person.id):
+    if _hq(ctx) or notices.is_author(ctx.session, ctx.person.id):
         return None
     return "#回执 需要指挥部权限（通知的发布人也可查看自己的通知）"
 
 
 def run_receipt(ctx: Ctx, args: ReceiptArgs) -> None:
     try:
-        r = notices.receipt_for(ctx.session, ctx.person.id, args.notice_id, ctx.roles.has(HQ))
+        r = notices.receipt_for(ctx.session, ctx.person.id, args.notice_id, _hq(ctx))
     except notices.NoNoticeNamed:
         raise Usage("请写通知编号") from None
     except notices.UnknownNotice as e:

@@ -93,6 +93,14 @@ def cached_household(session: Session, org: OrgView, village: OrgUnit, name: str
     return org.get(("household", village.id, name), lambda: instance(Household, rows[name]))
 
 
+def _household_names(name: str) -> tuple[str, ...]:
+    """The names a household may be registered under, as people say it: 张三家 is the
+    household 张三家, or 张三 (an imported roster names households by their head)."""
+    if name.endswith("家") and len(name) > 1:
+        return (name, name[:-1])
+    return (name, f"{name}家")
+
+
 def household_for(session: Session, target: Target, village: OrgUnit, *, room_id: str | None,
                   unit: OrgUnit | None, now: datetime, org: OrgView | None = None) -> Household:
     """The household an @mention, a household name or a person's name means, in
@@ -102,7 +110,7 @@ def household_for(session: Session, target: Target, village: OrgUnit, *, room_id
         return person_household(session, resolve_person(session, target, room_id, unit, now),
                                 village)
     name = simplify(target.name if isinstance(target, Mention) else target).lstrip("@")
-    for candidate in (name,) if name.endswith("家") else (name, f"{name}家"):
+    for candidate in _household_names(name):
         hh = (find_household(session, village, candidate) if org is None
               else cached_household(session, org, village, candidate))
         if hh is not None:
@@ -133,7 +141,7 @@ def household_below(session: Session, village_word: str | None, target: Target, 
             raise HouseholdNotFound(f"{unit.name}找不到 {target_text(target)} 的户")
         return hh
     name = simplify(target if isinstance(target, str) else target.name)
-    names = (name,) if name.endswith("家") else (name, f"{name}家")
+    names = _household_names(name)
     found = session.exec(
         select(Household, OrgUnit).join(OrgUnit, col(OrgUnit.id) == col(Household.unit_id))
         .where(col(Household.name).in_(names), col(OrgUnit.path).startswith(unit.path))
