@@ -168,7 +168,10 @@ def find_unit(
     names the unit's part in the message ("上级": 找不到上级单位“…”)."""
     found = find_units(session, name, level)
     if within is not None:
+        outside = found
         found = [u for u in found if is_within(u, within)]
+        if outside and not found:  # it exists, elsewhere: say so, not "no such unit"
+            raise OrgError(f"{what}单位“{simplify(name)}”不在{within.name}范围内")
     if not found:
         raise OrgError(f"找不到{what}单位“{simplify(name)}”")
     if len(found) > 1:

@@ -439,6 +439,9 @@ async def test_detail_board_rules_and_slip(chat, app) -> None:
     assert (await one(chat, "#代查 王五", CADRE, room=TOWN)).startswith("【爱心积分查询单】\n村：皇叔洼村")
     assert (await one(chat, "#代查 皇叔洼村 王五家", CADRE, room=TOWN)).startswith("【爱心积分查询单】")
     assert await one(chat, "#代查 赵六家", CADRE, room=TOWN) == "吴城乡找不到户“赵六家”"
+    # A village outside this group's unit is named as such, not as unknown.
+    await one(chat, "#绑定 村 东坪村 上级 吴城乡", ADMIN, room="r_dp")
+    assert await one(chat, "#代查 东坪村 王五家", CADRE) == "单位“东坪村”不在皇叔洼村范围内"
 
 
 async def test_village_rules_override(make_app) -> None:
