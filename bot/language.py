@@ -148,7 +148,6 @@ def after_mentions(text: str, names: Iterable[str] = (), limit: int = 1) -> str:
     return text
 
 
-
 @dataclass(frozen=True, slots=True)
 class Ack:
     notice_id: int | None  # the notice named (收到12, 12号通知收到), else None
