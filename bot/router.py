@@ -319,7 +319,7 @@ class Router:
     def _slip_of_longer(self, text: str, name: str) -> str | None:
         """A longer command name that `text` starts with but for one slip (进度查寻 for
         进度查询), when `name` is its start and the typed word is as long as it."""
-        word = text.split()[0] if text.split() else ""
+        word = text.split(maxsplit=1)[0] if text.strip() else ""
         for longer in self._names:
             if (len(longer) > len(name) and longer.startswith(name) and len(word) == len(longer)
                     and word != longer and language.edit_distance(word, longer, 2) == 1):

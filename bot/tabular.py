@@ -154,12 +154,14 @@ def _rows(table: Iterable[Iterable[Any]], columns: Mapping[str, Sequence[str]],
     best, at = max(scored, key=lambda s: (s[0], -s[1]))
     # Two columns with one meaning: the one named by the more specific word counts (the
     # earlier in its list: 项目名称 over 项目类别, 行政村 over 村庄), else the first.
-    ranked = [(k, columns[k].index(_header_name(h))) if (k := key(h)) else (None, 0)
-              for h in top[at]]
-    best_of = {k: min((r, i) for i, (kk, r) in enumerate(ranked) if kk == k)[1]
-               for k, _ in ranked if k is not None}
-    keys: list[str | None] = [k if k is not None and best_of[k] == i else None
-                              for i, (k, _) in enumerate(ranked)]
+    chosen: dict[str, tuple[int, int]] = {}  # key → (its word's place in its list, column)
+    for i, h in enumerate(top[at]):
+        if (k := key(h)) is not None:
+            here = (columns[k].index(_header_name(h)), i)
+            chosen[k] = min(chosen.get(k, here), here)
+    keys: list[str | None] = [None] * len(top[at])
+    for k, (_, i) in chosen.items():
+        keys[i] = k
     needs = [(k,) if isinstance(k, str) else k for k in required]
     missing = [alts for alts in needs if not any(k in keys for k in alts)]
     if missing:

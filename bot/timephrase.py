@@ -422,25 +422,18 @@ def _date(m: re.Match[str], today: date, phrase: str) -> date:
     y = g["y"] or g["y2"]
     mo = g["m"] or g["m2"] or g["m3"] or g["m4"]
     if m.group(0).endswith("月底"):  # "月底", "下个月底", "6月底": that month's last day
-        mo = g["m7"]
-        if mo is None:
-            year, month = today.year, today.month
-            if (g["rel7"] or "").startswith("下"):
-                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-            return _month_end(year, month)
-        if not 1 <= int(mo) <= 12:
-            raise _refuse(phrase, f"没有{int(mo)}月", EX_DATE)
-        day = _month_end(today.year, int(mo))
-        return _month_end(today.year + 1, int(mo)) if (today - day).days > 183 else day
+        if g["m7"] is None:
+            return _month_days(*_this_or_next(today, (g["rel7"] or "").startswith("下")))[-1]
+        month = int(g["m7"])
+        if not 1 <= month <= 12:
+            raise _refuse(phrase, f"没有{month}月", EX_DATE)
+        day = _month_days(today.year, month)[-1]
+        return _month_days(today.year + 1, month)[-1] if (today - day).days > 183 else day
     d = int(g["d"] or g["d2"] or g["d3"] or g["d4"] or g["d5"] or g["d6"])
     if g["rel"] is not None:  # "下个月5号", "本月28日": that month, even if passed
-        year, month = today.year, today.month
-        if g["rel"].startswith("下"):
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        year, month = _this_or_next(today, g["rel"].startswith("下"))
     elif mo is None:  # "28号": this month, or next month once the day has passed
-        year, month = today.year, today.month
-        if d < today.day:
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        year, month = _this_or_next(today, d < today.day)
     else:
         year, month = (int(y) if y else today.year), int(mo)
     if not 1 <= month <= 12:
@@ -457,9 +450,11 @@ def _date(m: re.Match[str], today: date, phrase: str) -> date:
     return day
 
 
-def _month_end(year: int, month: int) -> date:
-    nxt = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    return nxt - timedelta(days=1)
+def _this_or_next(today: date, nxt: bool) -> tuple[int, int]:
+    """(year, month) of today's month, or of the next one."""
+    if not nxt:
+        return today.year, today.month
+    return today.year + today.month // 12, today.month % 12 + 1
 
 
 def _weekday(m: re.Match[str]) -> int:

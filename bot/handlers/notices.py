@@ -292,8 +292,8 @@ def run_ack(ctx: Ctx, args: AckArgs) -> None:
         ctx.reply(wording.acked_reply(ack))
         return
     if args.bare:
-        waiting = notices.newest_waiting(ctx.session, ctx.msg.room, ctx.person.id)
-        if ack.status in ("unknown", "not_here") and waiting is not None:
+        if ack.status in ("unknown", "not_here") and (waiting := notices.newest_waiting(
+                ctx.session, ctx.msg.room, ctx.person.id)) is not None:
             raise Refusal(f"{wording.ack_refusal(ack, ctx.zone)}。本群待确认的是通知 {waiting}，"
                           f"请回复“收到 {waiting}”")
         return  # ordinary chat: nothing awaits acknowledgement here
